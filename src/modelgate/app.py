@@ -1,0 +1,119 @@
+"""The application object and the ASGI app built from it.
+
+:class:`Gateway` owns everything with state — the config, the upstream HTTP
+pool, the providers, the catalog, the authenticator — so nothing mutable lives
+at module level. ``create_app`` is the factory the server (and each worker
+process) calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelgate.config import Config, load_config
+from modelgate.errors import GatewayError, InternalError, NotFound
+from modelgate.frontdoors.anthropic import AnthropicFrontDoor, error_response
+from modelgate.frontdoors.pipeline import new_request_id
+from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
+from modelgate.providers import HttpClient, Provider, build_provider
+from modelgate.routing.catalog import Catalog
+
+CONFIG_ENV = "MODELGATE_CONFIG"
+
+
+def ensure_master_key(config: Config) -> str:
+    """The configured master key, or one generated once and kept in the data directory."""
+    if config.master_key:
+        return config.master_key
+    data_dir = Path(config.server.data_dir)
+    path = data_dir / "master_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = "mg-master-" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
+class Gateway:
+    def __init__(self, config: Config, authenticator: Authenticator | None = None) -> None:
+        self.config = config
+        self.client = HttpClient()
+        self.providers: dict[str, Provider] = {p.name: build_provider(p, self.client) for p in config.providers}
+        self.catalog = Catalog(list(config.models), self.providers)
+        self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
+        #: Seconds of upstream silence after which a translated stream gets a ``ping``.
+        self.keepalive_interval = 10.0
+        self.created_at = "2025-01-01T00:00:00Z"
+        self.anthropic = AnthropicFrontDoor(self)
+
+    async def start(self) -> None:
+        await self.client.start()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def asgi(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.close()
+
+        routes = [
+            Route("/", self.root, methods=["GET", "HEAD"]),
+            Route("/api/hello", self.root, methods=["GET", "HEAD"]),
+            Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+            *self.anthropic.routes(),
+            *self.anthropic.routes("/api/anthropic"),
+        ]
+        return Starlette(
+            routes=routes,
+            lifespan=lifespan,
+            exception_handlers={HTTPException: self.http_error, Exception: self.crash},
+        )
+
+    async def root(self, request: Request) -> Response:
+        return Response(b'{"name":"modelgate","status":"ok"}', media_type="application/json")
+
+    async def healthz(self, request: Request) -> Response:
+        body = {"status": "ok", "providers": sorted(self.providers), "models": len(self.catalog.listed())}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Unknown paths and wrong methods, in the Anthropic envelope (the default protocol)."""
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            err: GatewayError = NotFound(f"Not found: {request.method} {request.url.path}")
+        else:
+            err = GatewayError(exc.detail or "error", status=exc.status_code)
+            err.kind = "invalid_request" if exc.status_code < 500 else "api_error"
+        response = error_response(err, new_request_id())
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def crash(self, request: Request, exc: Exception) -> Response:
+        return error_response(InternalError("internal server error"), new_request_id())
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    """ASGI factory: the config comes from ``$MODELGATE_CONFIG`` (a file) or the environment."""
+    if config is None:
+        config = load_config(os.environ.get(CONFIG_ENV) or None)
+    return Gateway(config).asgi()

@@ -1,0 +1,106 @@
+"""The ``modelgate`` command: serve, config check, fake-upstream."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from modelgate.config import Config, ConfigError, load_config
+
+
+def _load_or_exit(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        click.echo(f"error: invalid configuration\n{e}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="modelgate")
+def main() -> None:
+    """modelgate — one gateway for the Anthropic, OpenAI and Gemini wire protocols."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default 8080).")
+@click.option("--workers", type=int, help="Worker processes (default 1).")
+@click.option("--log-level", default="info", show_default=True)
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None, log_level: str) -> None:
+    """Start the gateway."""
+    import uvicorn
+
+    from modelgate.app import CONFIG_ENV, Gateway, ensure_master_key
+
+    config = _load_or_exit(config_path)
+    try:
+        Gateway(config)  # build once to fail fast on anything the schema cannot see
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    server = config.server
+    key_file = Path(server.data_dir) / "master_key"
+    fresh = not config.master_key and not key_file.exists()
+    key = ensure_master_key(config)
+    if config.master_key:
+        click.echo("modelgate: clients authenticate with the master key ($MODELGATE_MASTER_KEY / config)")
+    elif fresh:
+        click.echo(f"modelgate: generated a master key (kept in {key_file}): {key}")
+    else:
+        click.echo(f"modelgate: clients authenticate with the master key kept in {key_file}")
+    if not config.providers:
+        click.echo("modelgate: no provider configured (set ANTHROPIC_API_KEY / OPENAI_API_KEY or use --config)")
+    if config_path:
+        os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    uvicorn.run(
+        "modelgate.app:create_app",
+        factory=True,
+        host=host or server.host,
+        port=port if port is not None else server.port,
+        workers=workers or server.workers,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.group("config")
+def config_group() -> None:
+    """Work with configuration files."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def config_check(path: str) -> None:
+    """Validate PATH and report every problem with its field path."""
+    from modelgate.providers import PROVIDER_TYPES
+
+    config = _load_or_exit(path)
+    unsupported = [p for p in config.providers if p.type not in PROVIDER_TYPES]
+    for p in unsupported:
+        click.echo(f"{path}: providers.{config.providers.index(p)}.type: {p.type} is not supported yet", err=True)
+    if unsupported:
+        sys.exit(2)
+    click.echo(f"{path}: ok ({len(config.providers)} providers, {len(config.models)} models)")
+
+
+@main.command("fake-upstream")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9090, show_default=True)
+@click.option("--require-key", default=None, help="Only accept this API key.")
+def fake_upstream(host: str, port: int, require_key: str | None) -> None:
+    """Run the scriptable emulator of the provider APIs (for demos and tests)."""
+    from modelgate.testing.fake_upstream import serve as serve_fake
+
+    serve_fake(host, port, require_key)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

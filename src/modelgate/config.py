@@ -1,0 +1,233 @@
+"""Configuration: the schema, YAML loading, ``${ENV}`` interpolation and validation.
+
+A wrong config must fail at start with the file, the field path and what is
+wrong, so validation errors are flattened into :class:`ConfigError` lines such
+as ``modelgate.yaml: providers.0.type: Input should be 'anthropic', …``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ProviderType = Literal["anthropic", "openai", "gemini", "openai-compatible"]
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+
+#: Models served out of the box when a provider comes from the environment.
+WELL_KNOWN_MODELS: dict[str, list[str]] = {
+    "anthropic": [
+        "claude-opus-4-5",
+        "claude-sonnet-4-6",
+        "claude-sonnet-4-5",
+        "claude-haiku-4-5",
+        "claude-opus-4-1",
+        "claude-sonnet-4-0",
+        "claude-3-5-haiku-latest",
+    ],
+    "openai": [
+        "gpt-5",
+        "gpt-5-mini",
+        "gpt-5-nano",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "o3",
+        "o4-mini",
+    ],
+}
+#: Name patterns routed to an environment provider, so new model ids work without a release.
+WELL_KNOWN_PATTERNS: dict[str, list[str]] = {
+    "anthropic": ["claude-*"],
+    "openai": ["gpt-*", "o1*", "o3*", "o4*", "chatgpt-*"],
+}
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``str()`` gives one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(_Strict):
+    name: str = Field(min_length=1)
+    type: ProviderType
+    base_url: str | None = None
+    api_keys: list[str] = Field(default_factory=list)
+    #: Seconds to wait for a TCP connection to the upstream.
+    connect_timeout: float = Field(default=10.0, gt=0)
+    #: Seconds of silence from the upstream (between bytes) before giving up.
+    read_timeout: float = Field(default=600.0, gt=0)
+    #: Extra headers sent on every upstream request (e.g. an org id).
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, v: list[str]) -> list[str]:
+        if any(not k.strip() for k in v):
+            raise ValueError("an API key is empty (is its environment variable set?)")
+        return v
+
+    @property
+    def url(self) -> str:
+        """The base URL, written the way the provider's own SDK takes it."""
+        if self.base_url:
+            return self.base_url
+        if self.type not in DEFAULT_BASE_URLS:
+            raise ValueError(f"provider {self.name!r} of type {self.type} needs a base_url")
+        return DEFAULT_BASE_URLS[self.type]
+
+
+class ModelConfig(_Strict):
+    #: The name clients ask for; a trailing ``*`` makes it a prefix pattern.
+    name: str = Field(min_length=1)
+    provider: str
+    #: The model id sent upstream; defaults to the requested name.
+    upstream_model: str | None = None
+    display_name: str | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    data_dir: str = "./data"
+    #: Largest request body accepted, in bytes (Anthropic's own limit is 32 MB).
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+
+class Config(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    master_key: str | None = None
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Config:
+        names = [p.name for p in self.providers]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"providers: duplicate provider name {sorted(dup)[0]!r}")
+        for i, p in enumerate(self.providers):
+            if p.base_url is None and p.type not in DEFAULT_BASE_URLS:
+                raise ValueError(f"providers.{i}.base_url: required for type {p.type}")
+        for i, m in enumerate(self.models):
+            if m.provider not in names:
+                raise ValueError(f"models.{i}.provider: no provider named {m.provider!r} (have: {', '.join(names)})")
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(node: Any, path: str, env: dict[str, str], problems: list[str]) -> Any:
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable {name} is not set")
+            return ""
+
+        return _ENV_REF.sub(sub, node)
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}.{i}", env, problems) for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in node.items()}
+    return node
+
+
+def _format_validation(err: ValidationError) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return lines
+
+
+def parse_config(data: Any, source: str, env: dict[str, str] | None = None) -> Config:
+    """Validate an already-parsed YAML/JSON tree; raise :class:`ConfigError` with field paths."""
+    env = dict(os.environ) if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the top level must be a mapping"])
+    problems: list[str] = []
+    data = _interpolate(data, "", env, problems)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(source, _format_validation(e)) from None
+    if config.master_key is None and env.get("MODELGATE_MASTER_KEY"):
+        config = config.model_copy(update={"master_key": env["MODELGATE_MASTER_KEY"]})
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None, env: dict[str, str] | None = None) -> Config:
+    """Load ``path``, or build the embedded default from the environment when ``path`` is None."""
+    env = dict(os.environ) if env is None else env
+    if path is None:
+        return default_config(env)
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(source, [f"cannot read file: {e.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, [f"{where}invalid YAML: {getattr(e, 'problem', e)}"]) from None
+    return parse_config(data, source, env)
+
+
+def default_config(env: dict[str, str]) -> Config:
+    """No config file: serve the well-known models of the providers whose keys are set."""
+    data: dict[str, Any] = {"providers": [], "models": []}
+    for kind, var in (("anthropic", "ANTHROPIC_API_KEY"), ("openai", "OPENAI_API_KEY")):
+        if not env.get(var):
+            continue
+        data["providers"].append({"name": kind, "type": kind, "api_keys": [env[var]]})
+        data["models"] += [{"name": m, "provider": kind} for m in WELL_KNOWN_MODELS[kind]]
+        data["models"] += [{"name": p, "provider": kind} for p in WELL_KNOWN_PATTERNS[kind]]
+    for key, var in (("host", "MODELGATE_HOST"), ("port", "MODELGATE_PORT"), ("data_dir", "MODELGATE_DATA_DIR")):
+        if env.get(var):
+            data.setdefault("server", {})[key] = env[var]
+    return parse_config(data, "<environment>", env)

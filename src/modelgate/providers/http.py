@@ -1,0 +1,122 @@
+"""The shared upstream HTTP client: one pooled aiohttp session for the whole app.
+
+aiohttp was chosen by measurement (docs/decisions/0001-server-and-http-client.md):
+it spends several times less CPU per request than httpx under concurrency.
+Transport failures are turned into typed gateway errors here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from modelgate.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+
+
+@dataclass(slots=True, frozen=True)
+class Timeouts:
+    connect: float
+    read: float
+
+
+class UpstreamResponse:
+    """An upstream answer whose body has not been read yet."""
+
+    __slots__ = ("_resp", "_where")
+
+    def __init__(self, resp: aiohttp.ClientResponse, where: str) -> None:
+        self._resp = resp
+        self._where = where
+
+    @property
+    def status(self) -> int:
+        return self._resp.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._resp.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except Exception as e:
+            self._resp.close()
+            raise transport_error(e, self._where) from e
+        finally:
+            self._resp.release()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; a broken or silent upstream raises a typed error."""
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise transport_error(e, self._where) from e
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop the connection (used when the body is abandoned half-read)."""
+        if not self._resp.closed:
+            self._resp.close()
+
+
+class HttpClient:
+    """Owns the connection pool; created and closed by the application's lifespan."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            skip_auto_headers=("User-Agent",),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts, where: str
+    ) -> UpstreamResponse:
+        """Send the request and wait for the status line and headers."""
+        if self._session is None:
+            raise RuntimeError("HttpClient.start() was not called")
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+        try:
+            resp = await self._session.post(url, data=body, headers=headers, timeout=timeout)
+        except Exception as e:
+            raise transport_error(e, where) from e
+        return UpstreamResponse(resp, where)
+
+    async def get(self, url: str, headers: Mapping[str, str], timeouts: Timeouts, where: str) -> UpstreamResponse:
+        if self._session is None:
+            raise RuntimeError("HttpClient.start() was not called")
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+        try:
+            resp = await self._session.get(url, headers=headers, timeout=timeout)
+        except Exception as e:
+            raise transport_error(e, where) from e
+        return UpstreamResponse(resp, where)
+
+
+def transport_error(exc: Exception, where: str) -> Exception:
+    """Map an aiohttp/asyncio failure to a gateway error; anything else passes through."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamTimeout(f"upstream {where} timed out")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamUnavailable(f"could not connect to upstream {where}")
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return UpstreamUnavailable(f"upstream {where} closed the connection unexpectedly")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamUnavailable(f"upstream {where} failed: {type(exc).__name__}")
+    return exc

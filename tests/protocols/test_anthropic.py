@@ -1,0 +1,172 @@
+"""Anthropic codec: golden fixtures from the documented examples, request and stream round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from modelgate import ir
+from modelgate.errors import InvalidRequest, RateLimited, UpstreamHTTPError
+from modelgate.protocols import anthropic as codec
+from modelgate.protocols.sse import SSEParser
+
+FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+
+
+def frames(name: str):
+    parser = SSEParser()
+    return parser.feed((FIXTURES / name).read_bytes()) + parser.flush()
+
+
+@pytest.mark.parametrize("name", ["stream_tool_use.sse", "stream_thinking.sse"])
+def test_documented_streams_round_trip_event_by_event(name: str) -> None:
+    decoder = codec.StreamDecoder()
+    for frame in frames(name):
+        events = decoder.decode(frame)
+        assert len(events) == 1
+        out = SSEParser().feed(codec.encode_event(events[0]))
+        assert len(out) == 1
+        assert out[0].event == frame.event
+        original, again = orjson.loads(frame.data), orjson.loads(out[0].data)
+        if frame.event == "message_start":
+            for key in ("id", "model", "role", "content", "stop_reason"):
+                assert again["message"][key] == original["message"][key]
+        elif frame.event == "message_delta":
+            assert again["delta"] == original["delta"]
+        else:
+            assert again == original
+    assert decoder.finish() == []
+
+
+def test_stream_decoder_reports_a_stream_cut_before_message_stop() -> None:
+    decoder = codec.StreamDecoder()
+    for frame in frames("stream_tool_use.sse")[:5]:
+        decoder.decode(frame)
+    [event] = decoder.finish()
+    assert isinstance(event, ir.StreamError)
+    assert event.error.status == 502
+
+
+def test_stream_usage_is_cumulative() -> None:
+    decoder = codec.StreamDecoder()
+    events = [e for f in frames("stream_tool_use.sse") for e in decoder.decode(f)]
+    [delta] = [e for e in events if isinstance(e, ir.MessageDelta)]
+    assert (delta.usage.input_tokens, delta.usage.output_tokens, delta.stop_reason) == (472, 89, "tool_use")
+
+
+def test_upstream_error_event_becomes_stream_error() -> None:
+    parser = SSEParser()
+    [frame] = parser.feed(b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n')
+    [event] = codec.StreamDecoder().decode(frame)
+    assert isinstance(event.error, UpstreamHTTPError)
+    assert (event.error.status, event.error.kind, event.error.message) == (529, "overloaded", "Overloaded")
+    assert codec.error_body(event.error) == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+REQUEST = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 1024,
+    "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "What's the weather in Paris?"}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "Use the tool.", "signature": "sig=="},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "18C"}]},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                {"type": "text", "text": "And this?", "cache_control": {"type": "ephemeral"}},
+            ],
+        },
+    ],
+    "tools": [
+        {
+            "name": "get_weather",
+            "description": "Get the weather",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ],
+    "tool_choice": {"type": "auto"},
+    "thinking": {"type": "enabled", "budget_tokens": 2048},
+    "metadata": {"user_id": "u1"},
+    "context_management": {"edits": []},
+}
+
+
+def test_request_round_trip_keeps_everything() -> None:
+    req = codec.decode_request(REQUEST)
+    assert req.extras == {"context_management": {"edits": []}}
+    assert req.system[0].cache_control == {"type": "ephemeral"}
+    assert codec.encode_request(req) == REQUEST
+
+
+def test_system_messages_inside_messages_fold_into_system() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 5,
+        "system": "base",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": "be brief"},
+            {"role": "assistant", "content": "ok"},
+        ],
+    }
+    req = codec.decode_request(body)
+    assert [b.text for b in req.system] == ["base", "be brief"]
+    assert [m.role for m in req.messages] == ["user", "assistant"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], "Request body must be a JSON object"),
+        ({"max_tokens": 1, "messages": []}, "model: Field required"),
+        ({"model": "m", "messages": []}, "max_tokens: Field required"),
+        ({"model": "m", "max_tokens": "10", "messages": []}, "max_tokens: Input should be a valid integer"),
+        ({"model": "m", "max_tokens": 0, "messages": []}, "max_tokens: Input should be greater than or equal to 1"),
+        ({"model": "m", "max_tokens": 1}, "messages: Field required"),
+        ({"model": "m", "max_tokens": 1, "messages": {}}, "messages: Input should be a valid list"),
+        ({"model": "m", "max_tokens": 1, "messages": [{"role": "bot", "content": "x"}]}, "messages.0.role"),
+        ({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
+    ],
+)
+def test_invalid_requests_name_the_field(body, message: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        codec.decode_request(body)
+    assert message in info.value.message
+
+
+def test_response_round_trip() -> None:
+    body = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": "Hi"}, {"type": "tool_use", "id": "t", "name": "f", "input": {"a": 1}}],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 10,
+            "cache_creation_input_tokens": 3,
+            "cache_read_input_tokens": 4,
+            "output_tokens": 5,
+        },
+    }
+    assert codec.encode_response(codec.decode_response(body)) == body
+
+
+def test_gateway_errors_render_in_the_anthropic_envelope() -> None:
+    err = RateLimited("slow down", retry_after=3)
+    assert codec.error_body(err, "req_1") == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": "slow down"},
+        "request_id": "req_1",
+    }
