@@ -1,0 +1,544 @@
+"""Codec for the OpenAI Chat Completions wire format, upstream direction.
+
+An IR request (usually decoded from an Anthropic client such as Claude Code) is encoded for an
+OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp, ...); the upstream's answer, its
+error bodies and (in :mod:`modelgate.protocols.openai_chat_stream`) its chunk stream are decoded
+back to IR. Pure functions only: no I/O, no globals.
+
+Policies, where Chat Completions has no exact equivalent:
+
+Request
+- ``system`` blocks become one leading ``system`` message, texts joined by a blank line: a plain
+  string is the one system content every server and chat template accepts. Claude Code's
+  ``x-anthropic-billing-header: ...`` line is removed: it is Anthropic billing metadata, and its
+  hash changes on every request at the very start of the prompt, defeating prefix caching.
+- A user turn of text only becomes one string (blocks joined by a blank line); with images or
+  files it becomes a list of content parts in the original order. Images become ``image_url``
+  parts (a ``data:`` URL for base64), base64 PDFs ``file`` parts (``file_data`` as a data URL,
+  ``filename`` = title or ``document.pdf``), plain-text and content documents text parts (title
+  and context first). URL and file-id documents cannot be expressed: :class:`InvalidRequest`.
+- ``tool_result`` blocks become ``role: tool`` messages, in order, *before* the rest of the user
+  turn (OpenAI wants them right after the assistant's ``tool_calls``). Their text, joined by a
+  blank line, is the message content; ``is_error`` has no slot, so the text is prefixed with
+  ``Error: ``. A tool message holds text only: images and PDFs of a result move to the user
+  message that follows the tool messages, under a text part naming the tool call.
+- Assistant text blocks are concatenated (they are pieces of one generated text); ``tool_use``
+  becomes ``tool_calls`` with compact JSON arguments and ``content: null`` when there is no text
+  (the spec's shape). An input of exactly ``{"_raw": str}`` (see invalid arguments below) goes
+  back as that raw string. Thinking and redacted thinking are dropped: Chat Completions has no
+  input slot for reasoning, and signatures mean nothing upstream.
+- ``cache_control`` is dropped everywhere: there are no cache breakpoints (OpenAI and vLLM cache
+  prefixes on their own).
+- ``max_tokens`` stays ``max_tokens`` (every compatible server accepts it; the openai provider
+  kind renames it ``max_completion_tokens`` for reasoning models); ``stop_sequences`` → ``stop``;
+  ``temperature``, ``top_p`` and ``top_k`` pass as they are (vLLM, Ollama and llama.cpp accept
+  ``top_k``; OpenAI itself rejects it, so the openai provider kind drops it).
+- Tools become function tools; their extras (``strict``, ``defer_loading``, ...) are dropped.
+  Server tools (a ``type`` such as ``web_search_20250305``) run on Anthropic's side: an
+  :class:`InvalidRequest` names the tool. ``tool_choice`` auto/any/tool/none → "auto"/"required"/
+  named function/"none", ``disable_parallel_tool_use`` → ``parallel_tool_calls: false``; both are
+  sent only with tools (OpenAI rejects them otherwise).
+- ``thinking`` → ``reasoning_effort``: enabled by budget (<=1024 low, <=8192 medium, else high,
+  no budget medium); adaptive → ``output_config.effort`` if given, else medium; disabled → none.
+  Without ``thinking``, ``output_config.effort`` alone sets it (``max`` → high).
+- ``output_config.format`` (or the older top-level ``output_format``) of type ``json_schema`` →
+  ``response_format`` json_schema named ``output``, not strict (local servers enforce the schema
+  anyway; OpenAI's strict mode would reject schemas Anthropic accepts).
+- ``metadata.user_id`` → ``user``, replaced by its SHA-256 hex when longer than 64 characters
+  (Claude Code's ids are long JSON strings; OpenAI caps its end-user ids at 64).
+- ``stream`` → ``stream: true`` and ``stream_options: {"include_usage": true}``.
+- Other request fields (``req.extras``): ``mcp_servers`` (non-empty) raises, like server tools;
+  everything else is dropped, the Anthropic-only fields with no upstream meaning
+  (``context_management``, ``service_tier``, ``container``, ...) silently and any unknown field
+  too, so that a field a newer Claude Code starts sending never breaks a local model.
+  :func:`unmapped_extras` names the unknown ones, for a warning in the log.
+
+Response
+- ``reasoning_content`` (DeepSeek, llama.cpp) or ``reasoning`` (vLLM, Ollama) → a leading
+  :class:`ir.ThinkingBlock` without signature; content → one text block; ``refusal`` → text;
+  ``tool_calls`` → tool_use blocks. Arguments are parsed as JSON; empty arguments are ``{}``;
+  invalid JSON or a non-object is kept as ``{"_raw": "<arguments>"}``, so the client's schema
+  check fails and tells the model, instead of the whole turn failing.
+- finish_reason: stop → end_turn, length → max_tokens, tool_calls/function_call → tool_use,
+  content_filter → refusal; a ``stop`` with tool calls present is tool_use (some servers say
+  stop), and a refusal is refusal. OpenAI does not say which stop sequence matched, so a stop
+  stays end_turn, except when vLLM names the matched string in ``stop_reason``: stop_sequence.
+- Usage: OpenAI's ``prompt_tokens`` includes cached tokens and Anthropic's ``input_tokens``
+  excludes them, so input = prompt - cached - cache writes, cache read = ``cached_tokens`` (or
+  DeepSeek's ``prompt_cache_hit_tokens``), cache write = ``cache_write_tokens``, output =
+  ``completion_tokens`` (reasoning included, as in Anthropic), reasoning = ``reasoning_tokens``.
+  Missing or null fields count zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+
+from modelgate import ir
+from modelgate.errors import InvalidRequest, UpstreamHTTPError, kind_for_status
+
+PROTOCOL = "openai"
+
+# --------------------------------------------------------------------------- request
+
+#: Anthropic-only request fields that mean nothing to an OpenAI-compatible upstream.
+_DROPPED_EXTRAS = frozenset({"context_management", "service_tier", "container", "inference_geo", "speed"})
+#: Request fields this codec translates (or rejects) itself.
+_HANDLED_EXTRAS = frozenset({"output_config", "output_format", "mcp_servers"})
+
+_BILLING_PREFIX = "x-anthropic-billing-header:"
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
+
+
+def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
+    """IR → Chat Completions request JSON for ``model`` (the upstream's own model name)."""
+    if req.extras.get("mcp_servers"):
+        raise InvalidRequest(
+            "mcp_servers: MCP servers are run by Anthropic's API and cannot be sent to an OpenAI-compatible upstream",
+            param="mcp_servers",
+        )
+    messages: list[dict[str, Any]] = []
+    system = "\n\n".join(t for t in (_strip_billing_line(b.text) for b in req.system or ()) if t)
+    if system:
+        messages.append({"role": "system", "content": system})
+    for i, m in enumerate(req.messages):
+        if m.role == "assistant":
+            messages.append(_assistant_message(m.content, f"messages.{i}"))
+        else:
+            messages.extend(_user_messages(m.content, f"messages.{i}"))
+    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": req.max_tokens}
+    for name in ("temperature", "top_p", "top_k"):
+        value = getattr(req, name)
+        if value is not None:
+            body[name] = value
+    if req.stop_sequences:
+        body["stop"] = req.stop_sequences
+    if req.tools:
+        body["tools"] = [_encode_tool(t, f"tools.{i}") for i, t in enumerate(req.tools)]
+        tc = req.tool_choice
+        if tc is not None:
+            body["tool_choice"] = _encode_tool_choice(tc)
+            if tc.disable_parallel_tool_use:
+                body["parallel_tool_calls"] = False
+    effort = _reasoning_effort(req)
+    if effort:
+        body["reasoning_effort"] = effort
+    response_format = _response_format(req.extras)
+    if response_format:
+        body["response_format"] = response_format
+    user = (req.metadata or {}).get("user_id")
+    if isinstance(user, str) and user:
+        body["user"] = user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
+    if req.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _strip_billing_line(text: str) -> str:
+    """Drop Claude Code's ``x-anthropic-billing-header:`` line: it means nothing upstream, and its
+    per-request hash at the very start of the prompt defeats every prefix (KV) cache."""
+    if not text.startswith(_BILLING_PREFIX):
+        return text
+    return text.partition("\n")[2].lstrip("\n")
+
+
+def unmapped_extras(req: ir.Request) -> list[str]:
+    """Unknown request fields :func:`encode_request` drops, so the caller can log a warning."""
+    return sorted(k for k in req.extras if k not in _DROPPED_EXTRAS and k not in _HANDLED_EXTRAS)
+
+
+def _user_messages(blocks: list[ir.Block], where: str) -> list[dict[str, Any]]:
+    """One user turn → its tool messages first, then one user message with the rest."""
+    out: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, b in enumerate(blocks):
+        w = f"{where}.content.{j}"
+        if isinstance(b, ir.ToolResultBlock):
+            out.append(_tool_message(b, moved, w))
+        elif isinstance(b, (ir.TextBlock, ir.ImageBlock, ir.DocumentBlock)):
+            parts.extend(_content_parts(b, w))
+        else:
+            raise InvalidRequest(f"{w}: a {b.type} block cannot appear in a user turn", param=w)
+    parts = moved + parts
+    if parts or not out:
+        out.append({"role": "user", "content": _collapse(parts)})
+    return out
+
+
+def _tool_message(b: ir.ToolResultBlock, moved: list[dict[str, Any]], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    media: list[dict[str, Any]] = []
+    for k, inner in enumerate(b.content):
+        for part in _content_parts(inner, f"{where}.content.{k}"):
+            if part["type"] == "text":
+                texts.append(part["text"])
+            else:
+                media.append(part)
+    if media:
+        moved.append({"type": "text", "text": f"Attachments from tool call {b.tool_use_id}:"})
+        moved.extend(media)
+    text = "\n\n".join(texts)
+    if b.is_error:
+        text = f"Error: {text}" if text else "Error"
+    return {"role": "tool", "tool_call_id": b.tool_use_id, "content": text}
+
+
+def _collapse(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Text-only content as one string, which every chat template accepts; else the parts."""
+    if all(p["type"] == "text" for p in parts):
+        return "\n\n".join(p["text"] for p in parts)
+    return parts
+
+
+def _content_parts(b: ir.Block, where: str) -> list[dict[str, Any]]:
+    if isinstance(b, ir.TextBlock):
+        return [{"type": "text", "text": b.text}] if b.text else []
+    if isinstance(b, ir.ImageBlock):
+        return [_image_part(b.media_type, b.data, b.url, where)]
+    if isinstance(b, ir.DocumentBlock):
+        return _document_parts(b, where)
+    raise InvalidRequest(f"{where}: a {b.type} block cannot appear here", param=where)
+
+
+def _image_part(media_type: str | None, data: str | None, url: str | None, where: str) -> dict[str, Any]:
+    if url:
+        return {"type": "image_url", "image_url": {"url": url}}
+    if data:
+        return {"type": "image_url", "image_url": {"url": f"data:{media_type or 'image/png'};base64,{data}"}}
+    raise InvalidRequest(f"{where}.source: image has neither data nor url", param=where)
+
+
+def _document_parts(b: ir.DocumentBlock, where: str) -> list[dict[str, Any]]:
+    src = b.source
+    kind = src.get("type")
+    header = "\n\n".join(x for x in (b.title, b.context) if x)
+    if kind == "base64":
+        media_type = src.get("media_type") or "application/pdf"
+        default_name = "document.pdf" if media_type == "application/pdf" else "document"
+        file = {"filename": b.title or default_name, "file_data": f"data:{media_type};base64,{src.get('data', '')}"}
+        return [{"type": "file", "file": file}]
+    if kind == "text":
+        return [{"type": "text", "text": "\n\n".join(x for x in (header, src.get("data") or "") if x)}]
+    if kind == "content":
+        inner = src.get("content")
+        parts = [{"type": "text", "text": header}] if header else []
+        if isinstance(inner, str):
+            return [*parts, {"type": "text", "text": inner}] if inner else parts
+        for k, item in enumerate(inner or []):
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "text" and item.get("text"):
+                parts.append({"type": "text", "text": item["text"]})
+            elif item.get("type") == "image":
+                isrc = item.get("source") or {}
+                url = isrc.get("url") if isrc.get("type") == "url" else None
+                parts.append(_image_part(isrc.get("media_type"), isrc.get("data"), url, f"{where}.source.content.{k}"))
+        return parts
+    raise InvalidRequest(
+        f"{where}.source: a {kind} document source cannot be sent to an OpenAI-compatible upstream", param=where
+    )
+
+
+def _assistant_message(blocks: list[ir.Block], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, b in enumerate(blocks):
+        if isinstance(b, ir.TextBlock):
+            texts.append(b.text)
+        elif isinstance(b, ir.ToolUseBlock):
+            fn = {"name": b.name, "arguments": _encode_arguments(b.input)}
+            calls.append({"id": b.id, "type": "function", "function": fn})
+        elif not isinstance(b, (ir.ThinkingBlock, ir.RedactedThinkingBlock)):
+            w = f"{where}.content.{j}"
+            raise InvalidRequest(f"{w}: a {b.type} block cannot appear in an assistant turn", param=w)
+    text = "".join(texts)
+    msg: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+    if calls:
+        msg["tool_calls"] = calls
+    return msg
+
+
+def _encode_arguments(value: dict[str, Any]) -> str:
+    raw = value.get("_raw")
+    if len(value) == 1 and isinstance(raw, str):
+        return raw  # arguments the model got wrong go back exactly as it wrote them
+    return orjson.dumps(value).decode()
+
+
+def _encode_tool(t: ir.Tool, where: str) -> dict[str, Any]:
+    kind = t.extras.get("type")
+    if kind not in (None, "custom"):
+        raise InvalidRequest(
+            f"{where}: tool {t.name!r} is an Anthropic server tool ({kind}) and cannot be sent to an "
+            "OpenAI-compatible upstream",
+            param=where,
+        )
+    fn: dict[str, Any] = {"name": t.name}
+    if t.description:
+        fn["description"] = t.description
+    fn["parameters"] = t.input_schema
+    return {"type": "function", "function": fn}
+
+
+def _encode_tool_choice(tc: ir.ToolChoice) -> str | dict[str, Any]:
+    if tc.type == "any":
+        return "required"
+    if tc.type == "tool" and tc.name:
+        return {"type": "function", "function": {"name": tc.name}}
+    return "none" if tc.type == "none" else "auto"
+
+
+def _reasoning_effort(req: ir.Request) -> str | None:
+    config = req.extras.get("output_config")
+    effort = _EFFORTS.get(config.get("effort")) if isinstance(config, dict) else None
+    th = req.thinking
+    if th is None:
+        return effort
+    if th.type == "disabled":
+        return None
+    if th.type == "adaptive" or th.budget_tokens is None:
+        return effort or "medium"
+    return "low" if th.budget_tokens <= 1024 else "medium" if th.budget_tokens <= 8192 else "high"
+
+
+def _response_format(extras: dict[str, Any]) -> dict[str, Any] | None:
+    config = extras.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    fmt = fmt or extras.get("output_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        return None
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"]}}
+
+
+# --------------------------------------------------------------------------- response
+
+
+def decode_response(body: dict[str, Any]) -> ir.Response:
+    """A ``chat.completion`` → IR. A 200 body that holds only an ``error`` raises it."""
+    if body.get("error") and not body.get("choices"):
+        raise error_from_object(body, None)
+    msg_id = str(body.get("id") or "")
+    choices = body.get("choices") or []
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+    msg = choice.get("message") or {}
+    content: list[ir.Block] = []
+    reasoning = reasoning_text(msg)
+    if reasoning:
+        content.append(ir.ThinkingBlock(reasoning))
+    text = _message_text(msg.get("content"))
+    if text:
+        content.append(ir.TextBlock(text))
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        content.append(ir.TextBlock(refusal))
+    for i, tc in enumerate(msg.get("tool_calls") or []):
+        if not isinstance(tc, dict):
+            continue
+        fn = tc.get("function") or {}
+        call_id = tc.get("id") or fallback_tool_id(msg_id, i)
+        content.append(ir.ToolUseBlock(call_id, fn.get("name") or "", parse_arguments(fn.get("arguments"))))
+    stop_reason, stop_sequence = stop_reason_for(
+        choice.get("finish_reason"),
+        choice.get("stop_reason"),
+        tool_use=any(isinstance(b, ir.ToolUseBlock) for b in content),
+        refusal=bool(refusal),
+    )
+    return ir.Response(
+        id=msg_id,
+        model=str(body.get("model") or ""),
+        content=content,
+        stop_reason=stop_reason,
+        usage=decode_usage(body.get("usage")),
+        stop_sequence=stop_sequence,
+    )
+
+
+def reasoning_text(msg: dict[str, Any]) -> str:
+    """The reasoning of a message or delta, under either name servers use for it."""
+    for key in ("reasoning_content", "reasoning"):
+        value = msg.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def fallback_tool_id(message_id: str, n: int) -> str:
+    """An id for a tool call the upstream left without one: unique within the conversation, and
+    made of the characters Anthropic allows in tool ids, so the call can go to any upstream later."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", message_id)
+    return f"call_{safe}_{n}" if safe else f"call_{n}"
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """Tool-call arguments → input object; what is not a JSON object is kept as ``{"_raw": ...}``."""
+    if isinstance(raw, dict):
+        return raw  # some servers (Ollama's native shape) send an object already
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        return {"_raw": str(raw)}
+    return value if isinstance(value, dict) else {"_raw": raw}
+
+
+def stop_reason_for(
+    finish_reason: Any, matched: Any = None, *, tool_use: bool = False, refusal: bool = False
+) -> tuple[ir.StopReason, str | None]:
+    """finish_reason (and vLLM's matched ``stop_reason``) → IR stop reason and stop sequence."""
+    if finish_reason in ("tool_calls", "function_call"):
+        return "tool_use", None
+    if finish_reason == "length":
+        return "max_tokens", None
+    if finish_reason == "content_filter" or refusal:
+        return "refusal", None
+    if tool_use:
+        return "tool_use", None
+    if finish_reason == "stop" and isinstance(matched, str) and matched:
+        return "stop_sequence", matched
+    return "end_turn", None
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, float) else 0
+
+
+def decode_usage(raw: Any) -> ir.Usage:
+    """OpenAI usage → IR usage (input excludes cached tokens, as Anthropic counts it)."""
+    if not isinstance(raw, dict):
+        return ir.Usage()
+    prompt_details = raw.get("prompt_tokens_details")
+    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
+    completion_details = raw.get("completion_tokens_details")
+    completion_details = completion_details if isinstance(completion_details, dict) else {}
+    cached = _count(prompt_details.get("cached_tokens")) or _count(raw.get("prompt_cache_hit_tokens"))
+    written = _count(prompt_details.get("cache_write_tokens"))
+    return ir.Usage(
+        input_tokens=max(_count(raw.get("prompt_tokens")) - cached - written, 0),
+        output_tokens=_count(raw.get("completion_tokens")),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+#: Status for an error object that carries no usable HTTP code (errors inside a stream).
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "BadRequestError": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "NotFoundError": 404,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "InternalServerError": 500,
+    "overloaded_error": 503,
+    "service_unavailable": 503,
+}
+
+
+def error_from_upstream(status: int, body: bytes) -> UpstreamHTTPError:
+    """An upstream error response → :class:`UpstreamHTTPError`.
+
+    Understands OpenAI's ``{"error": {"message", "type", "param", "code"}}``, Ollama's
+    ``{"error": "..."}``, FastAPI's ``{"detail": ...}`` (vLLM, llama-cpp-python), a bare
+    ``{"message": ...}`` and plain text. ``body`` must already be redacted of provider keys:
+    the parsed body rides along unchanged so a same-protocol front door can pass it through.
+    """
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    message = _error_message(parsed)
+    if not message:
+        text = body.decode("utf-8", errors="replace").strip() if parsed is None else ""
+        message = text[:2000] or f"upstream answered HTTP {status}"
+    err = UpstreamHTTPError(
+        message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=parsed, raw=body
+    )
+    err.param = _error_field(parsed, "param")
+    return err
+
+
+def error_from_object(data: dict[str, Any], status: int | None) -> UpstreamHTTPError:
+    """An error object in a 200 body or inside a stream; the status comes from its code or type."""
+    if status is None:
+        err = data.get("error")
+        err = err if isinstance(err, dict) else data
+        code = err.get("code")
+        if isinstance(code, str) and code.isdigit():
+            code = int(code)
+        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+            status = code
+        else:
+            status = _STATUS_BY_TYPE.get(str(err.get("type")), _STATUS_BY_TYPE.get(str(code), 500))
+    message = _error_message(data) or "upstream error"
+    error = UpstreamHTTPError(message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=data)
+    error.param = _error_field(data, "param")
+    return error
+
+
+def _error_message(parsed: Any) -> str:
+    if isinstance(parsed, list):
+        return _error_message(parsed[0]) if parsed else ""
+    if not isinstance(parsed, dict):
+        return parsed if isinstance(parsed, str) else ""
+    err = parsed.get("error")
+    if isinstance(err, dict):
+        return _error_message(err) or orjson.dumps(err).decode()
+    if isinstance(err, str) and err:
+        return err
+    detail = parsed.get("detail")
+    if isinstance(detail, str) and detail:
+        return detail
+    if isinstance(detail, list) and detail:
+        return "; ".join(_detail_item(d) for d in detail)
+    message = parsed.get("message")
+    return message if isinstance(message, str) else ""
+
+
+def _detail_item(d: Any) -> str:
+    """One FastAPI validation error: ``body.messages.0: Field required``."""
+    if not isinstance(d, dict):
+        return str(d)
+    loc = ".".join(str(x) for x in d.get("loc") or ())
+    msg = str(d.get("msg") or "")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _error_field(parsed: Any, name: str) -> str | None:
+    err = parsed.get("error") if isinstance(parsed, dict) else None
+    value = err.get(name) if isinstance(err, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def __getattr__(name: str) -> Any:
+    """``StreamDecoder`` lives in ``openai_chat_stream`` (it imports this module); re-exported lazily."""
+    if name == "StreamDecoder":
+        from modelgate.protocols.openai_chat_stream import StreamDecoder
+
+        return StreamDecoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,110 @@
+"""Config loading: env interpolation, defaults from the environment, errors with file and field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from modelgate.cli import main
+from modelgate.config import ConfigError, load_config
+
+GOOD = """
+providers:
+  - name: anth
+    type: anthropic
+    base_url: https://api.anthropic.com/
+    api_keys: ["${ANTHROPIC_API_KEY}"]
+  - name: local
+    type: openai-compatible
+    base_url: http://127.0.0.1:11434/v1
+models:
+  - name: claude-sonnet-4-6
+    provider: anth
+    upstream_model: claude-sonnet-4-6
+  - name: qwen-local
+    provider: local
+    upstream_model: ${LOCAL_MODEL:-qwen2.5:0.5b}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "modelgate.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_good_file_with_env_interpolation_and_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), env={"ANTHROPIC_API_KEY": "sk-ant-xyz"})
+    anth, local = config.providers
+    assert anth.api_keys == ["sk-ant-xyz"]
+    assert anth.url == "https://api.anthropic.com"  # trailing slash dropped
+    assert local.url == "http://127.0.0.1:11434/v1"
+    assert config.models[1].upstream_model == "qwen2.5:0.5b"
+    assert config.server.port == 8080 and config.server.host == "127.0.0.1"
+
+
+def test_master_key_from_environment(tmp_path: Path) -> None:
+    env = {"ANTHROPIC_API_KEY": "k", "MODELGATE_MASTER_KEY": "mk"}
+    assert load_config(write(tmp_path, GOOD), env=env).master_key == "mk"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (GOOD, "providers.0.api_keys.0: environment variable ANTHROPIC_API_KEY is not set"),
+        ("providers:\n  - name: a\n    type: antropic\n", "providers.0.type: Input should be 'anthropic'"),
+        ("providers:\n  - name: a\n    type: anthropic\n    base_url: ftp://x\n", "providers.0.base_url: must be"),
+        ("models:\n  - name: m\n    provider: nope\n", "models.0.provider: no provider named 'nope'"),
+        ("server:\n  port: 99999\n", "server.port: Input should be less than or equal to 65535"),
+        ("surprise: 1\n", "surprise: Extra inputs are not permitted"),
+        ("providers: [\n", "line 2"),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        (
+            "providers:\n  - {name: a, type: openai-compatible}\n",
+            "providers.0.base_url: required for type openai-compatible",
+        ),
+        (
+            "providers:\n  - {name: a, type: anthropic}\n  - {name: a, type: anthropic}\n",
+            "duplicate provider name 'a'",
+        ),
+    ],
+)
+def test_bad_files_name_the_file_and_field(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(path) in str(info.value)
+    assert problem in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_config(tmp_path / "absent.yaml", env={})
+
+
+def test_no_file_serves_providers_from_environment() -> None:
+    config = load_config(None, env={"ANTHROPIC_API_KEY": "sk-ant", "OPENAI_API_KEY": "sk-oai"})
+    assert [(p.name, p.type, p.api_keys) for p in config.providers] == [
+        ("anthropic", "anthropic", ["sk-ant"]),
+        ("openai", "openai", ["sk-oai"]),
+    ]
+    names = {m.name for m in config.models}
+    assert {"claude-sonnet-4-6", "claude-*", "gpt-4o", "gpt-*"} <= names
+
+
+def test_no_file_and_no_keys_still_starts() -> None:
+    config = load_config(None, env={})
+    assert config.providers == [] and config.models == []
+
+
+def test_cli_config_check(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = write(tmp_path, GOOD)
+    ok = runner.invoke(main, ["config", "check", str(good)], env={"ANTHROPIC_API_KEY": "k"})
+    assert ok.exit_code == 0, ok.output
+    assert "ok (2 providers, 2 models)" in ok.output
+    bad = runner.invoke(main, ["config", "check", str(good)], env={"ANTHROPIC_API_KEY": ""})
+    assert bad.exit_code == 2
+    assert "providers.0.api_keys: an API key is empty" in bad.output
