@@ -54,6 +54,9 @@ class UpstreamResponse:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
         except (TimeoutError, aiohttp.ClientError) as e:
+            leftover = _drain(self._resp.content)
+            if leftover:
+                yield leftover
             raise transport_error(e, self._where) from e
         finally:
             self.close()
@@ -105,6 +108,18 @@ class HttpClient:
         except Exception as e:
             raise transport_error(e, where) from e
         return UpstreamResponse(resp, where)
+
+
+def _drain(reader: aiohttp.StreamReader) -> bytes:
+    """Bytes that arrived before the connection broke. aiohttp raises the error before
+    handing out data still buffered, so a peer that writes and dies at once would lose
+    its last events; they are read from the (private) buffer instead, if it is there."""
+    buffer = getattr(reader, "_buffer", None)
+    if not buffer:
+        return b""
+    data = b"".join(buffer)
+    buffer.clear()
+    return data
 
 
 def transport_error(exc: Exception, where: str) -> Exception:
