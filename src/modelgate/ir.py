@@ -85,9 +85,7 @@ class RedactedThinkingBlock:
     type: Literal["redacted_thinking"] = "redacted_thinking"
 
 
-Block = (
-    TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock
-)
+Block = TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock
 
 
 @dataclass(slots=True)

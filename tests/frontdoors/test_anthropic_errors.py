@@ -25,9 +25,15 @@ def envelope(r: httpx.Response) -> tuple[int, str, str]:
         (b"", "request body is empty"),
         (b"[1, 2]", "Request body must be a JSON object"),
         (b'{"model": "claude-sonnet-4-6", "messages": []}', "max_tokens: Field required"),
-        (b'{"model": "claude-sonnet-4-6", "max_tokens": "x", "messages": []}', "max_tokens: Input should be a valid integer"),
+        (
+            b'{"model": "claude-sonnet-4-6", "max_tokens": "x", "messages": []}',
+            "max_tokens: Input should be a valid integer",
+        ),
         (b'{"model": 5, "max_tokens": 1, "messages": []}', "model: Input should be a valid string"),
-        (b'{"model": "qwen-local", "max_tokens": 9, "messages": [{"role": "user", "content": 5}]}', "messages.0.content"),
+        (
+            b'{"model": "qwen-local", "max_tokens": 9, "messages": [{"role": "user", "content": 5}]}',
+            "messages.0.content",
+        ),
     ],
 )
 def test_bad_requests_are_400(http: httpx.Client, content: bytes, message: str) -> None:
@@ -136,10 +142,12 @@ def test_stream_broken_halfway_ends_with_an_error_event(http: httpx.Client, fake
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "qwen-local"])
 def test_stream_error_raises_in_the_sdk(client: anthropic.Anthropic, fake, model: str) -> None:
     fake.script(words=40, error={"status": 529, "after": 4, "message": "Overloaded"})
-    with pytest.raises(anthropic.APIStatusError) as info:  # noqa: PT012
-        with client.messages.stream(model=model, max_tokens=100, messages=USER) as stream:
-            for _ in stream:
-                pass
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        client.messages.stream(model=model, max_tokens=100, messages=USER) as stream,
+    ):
+        for _ in stream:
+            pass
     assert "Overloaded" in str(info.value)
 
 
@@ -154,5 +162,7 @@ def test_stream_silent_midway_times_out_with_an_error_event(http: httpx.Client, 
 
 def test_errors_before_the_stream_starts_are_plain_responses(http: httpx.Client, fake) -> None:
     fake.script(error={"status": 529, "message": "Overloaded"})
-    r = http.post("/v1/messages", json={"model": "claude-sonnet-4-6", "max_tokens": 9, "stream": True, "messages": USER})
+    r = http.post(
+        "/v1/messages", json={"model": "claude-sonnet-4-6", "max_tokens": 9, "stream": True, "messages": USER}
+    )
     assert envelope(r)[:2] == (529, "overloaded_error")

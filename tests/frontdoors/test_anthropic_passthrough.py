@@ -121,7 +121,10 @@ def test_thinking_signature_survives(client: anthropic.Anthropic, fake) -> None:
     follow_up = [*USER, {"role": "assistant", "content": [b.model_dump() for b in final.content]}]
     follow_up.append({"role": "user", "content": "and?"})
     again = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 1024}, messages=follow_up
+        model="claude-sonnet-4-6",
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=follow_up,
     )
     assert again.stop_reason == "end_turn"
 
@@ -179,7 +182,9 @@ def test_models_list_in_anthropic_shape_with_paging(client: anthropic.Anthropic,
     assert ids[:2] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
     assert "claude-*" not in ids
     page = http.get("/v1/models", params={"limit": 2}).json()
-    assert page["has_more"] is True and page["first_id"] == "claude-sonnet-4-6" and page["last_id"] == "claude-haiku-4-5"
+    assert (
+        page["has_more"] is True and page["first_id"] == "claude-sonnet-4-6" and page["last_id"] == "claude-haiku-4-5"
+    )
     assert page["data"][0] == {
         "type": "model",
         "id": "claude-sonnet-4-6",

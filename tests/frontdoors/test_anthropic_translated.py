@@ -49,7 +49,11 @@ def test_streamed_parallel_tool_calls_and_round_trip(client: anthropic.Anthropic
         ]
     )
     with client.messages.stream(model="qwen-local", max_tokens=100, messages=USER, tools=TOOLS) as stream:
-        deltas = [e.delta.partial_json for e in stream if e.type == "content_block_delta" and e.delta.type == "input_json_delta"]
+        deltas = [
+            e.delta.partial_json
+            for e in stream
+            if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+        ]
         first = stream.get_final_message()
     assert len(deltas) > 2  # arguments arrive in pieces
     assert first.stop_reason == "tool_use"
@@ -108,15 +112,18 @@ def test_sloppy_servers_without_usage_or_with_null_choices(client: anthropic.Ant
 
 def test_count_tokens_is_a_local_estimate(client: anthropic.Anthropic, fake) -> None:
     short = client.messages.count_tokens(model="qwen-local", messages=USER).input_tokens
-    long = client.messages.count_tokens(
-        model="qwen-local", messages=USER, system="x" * 3000, tools=TOOLS
-    ).input_tokens
+    long = client.messages.count_tokens(model="qwen-local", messages=USER, system="x" * 3000, tools=TOOLS).input_tokens
     assert 0 < short < long
     assert long >= 1000
     assert fake.requests("/v1/chat/completions") == []
 
 
 def test_thinking_maps_to_reasoning_effort(http: httpx.Client, fake) -> None:
-    body = {"model": "qwen-local", "max_tokens": 3000, "messages": USER, "thinking": {"type": "enabled", "budget_tokens": 2048}}
+    body = {
+        "model": "qwen-local",
+        "max_tokens": 3000,
+        "messages": USER,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+    }
     assert http.post("/v1/messages", json=body).status_code == 200
     assert fake.last_request("/v1/chat/completions")["body"]["reasoning_effort"] == "medium"

@@ -58,11 +58,16 @@ def test_stream_usage_is_cumulative() -> None:
 
 def test_upstream_error_event_becomes_stream_error() -> None:
     parser = SSEParser()
-    [frame] = parser.feed(b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n')
+    [frame] = parser.feed(
+        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
     [event] = codec.StreamDecoder().decode(frame)
     assert isinstance(event.error, UpstreamHTTPError)
     assert (event.error.status, event.error.kind, event.error.message) == (529, "overloaded", "Overloaded")
-    assert codec.error_body(event.error) == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert codec.error_body(event.error) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 REQUEST = {

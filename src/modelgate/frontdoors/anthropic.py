@@ -161,9 +161,7 @@ class AnthropicFrontDoor:
             req = codec.decode_request({**body, "max_tokens": 1})
             req.model = route.upstream_model
             tokens = await until_disconnect(request, provider.count_tokens(req))
-            return Response(
-                orjson.dumps({"input_tokens": tokens}), headers={"request-id": request_id}, media_type=JSON
-            )
+            return Response(orjson.dumps({"input_tokens": tokens}), headers={"request-id": request_id}, media_type=JSON)
         except GatewayError as e:
             return error_response(e, request_id)
         except ClientDisconnected:

@@ -104,9 +104,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     tool_choice = None
     if isinstance(body.get("tool_choice"), dict):
         tc = body["tool_choice"]
-        tool_choice = ir.ToolChoice(
-            tc.get("type", "auto"), tc.get("name"), bool(tc.get("disable_parallel_tool_use"))
-        )
+        tool_choice = ir.ToolChoice(tc.get("type", "auto"), tc.get("name"), bool(tc.get("disable_parallel_tool_use")))
     stop = body.get("stop_sequences")
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise InvalidRequest("stop_sequences: Input should be a valid list of strings")
@@ -300,6 +298,7 @@ def decode_usage(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir
     u = base or ir.Usage()
     if not raw:
         return u
+
     def pick(key: str, current: int) -> int:
         value = raw.get(key)
         return value if isinstance(value, int) else current

@@ -18,7 +18,7 @@ Routes:
   ``GET /_fake/script`` (pending scripts), ``POST /_fake/reset`` (clears scripts and
   recordings, restores the start-up config), ``GET /_fake/requests`` (recorded
   requests: seq, method, path, query, headers, body (parsed JSON or null),
-  raw_body (the exact bytes as text), protocol, status, broken; the last 10,000),
+  raw_body (the exact bytes as text), protocol, status, broken, disconnected; the last 10,000),
   ``DELETE /_fake/requests``,
   ``GET|POST /_fake/config`` (require_key, quirks, verify_signatures, coalesce_stream, max_body_bytes),
   ``GET /_fake/health``.
@@ -30,6 +30,8 @@ non-empty key is accepted. The fake only binds 127.0.0.1 unless told otherwise.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -93,6 +95,11 @@ class FakeConfig:
     openai_models: tuple[tuple[str, int, str], ...] = OPENAI_MODELS
 
 
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 @dataclass(slots=True)
 class Record:
     """One recorded request, kept raw; rendered as JSON only when asked for."""
@@ -106,6 +113,7 @@ class Record:
     protocol: str | None = None
     status: int = 0
     broken: bool = False
+    disconnected: bool = False
 
     def to_json(self) -> dict[str, Any]:
         try:
@@ -123,6 +131,7 @@ class Record:
             "protocol": self.protocol,
             "status": self.status,
             "broken": self.broken,
+            "disconnected": self.disconnected,
         }
 
 
@@ -218,8 +227,20 @@ class FakeUpstreamApp:
             await self._control(inc, send)
             return
         rec = state.record(inc, "anthropic" if is_anthropic(inc) else "openai")
+        # Answer while watching the connection, so that a client (the gateway) that goes
+        # away is noticed at once and recorded: tests use it to prove cancellation.
+        answer = asyncio.ensure_future(self._route(inc, send, too_large))
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        await asyncio.wait((answer, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if not answer.done():
+            answer.cancel()
+            rec.disconnected = True
+            with contextlib.suppress(BaseException):
+                await answer
+            return
+        watcher.cancel()
         try:
-            rec.status = await self._route(inc, send, too_large)
+            rec.status = answer.result()
         except BreakConnection:
             rec.status, rec.broken = 200, True
             raise
