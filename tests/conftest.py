@@ -52,7 +52,7 @@ def gateway_config(fake: FakeUpstream) -> dict:
             {"name": "claude-haiku-4-5", "provider": "anth"},
             {"name": "claude-*", "provider": "anth"},
             {"name": "sonnet", "provider": "anth", "upstream_model": "claude-sonnet-4-6"},
-            {"name": "qwen-local", "provider": "local", "upstream_model": "qwen2.5:0.5b"},
+            {"name": "qwen-local", "provider": "local", "upstream_model": "qwen2.5:0.5b", "max_output_tokens": 4096},
             {"name": "slow-model", "provider": "anth-slow"},
             {"name": "slow-local", "provider": "local-slow"},
             {"name": "dead-model", "provider": "dead"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anthropic
 import httpx
+import pytest
 
 USER = [{"role": "user", "content": "Hello there"}]
 TOOLS = [
@@ -127,3 +128,22 @@ def test_thinking_maps_to_reasoning_effort(http: httpx.Client, fake) -> None:
     }
     assert http.post("/v1/messages", json=body).status_code == 200
     assert fake.last_request("/v1/chat/completions")["body"]["reasoning_effort"] == "medium"
+
+
+def test_max_tokens_capped_at_the_model_limit(http: httpx.Client, fake) -> None:
+    assert (
+        http.post("/v1/messages", json={"model": "qwen-local", "max_tokens": 32000, "messages": USER}).status_code
+        == 200
+    )
+    assert fake.last_request("/v1/chat/completions")["body"]["max_tokens"] == 4096
+
+
+def test_context_overflow_is_reworded_for_claude_code(client: anthropic.Anthropic, fake) -> None:
+    message = "This model's maximum context length is 4096 tokens. However, you requested 9000 tokens."
+    fake.script(error={"status": 400, "message": message})
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(model="qwen-local", max_tokens=100, messages=USER)
+    assert info.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 9000 tokens > 4096 maximum",
+    }

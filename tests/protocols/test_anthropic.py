@@ -175,3 +175,24 @@ def test_gateway_errors_render_in_the_anthropic_envelope() -> None:
         "error": {"type": "rate_limit_error", "message": "slow down"},
         "request_id": "req_1",
     }
+
+
+@pytest.mark.parametrize(
+    ("upstream", "expected"),
+    [
+        (
+            "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
+            "(4000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.",
+            "prompt is too long: 5000 tokens > 4096 maximum",
+        ),
+        (
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 130415 tokens.",
+            "prompt is too long: 130415 tokens > 128000 maximum",
+        ),
+        ("the request exceeds the available context size, try increasing it", "prompt is too long: the request"),
+        ("temperature must be between 0 and 2", "temperature must be between 0 and 2"),
+    ],
+)
+def test_foreign_context_overflow_is_worded_like_anthropic(upstream: str, expected: str) -> None:
+    err = UpstreamHTTPError(upstream, status=400, kind="invalid_request", protocol="openai")
+    assert codec.error_body(err)["error"]["message"].startswith(expected)

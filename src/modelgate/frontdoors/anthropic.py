@@ -86,6 +86,7 @@ class AnthropicFrontDoor:
                 return await self._passthrough(request, raw, body, route, request_id)
             req = codec.decode_request(body)
             req.model = route.upstream_model
+            req.max_tokens = route.max_tokens(req.max_tokens)
             if req.stream:
                 events = await until_disconnect(request, route.provider.open_stream(req))
                 return self._stream_response(events, body["model"], request_id)

@@ -7,6 +7,7 @@ events) and by the Anthropic upstream when a request came in another protocol.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -514,10 +515,32 @@ def error_body(err: GatewayError, request_id: str | None = None) -> dict[str, An
             if request_id and "request_id" not in body:
                 body["request_id"] = request_id
             return body
-    body = {"type": "error", "error": {"type": _TYPE_BY_KIND.get(err.kind, "api_error"), "message": err.message}}
+    message = err.message
+    if isinstance(err, UpstreamHTTPError) and err.status == 400:
+        message = prompt_too_long(message) or message
+    body = {"type": "error", "error": {"type": _TYPE_BY_KIND.get(err.kind, "api_error"), "message": message}}
     if request_id:
         body["request_id"] = request_id
     return body
+
+
+_CONTEXT_NUMBERS = re.compile(r"maximum context length is (\d+) tokens.*?(?:requested|resulted in) (\d+) tokens", re.S)
+_CONTEXT_WORDS = ("context length", "context size", "context window", "too many tokens", "prompt is too long")
+
+
+def prompt_too_long(message: str) -> str | None:
+    """Reword another server's context-overflow error the way Anthropic words it.
+
+    Claude Code recognises ``prompt is too long`` and compacts the conversation;
+    vLLM's or OpenAI's wording would make it fail instead.
+    """
+    numbers = _CONTEXT_NUMBERS.search(message)
+    if numbers:
+        return f"prompt is too long: {numbers.group(2)} tokens > {numbers.group(1)} maximum"
+    low = message.lower()
+    if any(words in low for words in _CONTEXT_WORDS):
+        return message if low.startswith("prompt is too long") else f"prompt is too long: {message}"
+    return None
 
 
 def error_type(kind: str) -> str:

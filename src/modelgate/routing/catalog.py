@@ -24,6 +24,12 @@ class Route:
     provider: Provider
     upstream_model: str
 
+    def max_tokens(self, requested: int) -> int:
+        """``requested``, capped at the model's configured output limit (clients such as Claude
+        Code ask for 32k–64k tokens, which small local models reject)."""
+        cap = self.model.max_output_tokens
+        return min(requested, cap) if cap else requested
+
 
 class Catalog:
     def __init__(self, models: list[ModelConfig], providers: dict[str, Provider]) -> None:
