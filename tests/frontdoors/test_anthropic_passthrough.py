@@ -195,3 +195,15 @@ def test_models_list_in_anthropic_shape_with_paging(client: anthropic.Anthropic,
     assert rest["data"][0]["id"] == "sonnet"
     assert client.models.retrieve("claude-sonnet-4-6").display_name == "Claude Sonnet 4.6"
     assert orjson.loads(http.get("/v1/models", params={"limit": 0}).content)["error"]["type"] == "invalid_request_error"
+
+
+def test_query_and_client_identity_reach_the_upstream(http: httpx.Client, fake) -> None:
+    headers = {"user-agent": "claude-cli/2.1.330 (external, sdk-cli)", "x-app": "cli", "x-stainless-os": "Linux"}
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": USER}
+    assert http.post("/v1/messages?beta=true", json=body, headers=headers).status_code == 200
+    seen = fake.last_request("/v1/messages")
+    assert seen["query"] == "beta=true"
+    assert seen["headers"]["user-agent"] == headers["user-agent"] and seen["headers"]["x-app"] == "cli"
+    assert "x-stainless-os" not in seen["headers"]
+    assert http.post("/v1/messages/count_tokens?beta=true", json=body).status_code == 200
+    assert fake.last_request("/v1/messages/count_tokens")["query"] == "beta=true"

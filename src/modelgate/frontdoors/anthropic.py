@@ -108,14 +108,15 @@ class AnthropicFrontDoor:
             body["model"] = route.upstream_model
             raw = orjson.dumps(body)
         headers = provider.headers(request.headers)
+        url = with_query(provider.messages_url, request)
         if body.get("stream"):
-            reply = await until_disconnect(request, provider.forward_stream(provider.messages_url, raw, headers))
+            reply = await until_disconnect(request, provider.forward_stream(url, raw, headers))
             reply.headers.setdefault("request-id", request_id)
             reply.headers.update(SSE_HEADERS)
             return StreamingResponse(
                 self._guard_stream(reply.chunks), headers=reply.headers, media_type="text/event-stream"
             )
-        reply = await until_disconnect(request, provider.forward(provider.messages_url, raw, headers))
+        reply = await until_disconnect(request, provider.forward(url, raw, headers))
         reply.headers.setdefault("request-id", request_id)
         return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
 
@@ -156,7 +157,8 @@ class AnthropicFrontDoor:
                     body["model"] = route.upstream_model
                     raw = orjson.dumps(body)
                 headers = provider.headers(request.headers)
-                reply = await until_disconnect(request, provider.forward(provider.count_tokens_url, raw, headers))
+                url = with_query(provider.count_tokens_url, request)
+                reply = await until_disconnect(request, provider.forward(url, raw, headers))
                 reply.headers.setdefault("request-id", request_id)
                 return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
             req = codec.decode_request({**body, "max_tokens": 1})
@@ -204,6 +206,12 @@ class AnthropicFrontDoor:
             return Response(orjson.dumps(body), headers={"request-id": request_id}, media_type=JSON)
         except GatewayError as e:
             return error_response(e, request_id)
+
+
+def with_query(url: str, request: Request) -> str:
+    """``url`` with the client's query string (``?beta=true``): passthrough keeps it."""
+    query = request.url.query
+    return f"{url}?{query}" if query else url
 
 
 def paginate(names: list[str], query: Any) -> list[str]:

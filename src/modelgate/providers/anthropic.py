@@ -12,6 +12,9 @@ from modelgate.protocols import anthropic as codec
 from modelgate.providers.base import Provider, sse_events
 
 DEFAULT_VERSION = "2023-06-01"
+#: Client identification forwarded on passthrough, besides every ``anthropic-*`` header:
+#: the upstream sees Claude Code as Claude Code. Credentials and hop-by-hop headers never pass.
+_CLIENT_HEADERS = frozenset({"user-agent", "x-app", "x-claude-code-session-id"})
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -39,7 +42,7 @@ class AnthropicProvider(Provider):
         out = {"content-type": "application/json", "anthropic-version": DEFAULT_VERSION}
         if client_headers is not None:
             for name, value in client_headers.items():
-                if name.startswith("anthropic-"):
+                if name.startswith("anthropic-") or name in _CLIENT_HEADERS:
                     out[name] = value
         out.update(self.config.headers)
         key = self.next_key()

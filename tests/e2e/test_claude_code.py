@@ -1,0 +1,322 @@
+"""End to end with the real Claude Code CLI: Claude Code → modelgate → fake upstream.
+
+What runs: the pinned Claude Code release (``claude_code.CLAUDE_CODE_VERSION``),
+installed from npm into ``.cache/npm/claude-code/`` on first use and reused
+afterwards. Every scenario runs in its own loopback-only network namespace
+(``unshare -n``), so the CLI can reach nothing but the gateway and the fake
+upstream started inside it (see ``netns_run.py``). Claude Code runs
+non-interactively (``claude -p PROMPT --output-format json --allowedTools Bash``)
+with an empty ``HOME``; the prompt carries ``[[fake:…]]`` directives that tell the
+fake upstream how to answer.
+
+What is asserted:
+
+* **baseline** (Claude Code → fake, no gateway): the harness works, and it
+  records what Claude Code itself sends, to compare the gateway's forwarding with;
+* **Anthropic passthrough, plain prompt**: the CLI prints the fake's fixed answer,
+  ``is_error`` false, one ``POST /v1/messages`` upstream;
+* **Anthropic passthrough, tool round trip**: the fake asks for
+  ``Bash echo modelgate-e2e-marker``, Claude Code runs it and sends a
+  ``tool_result`` holding the marker (with the thinking block and its signature
+  unchanged, which the fake verifies), the fake answers "Tool result received: …";
+  upstream requests carry the provider key and never the master key, and the
+  ``anthropic-version``/``anthropic-beta`` headers and the body fields Claude Code
+  sends (``thinking``, ``output_config``, ``context_management``, ``metadata``,
+  ``cache_control``, the ``system`` blocks) arrive as in the baseline;
+  the ``?beta=true`` query Claude Code adds reaches the upstream too;
+* **OpenAI-compatible translation**, the same two prompts: Claude Code still works
+  end to end through ``POST /v1/chat/completions`` (Bearer provider key, the
+  configured upstream model, tool call and ``role: tool`` result translated, the
+  system turn Claude Code sends inside ``messages`` not lost).
+
+Run alone with ``.venv/bin/python -m pytest tests/e2e -q`` (needs npm on first run,
+``unshare`` and ``ip``, and root or CAP_SYS_ADMIN for the network namespace; a
+missing tool fails the tests with a message saying what to install, never skips).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.claude_code import CLAUDE_CODE_VERSION, SetupError, ensure_claude_code
+from tests.e2e.netns_run import (
+    MARKER,
+    MASTER_KEY,
+    OPENAI_UPSTREAM_MODEL,
+    PLAIN_REPLY,
+    UPSTREAM_KEY,
+)
+
+pytestmark = pytest.mark.e2e
+
+RUNNER = Path(__file__).with_name("netns_run.py")
+#: Seconds one scenario may take, Claude Code included (each takes a few seconds in practice).
+SCENARIO_TIMEOUT = 150
+CLI_TIMEOUT = 90
+
+Report = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _check_namespace_tools() -> None:
+    missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(
+            f"the end-to-end tests need {' and '.join(missing)} (packages util-linux and iproute2) "
+            "to run Claude Code in a loopback-only network namespace",
+            pytrace=False,
+        )
+    probe = subprocess.run(["unshare", "-n", "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(
+            "cannot create a network namespace (`unshare -n` failed: "
+            f"{probe.stderr.strip()}); run the tests as root or with CAP_SYS_ADMIN",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def claude_binary() -> Path:
+    _check_namespace_tools()
+    try:
+        return ensure_claude_code()
+    except SetupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def scenario(claude_binary: Path) -> Callable[[str], Report]:
+    """Run a scenario of ``netns_run.py`` (once per session) and return its report."""
+    done: dict[str, Report] = {}
+
+    def run(name: str) -> Report:
+        if name not in done:
+            cmd = ["unshare", "-n", "--", sys.executable, str(RUNNER), name]
+            cmd += ["--claude", str(claude_binary), "--timeout", str(CLI_TIMEOUT)]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SCENARIO_TIMEOUT)
+            except subprocess.TimeoutExpired as exc:
+                pytest.fail(f"scenario {name} did not finish in {SCENARIO_TIMEOUT} s: {exc.stderr!r}")
+            if proc.returncode != 0:
+                pytest.fail(f"scenario {name} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
+            done[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return done[name]
+
+    return run
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def explain(report: Report) -> str:
+    """What to show when an assertion fails: the CLI's output, the upstream requests, the gateway's log."""
+    cli = report["cli"]
+    lines = [
+        f"scenario {report['scenario']}: exit {cli['exit_code']}, timed out {cli['timed_out']}, {cli['elapsed']} s",
+        f"stdout: {cli['stdout'][-3000:]}",
+        f"stderr: {cli['stderr'][-3000:]}",
+        "upstream requests:",
+    ]
+    for r in report["requests"]:
+        body = r["body"] if isinstance(r["body"], dict) else {}
+        lines.append(f"  {r['method']} {r['path']}?{r['query']} → {r['status']} model={body.get('model')}")
+    lines.append(f"gateway log: {report['gateway_log'][-3000:]}")
+    return "\n".join(lines)
+
+
+def cli_result(report: Report) -> dict[str, Any]:
+    cli = report["cli"]
+    assert not cli["timed_out"], explain(report)
+    assert cli["exit_code"] == 0, explain(report)
+    result = cli["json"]
+    assert isinstance(result, dict), explain(report)
+    assert result.get("type") == "result", explain(report)
+    assert result.get("is_error") is False, explain(report)
+    assert result.get("subtype") == "success", explain(report)
+    return result
+
+
+def model_requests(report: Report, path: str) -> list[dict[str, Any]]:
+    """The upstream requests for ``path``, after checking that no other path was asked for."""
+    others = [(r["method"], r["path"]) for r in report["requests"] if r["path"] != path]
+    assert not others, f"unexpected upstream requests {others}\n{explain(report)}"
+    found = [r for r in report["requests"] if r["path"] == path]
+    assert all(r["method"] == "POST" and r["status"] == 200 for r in found), explain(report)
+    return found
+
+
+def assert_no_master_key(report: Report) -> None:
+    for r in report["requests"]:
+        assert MASTER_KEY not in json.dumps(r["headers"]), f"master key sent upstream in {r['headers']}"
+        assert MASTER_KEY not in r["raw_body"], "master key sent upstream in a body"
+
+
+def blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def tool_round_trip_ids(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The id of the Bash ``tool_use`` in the last assistant turn and the ``tool_result`` answering it."""
+    assistant = next(m for m in reversed(messages) if m["role"] == "assistant")
+    uses = [b for b in blocks(assistant) if b.get("type") == "tool_use"]
+    assert [(u["name"], u["input"]) for u in uses] == [("Bash", {"command": f"echo {MARKER}"})], assistant
+    results = [b for b in blocks(messages[-1]) if b.get("type") == "tool_result"]
+    assert messages[-1]["role"] == "user" and len(results) == 1, messages[-1]
+    return uses[0]["id"], results[0]
+
+
+def result_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def test_baseline_claude_code_against_the_fake_directly(scenario: Callable[[str], Report]) -> None:
+    """Without the gateway: proves the harness works and records what Claude Code sends."""
+    report = scenario("direct-tool")
+    assert MARKER in cli_result(report)["result"], explain(report)
+    requests = model_requests(report, "/v1/messages")
+    assert len(requests) == 2, explain(report)
+    for r in requests:
+        assert r["query"] == "beta=true", r["query"]
+        assert "claude-code-20250219" in r["headers"]["anthropic-beta"].split(","), r["headers"]
+
+
+# --------------------------------------------------------------------------- Anthropic passthrough
+
+
+def test_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None:
+    report = scenario("anthropic-plain")
+    result = cli_result(report)
+    assert result["result"].strip() == PLAIN_REPLY, explain(report)
+    assert result["num_turns"] == 1, explain(report)
+    (request,) = model_requests(report, "/v1/messages")
+    assert request["body"]["model"].startswith("claude-"), request["body"]["model"]
+    assert request["body"]["stream"] is True
+    assert request["headers"]["x-api-key"] == UPSTREAM_KEY
+    assert_no_master_key(report)
+
+
+def test_anthropic_tool_round_trip(scenario: Callable[[str], Report]) -> None:
+    report = scenario("anthropic-tool")
+    result = cli_result(report)
+    assert result["result"].strip() == f"Tool result received: {MARKER}", explain(report)
+    assert result["num_turns"] == 2, explain(report)
+    first, second = model_requests(report, "/v1/messages")
+    assert first["body"]["messages"][0]["role"] == "user"
+    use_id, tool_result = tool_round_trip_ids(second["body"]["messages"])
+    assert tool_result["tool_use_id"] == use_id
+    assert result_text(tool_result).strip() == MARKER
+    assert tool_result.get("is_error") in (None, False)
+    # The fake gave the first answer a signed thinking block; a 200 on the second
+    # request means it came back with text and signature intact (the fake checks).
+    assistant = second["body"]["messages"][-2]
+    assert [b["type"] for b in blocks(assistant)] == ["thinking", "tool_use"], assistant
+    assert second["status"] == 200
+
+
+def test_anthropic_upstream_gets_provider_key_and_client_headers(scenario: Callable[[str], Report]) -> None:
+    report, baseline = scenario("anthropic-tool"), scenario("direct-tool")
+    cli_result(report)
+    sent = model_requests(baseline, "/v1/messages")
+    got = model_requests(report, "/v1/messages")
+    assert len(got) == len(sent) == 2, explain(report)
+    assert_no_master_key(report)
+    for upstream, direct in zip(got, sent, strict=True):
+        h = upstream["headers"]
+        assert h["x-api-key"] == UPSTREAM_KEY
+        assert "authorization" not in h, h
+        for name in ("anthropic-version", "anthropic-beta"):
+            assert h.get(name) == direct["headers"][name], (name, h.get(name), direct["headers"][name])
+
+
+def test_anthropic_body_fields_survive(scenario: Callable[[str], Report]) -> None:
+    """Passthrough keeps every body field Claude Code sends, in order, as the baseline shows them."""
+    report, baseline = scenario("anthropic-tool"), scenario("direct-tool")
+    cli_result(report)
+    for upstream, direct in zip(
+        model_requests(report, "/v1/messages"), model_requests(baseline, "/v1/messages"), strict=True
+    ):
+        got, sent = upstream["body"], direct["body"]
+        assert list(got) == list(sent), (list(got), list(sent))
+        for field in ("model", "max_tokens", "thinking", "output_config", "context_management", "stream"):
+            assert got.get(field) == sent.get(field), field
+        assert set(json.loads(got["metadata"]["user_id"])) == set(json.loads(sent["metadata"]["user_id"]))
+        assert [t["name"] for t in got["tools"]] == [t["name"] for t in sent["tools"]]
+        assert [(b["type"], "cache_control" in b) for b in got["system"]] == [
+            (b["type"], "cache_control" in b) for b in sent["system"]
+        ]
+        assert [m["role"] for m in got["messages"]] == [m["role"] for m in sent["messages"]]
+        assert upstream["raw_body"].count('"cache_control"') == direct["raw_body"].count('"cache_control"')
+
+
+def test_anthropic_beta_query_reaches_upstream(scenario: Callable[[str], Report]) -> None:
+    report = scenario("anthropic-tool")
+    cli_result(report)
+    assert [r["query"] for r in model_requests(report, "/v1/messages")] == ["beta=true", "beta=true"]
+
+
+# --------------------------------------------------------------------------- OpenAI-compatible translation
+
+
+def assert_openai_request(request: dict[str, Any]) -> None:
+    h, body = request["headers"], request["body"]
+    assert h.get("authorization") == f"Bearer {UPSTREAM_KEY}", h
+    assert "x-api-key" not in h, h
+    assert body["model"] == OPENAI_UPSTREAM_MODEL
+    assert body["stream"] is True
+    assert body.get("stream_options", {}).get("include_usage") is True, body.get("stream_options")
+    assert "Bash" in [t["function"]["name"] for t in body["tools"] if t.get("type") == "function"]
+    assert body["messages"][0]["role"] == "system", body["messages"][0]
+    # Claude Code sends part of its context as a {"role":"system"} turn inside messages.
+    assert "# Environment" in request["raw_body"], "the in-conversation system turn was lost in translation"
+
+
+def test_openai_compatible_plain_prompt(scenario: Callable[[str], Report]) -> None:
+    report = scenario("openai-plain")
+    result = cli_result(report)
+    assert result["result"].strip() == PLAIN_REPLY, explain(report)
+    assert result["num_turns"] == 1, explain(report)
+    (request,) = model_requests(report, "/v1/chat/completions")
+    assert_openai_request(request)
+    assert_no_master_key(report)
+
+
+def test_openai_compatible_tool_round_trip(scenario: Callable[[str], Report]) -> None:
+    report = scenario("openai-tool")
+    result = cli_result(report)
+    assert result["result"].strip() == f"Tool result received: {MARKER}", explain(report)
+    assert result["num_turns"] == 2, explain(report)
+    first, second = model_requests(report, "/v1/chat/completions")
+    for request in (first, second):
+        assert_openai_request(request)
+    assert_no_master_key(report)
+    messages = second["body"]["messages"]
+    assistant, tool = messages[-2], messages[-1]
+    assert assistant["role"] == "assistant", assistant
+    (call,) = assistant["tool_calls"]
+    assert call["type"] == "function" and call["function"]["name"] == "Bash", call
+    assert json.loads(call["function"]["arguments"]) == {"command": f"echo {MARKER}"}
+    assert tool["role"] == "tool" and tool["tool_call_id"] == call["id"], tool
+    content = tool["content"] if isinstance(tool["content"], str) else json.dumps(tool["content"])
+    assert MARKER in content, tool
+
+
+def test_pinned_version_is_what_runs(claude_binary: Path) -> None:
+    done = subprocess.run([str(claude_binary), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith(f"{CLAUDE_CODE_VERSION} "), done.stdout
