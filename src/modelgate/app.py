@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from modelgate.config import Config, load_config
 from modelgate.errors import GatewayError, InternalError, NotFound
-from modelgate.frontdoors.anthropic import AnthropicFrontDoor, error_response
+from modelgate.frontdoors.anthropic import AnthropicFrontDoor
 from modelgate.frontdoors.pipeline import new_request_id
 from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
 from modelgate.providers import HttpClient, Provider, build_provider
@@ -103,13 +103,13 @@ class Gateway:
         else:
             err = GatewayError(exc.detail or "error", status=exc.status_code)
             err.kind = "invalid_request" if exc.status_code < 500 else "api_error"
-        response = error_response(err, new_request_id())
+        response = self.anthropic.error_response(err, new_request_id())
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     async def crash(self, request: Request, exc: Exception) -> Response:
-        return error_response(InternalError("internal server error"), new_request_id())
+        return self.anthropic.error_response(InternalError("internal server error"), new_request_id())
 
 
 def create_app(config: Config | None = None) -> Starlette:

@@ -9,50 +9,26 @@ through the IR and the provider's own codec.
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.errors import GatewayError, InternalError, InvalidRequest
-from modelgate.frontdoors.pipeline import (
-    ClientDisconnected,
-    new_request_id,
-    parse_json,
-    read_body,
-    until_disconnect,
-    with_keepalive,
-)
-from modelgate.policy.auth import Principal, bearer
+from modelgate.errors import GatewayError, InvalidRequest
+from modelgate.frontdoors.base import CLIENT_CLOSED, JSON, Call, FrontDoor, StreamEncoder, Target
+from modelgate.frontdoors.pipeline import ClientDisconnected, new_request_id, until_disconnect
+from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
 
 if TYPE_CHECKING:
-    from modelgate.app import Gateway
     from modelgate.routing.catalog import Route as ModelRoute
 
-JSON = "application/json"
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-#: Status code used for a request whose client has gone (nginx's convention; never seen by anyone).
-CLIENT_CLOSED = 499
 
-
-def error_response(err: GatewayError, request_id: str) -> Response:
-    headers = {"request-id": request_id}
-    headers.update(err.headers)
-    if err.retry_after is not None:
-        headers["retry-after"] = str(max(0, math.ceil(err.retry_after)))
-    body = orjson.dumps(codec.error_body(err, request_id))
-    return Response(body, status_code=err.status, headers=headers, media_type=JSON)
-
-
-class AnthropicFrontDoor:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+class AnthropicFrontDoor(FrontDoor):
+    protocol = codec.PROTOCOL
 
     def routes(self, prefix: str = "") -> list[Route]:
         return [
@@ -62,111 +38,66 @@ class AnthropicFrontDoor:
             Route(prefix + "/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
         ]
 
-    # ------------------------------------------------------------------ common steps
+    # ------------------------------------------------------------------ protocol hooks
 
-    async def _authenticate(self, request: Request) -> Principal:
+    def credentials(self, request: Request) -> list[str]:
         headers = request.headers
-        credentials = [c for c in (headers.get("x-api-key"), bearer(headers.get("authorization"))) if c]
-        return await self.gw.authenticator.authenticate(credentials)
+        return [c for c in (headers.get("x-api-key"), bearer(headers.get("authorization"))) if c]
 
-    async def _decode(self, request: Request, *, count_only: bool = False) -> tuple[bytes, dict[str, Any], ModelRoute]:
-        await self._authenticate(request)
-        raw = await read_body(request, self.gw.config.server.max_body_bytes)
-        body = parse_json(raw)
+    def error_body(self, err: GatewayError, request_id: str) -> Any:
+        return codec.error_body(err, request_id)
+
+    def decode(self, call: Call) -> ir.Request:
+        return codec.decode_request(call.body)
+
+    def encode_response(self, resp: ir.Response, call: Call) -> Any:
+        return codec.encode_response(resp)
+
+    def stream_encoder(self, call: Call, request_id: str) -> StreamEncoder:
+        return _Encoder()
+
+    def passthrough(self, request: Request, call: Call, route: ModelRoute) -> Target:
+        return self._target(request, call, route, route.provider.messages_url)
+
+    def _target(self, request: Request, call: Call, route: ModelRoute, url: str) -> Target:
+        raw = call.raw
+        if route.upstream_model != call.model:
+            raw = orjson.dumps({**call.body, "model": route.upstream_model})
+        return Target(with_query(url, request), raw, route.provider.headers(request.headers))
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def _call(self, request: Request, *, count_only: bool = False) -> Call:
+        await self.authenticate(request)
+        raw, body = await self.read_json(request)
         codec.check_request(body, require_max_tokens=not count_only)
-        return raw, body, self.gw.catalog.resolve(body["model"])
-
-    # ------------------------------------------------------------------ /v1/messages
+        return Call(raw, body, body["model"], bool(body.get("stream")))
 
     async def messages(self, request: Request) -> Response:
-        request_id = new_request_id()
         try:
-            raw, body, route = await self._decode(request)
-            if route.provider.protocol == codec.PROTOCOL:
-                return await self._passthrough(request, raw, body, route, request_id)
-            req = codec.decode_request(body)
-            req.model = route.upstream_model
-            req.max_tokens = route.max_tokens(req.max_tokens)
-            if req.stream:
-                events = await until_disconnect(request, route.provider.open_stream(req))
-                return self._stream_response(events, body["model"], request_id)
-            resp = await until_disconnect(request, route.provider.complete(req))
-            resp.model = body["model"]
-            return Response(
-                orjson.dumps(codec.encode_response(resp)), headers={"request-id": request_id}, media_type=JSON
-            )
+            call = await self._call(request)
         except GatewayError as e:
-            return error_response(e, request_id)
-        except ClientDisconnected:
-            return Response(status_code=CLIENT_CLOSED)
-
-    async def _passthrough(
-        self, request: Request, raw: bytes, body: dict[str, Any], route: ModelRoute, request_id: str
-    ) -> Response:
-        provider = route.provider
-        if route.upstream_model != body["model"]:
-            body["model"] = route.upstream_model
-            raw = orjson.dumps(body)
-        headers = provider.headers(request.headers)
-        url = with_query(provider.messages_url, request)
-        if body.get("stream"):
-            reply = await until_disconnect(request, provider.forward_stream(url, raw, headers))
-            reply.headers.setdefault("request-id", request_id)
-            reply.headers.update(SSE_HEADERS)
-            return StreamingResponse(
-                self._guard_stream(reply.chunks), headers=reply.headers, media_type="text/event-stream"
-            )
-        reply = await until_disconnect(request, provider.forward(url, raw, headers))
-        reply.headers.setdefault("request-id", request_id)
-        return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
-
-    async def _guard_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """Forward stream bytes; a failure after the 200 becomes an SSE ``error`` event."""
-        try:
-            async for chunk in chunks:
-                yield chunk
-        except GatewayError as e:
-            yield codec.encode_event(ir.StreamError(e))
-
-    def _stream_response(self, events: AsyncIterator[ir.StreamEvent], model: str, request_id: str) -> Response:
-        async def encode() -> AsyncIterator[bytes]:
-            try:
-                async for event in with_keepalive(events, self.gw.keepalive_interval):
-                    if isinstance(event, ir.MessageStart):
-                        event.model = model
-                    yield codec.encode_event(event)
-                    if isinstance(event, ir.StreamError):
-                        return
-            except GatewayError as e:
-                yield codec.encode_event(ir.StreamError(e))
-            except Exception as e:  # never let a bug end the stream without a word
-                yield codec.encode_event(ir.StreamError(InternalError(f"internal error: {type(e).__name__}")))
-
-        headers = {"request-id": request_id, **SSE_HEADERS}
-        return StreamingResponse(encode(), headers=headers, media_type="text/event-stream")
-
-    # ------------------------------------------------------------------ count_tokens
+            return self.error_response(e, new_request_id())
+        return await self.serve(request, call)
 
     async def count_tokens(self, request: Request) -> Response:
+        """Forwarded to an Anthropic upstream; a documented local estimate for the others."""
         request_id = new_request_id()
         try:
-            raw, body, route = await self._decode(request, count_only=True)
+            call = await self._call(request, count_only=True)
+            route = self.gw.catalog.resolve(call.model)
             provider = route.provider
-            if provider.protocol == codec.PROTOCOL:
-                if route.upstream_model != body["model"]:
-                    body["model"] = route.upstream_model
-                    raw = orjson.dumps(body)
-                headers = provider.headers(request.headers)
-                url = with_query(provider.count_tokens_url, request)
-                reply = await until_disconnect(request, provider.forward(url, raw, headers))
+            if provider.protocol == self.protocol:
+                target = self._target(request, call, route, provider.count_tokens_url)
+                reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
                 reply.headers.setdefault("request-id", request_id)
                 return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
-            req = codec.decode_request({**body, "max_tokens": 1})
+            req = codec.decode_request({**call.body, "max_tokens": 1})
             req.model = route.upstream_model
             tokens = await until_disconnect(request, provider.count_tokens(req))
-            return Response(orjson.dumps({"input_tokens": tokens}), headers={"request-id": request_id}, media_type=JSON)
+            return self.json_response({"input_tokens": tokens}, request_id)
         except GatewayError as e:
-            return error_response(e, request_id)
+            return self.error_response(e, request_id)
         except ClientDisconnected:
             return Response(status_code=CLIENT_CLOSED)
 
@@ -184,7 +115,7 @@ class AnthropicFrontDoor:
     async def list_models(self, request: Request) -> Response:
         request_id = new_request_id()
         try:
-            await self._authenticate(request)
+            await self.authenticate(request)
             names = [m.name for m in self.gw.catalog.listed()]
             page = paginate(names, request.query_params)
             data = [self._model_json(n) for n in page]
@@ -194,18 +125,33 @@ class AnthropicFrontDoor:
                 "first_id": page[0] if page else None,
                 "last_id": page[-1] if page else None,
             }
-            return Response(orjson.dumps(body), headers={"request-id": request_id}, media_type=JSON)
+            return self.json_response(body, request_id)
         except GatewayError as e:
-            return error_response(e, request_id)
+            return self.error_response(e, request_id)
 
     async def get_model(self, request: Request) -> Response:
         request_id = new_request_id()
         try:
-            await self._authenticate(request)
+            await self.authenticate(request)
             body = self._model_json(request.path_params["model_id"])
-            return Response(orjson.dumps(body), headers={"request-id": request_id}, media_type=JSON)
+            return self.json_response(body, request_id)
         except GatewayError as e:
-            return error_response(e, request_id)
+            return self.error_response(e, request_id)
+
+
+class _Encoder:
+    """Anthropic's stream events map one to one onto the IR's: no state needed."""
+
+    __slots__ = ()
+
+    def encode(self, event: ir.StreamEvent) -> bytes:
+        return codec.encode_event(event)
+
+    def error(self, err: GatewayError) -> bytes:
+        return codec.encode_event(ir.StreamError(err))
+
+    def end(self) -> bytes:
+        return b""
 
 
 def with_query(url: str, request: Request) -> str:
