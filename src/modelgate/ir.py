@@ -28,6 +28,8 @@ class TextBlock:
     text: str
     cache_control: dict[str, Any] | None = None
     citations: list[Any] | None = None
+    #: Gemini's ``thoughtSignature`` when it rides on a text part; must go back on later turns.
+    signature: str | None = None
     type: Literal["text"] = "text"
 
 
@@ -60,6 +62,8 @@ class ToolUseBlock:
     name: str
     input: dict[str, Any] = field(default_factory=dict)
     cache_control: dict[str, Any] | None = None
+    #: Gemini's ``thoughtSignature`` on a function call; must go back on later turns.
+    signature: str | None = None
     type: Literal["tool_use"] = "tool_use"
 
 
@@ -74,8 +78,15 @@ class ToolResultBlock:
 
 @dataclass(slots=True)
 class ThinkingBlock:
+    """Reasoning. ``signature`` is opaque proof from the provider that wrote it (Anthropic's
+    signature, OpenAI's ``encrypted_content``); ``origin`` names that provider's protocol so a
+    signature is only ever sent back to the kind of upstream that can check it."""
+
     thinking: str
     signature: str | None = None
+    origin: str | None = None
+    #: The provider's id for the reasoning item (OpenAI Responses ``rs_…``).
+    id: str | None = None
     type: Literal["thinking"] = "thinking"
 
 
@@ -136,6 +147,11 @@ class Request:
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
+    #: How hard to think: ``minimal``, ``low``, ``medium``, ``high`` or ``max``.
+    effort: str | None = None
+    #: Structured output: ``{"type": "json_schema", "schema": {...}, "name"?, "strict"?}``
+    #: or ``{"type": "json_object"}``.
+    output_format: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     #: Fields the IR has no slot for, kept as the client sent them.
     extras: dict[str, Any] = field(default_factory=dict)

@@ -196,3 +196,26 @@ def test_gateway_errors_render_in_the_anthropic_envelope() -> None:
 def test_foreign_context_overflow_is_worded_like_anthropic(upstream: str, expected: str) -> None:
     err = UpstreamHTTPError(upstream, status=400, kind="invalid_request", protocol="openai")
     assert codec.error_body(err)["error"]["message"].startswith(expected)
+
+
+def test_output_config_moves_into_ir_slots_and_back() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": {}}, "future": 1},
+    }
+    req = codec.decode_request(body)
+    assert req.effort == "high" and req.output_format == {"type": "json_schema", "schema": {}}
+    assert req.extras == {"output_config": {"future": 1}}
+    assert codec.encode_request(req) == body
+
+
+def test_foreign_reasoning_is_not_sent_to_anthropic() -> None:
+    req = codec.decode_request({"model": "m", "max_tokens": 5, "messages": []})
+    req.messages = [
+        ir.Message("assistant", [ir.ThinkingBlock("from gpt", origin="openai"), ir.TextBlock("hi")]),
+        ir.Message("assistant", [ir.ThinkingBlock("mine", "sig", origin="anthropic")]),
+    ]
+    content = [m["content"] for m in codec.encode_request(req)["messages"]]
+    assert content == [[{"type": "text", "text": "hi"}], [{"type": "thinking", "thinking": "mine", "signature": "sig"}]]

@@ -207,12 +207,10 @@ def claude_code() -> ir.Request:
         metadata={
             "user_id": '{"device_id":"d1e2","account_uuid":"","session_id":"0f6c3c1e-5b7a-4f7e-9b1e-2f3d4c5b6a7e"}'
         },
+        effort="high",
+        output_format={"type": "json_schema", "schema": {"type": "object", "properties": {"title": {}}}},
         extras={
             "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
-            "output_config": {
-                "effort": "high",
-                "format": {"type": "json_schema", "schema": {"type": "object", "properties": {"title": {}}}},
-            },
             "service_tier": "auto",
             "some_future_field": {"x": 1},
         },
@@ -280,8 +278,7 @@ def test_tool_messages_follow_the_assistant_tool_calls() -> None:
 def test_reasoning_effort(thinking: ir.Thinking | None, effort: str | None, expected: str | None) -> None:
     req = text_only()
     req.thinking = thinking
-    if effort:
-        req.extras["output_config"] = {"effort": effort}
+    req.effort = effort
     assert codec.encode_request(req, "m").get("reasoning_effort") == expected
 
 

@@ -106,6 +106,8 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     if isinstance(body.get("tool_choice"), dict):
         tc = body["tool_choice"]
         tool_choice = ir.ToolChoice(tc.get("type", "auto"), tc.get("name"), bool(tc.get("disable_parallel_tool_use")))
+    extras = {k: v for k, v in body.items() if k not in _REQUEST_FIELDS}
+    effort, output_format = _pop_output_config(extras)
     stop = body.get("stop_sequences")
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise InvalidRequest("stop_sequences: Input should be a valid list of strings")
@@ -122,9 +124,32 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         tools=tools,
         tool_choice=tool_choice,
         thinking=thinking,
+        effort=effort,
+        output_format=output_format,
         metadata=body.get("metadata"),
-        extras={k: v for k, v in body.items() if k not in _REQUEST_FIELDS},
+        extras=extras,
     )
+
+
+def _pop_output_config(extras: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """Move ``output_config.effort`` / ``.format`` (and the older top-level ``output_format``)
+    out of the extras into their IR slots; unknown sub-fields stay behind."""
+    effort = output_format = None
+    config = extras.pop("output_config", None)
+    if isinstance(config, dict):
+        rest = dict(config)
+        effort = rest.pop("effort", None)
+        output_format = rest.pop("format", None)
+        if rest:
+            extras["output_config"] = rest
+    elif config is not None:
+        extras["output_config"] = config
+    legacy = extras.pop("output_format", None)
+    if output_format is None and isinstance(legacy, dict):
+        output_format = legacy
+    elif legacy is not None:
+        extras["output_format"] = legacy
+    return effort, output_format
 
 
 def _decode_system(system: Any, where: str) -> list[ir.TextBlock] | None:
@@ -182,7 +207,7 @@ def decode_block(b: Any, where: str = "content") -> ir.Block:
             inner = [decode_block(x, f"{where}.content.{j}") for j, x in enumerate(content)]
         return ir.ToolResultBlock(str(b.get("tool_use_id", "")), inner, bool(b.get("is_error")), cc)
     if kind == "thinking":
-        return ir.ThinkingBlock(b.get("thinking", ""), b.get("signature"))
+        return ir.ThinkingBlock(b.get("thinking", ""), b.get("signature"), PROTOCOL)
     if kind == "redacted_thinking":
         return ir.RedactedThinkingBlock(b.get("data", ""))
     raise InvalidRequest(f"{where}.type: content block type {kind!r} is not supported on this route")
@@ -206,7 +231,7 @@ def encode_request(req: ir.Request) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": req.model,
         "max_tokens": req.max_tokens,
-        "messages": [{"role": m.role, "content": [encode_block(b) for b in m.content]} for m in req.messages],
+        "messages": [{"role": m.role, "content": _encode_content(m.content)} for m in req.messages],
     }
     if req.system:
         body["system"] = [encode_block(b) for b in req.system]
@@ -231,7 +256,22 @@ def encode_request(req: ir.Request) -> dict[str, Any]:
     if req.stream:
         body["stream"] = True
     body.update(req.extras)
+    if req.effort or req.output_format:
+        config = dict(body.get("output_config") or {})
+        if req.effort:
+            config["effort"] = req.effort
+        if req.output_format:
+            config["format"] = req.output_format
+        body["output_config"] = config
     return body
+
+
+def _encode_content(blocks: list[ir.Block]) -> list[dict[str, Any]]:
+    """Blocks for an Anthropic upstream; reasoning written by another provider is left out,
+    since Anthropic would reject its signature (or its lack of one)."""
+    return [
+        encode_block(b) for b in blocks if not (isinstance(b, ir.ThinkingBlock) and b.origin not in (None, PROTOCOL))
+    ]
 
 
 def _encode_tool(t: ir.Tool) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
     effort = _reasoning_effort(req)
     if effort:
         body["reasoning_effort"] = effort
-    response_format = _response_format(req.extras)
+    response_format = _response_format(req.output_format)
     if response_format:
         body["response_format"] = response_format
     user = (req.metadata or {}).get("user_id")
@@ -295,8 +295,7 @@ def _encode_tool_choice(tc: ir.ToolChoice) -> str | dict[str, Any]:
 
 
 def _reasoning_effort(req: ir.Request) -> str | None:
-    config = req.extras.get("output_config")
-    effort = _EFFORTS.get(config.get("effort")) if isinstance(config, dict) else None
+    effort = _EFFORTS.get(req.effort) if req.effort else None
     th = req.thinking
     if th is None:
         return effort
@@ -307,13 +306,17 @@ def _reasoning_effort(req: ir.Request) -> str | None:
     return "low" if th.budget_tokens <= 1024 else "medium" if th.budget_tokens <= 8192 else "high"
 
 
-def _response_format(extras: dict[str, Any]) -> dict[str, Any] | None:
-    config = extras.get("output_config")
-    fmt = config.get("format") if isinstance(config, dict) else None
-    fmt = fmt or extras.get("output_format")
-    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+def _response_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(fmt, dict):
         return None
-    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"]}}
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        return None
+    spec: dict[str, Any] = {"name": fmt.get("name") or "output", "schema": fmt["schema"]}
+    if fmt.get("strict") is not None:
+        spec["strict"] = fmt["strict"]
+    return {"type": "json_schema", "json_schema": spec}
 
 
 # --------------------------------------------------------------------------- response
@@ -330,7 +333,7 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
     content: list[ir.Block] = []
     reasoning = reasoning_text(msg)
     if reasoning:
-        content.append(ir.ThinkingBlock(reasoning))
+        content.append(ir.ThinkingBlock(reasoning, origin=PROTOCOL))
     text = _message_text(msg.get("content"))
     if text:
         content.append(ir.TextBlock(text))

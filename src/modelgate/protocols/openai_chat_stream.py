@@ -150,7 +150,9 @@ class StreamDecoder:
 
     def _append(self, out: list[ir.StreamEvent], kind: ir.DeltaKind, value: str) -> None:
         if self._open != kind:
-            self._open_block(out, kind, ir.ThinkingBlock("") if kind == "thinking" else ir.TextBlock(""))
+            self._open_block(
+                out, kind, ir.ThinkingBlock("", origin="openai") if kind == "thinking" else ir.TextBlock("")
+            )
         out.append(ir.BlockDelta(self._index, kind, value))
 
     def _tool_call(self, call: dict[str, Any], out: list[ir.StreamEvent]) -> bool:
