@@ -111,6 +111,9 @@ class ModelConfig(_Strict):
     #: The model id sent upstream; defaults to the requested name.
     upstream_model: str | None = None
     display_name: str | None = None
+    #: For ``openai`` providers: the API that serves the model (``chat`` by default,
+    #: ``responses`` for models only the Responses API serves).
+    api: Literal["chat", "responses"] | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
 

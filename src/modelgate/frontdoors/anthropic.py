@@ -87,7 +87,7 @@ class AnthropicFrontDoor(FrontDoor):
             call = await self._call(request, count_only=True)
             route = self.gw.catalog.resolve(call.model)
             provider = route.provider
-            if provider.protocol == self.protocol:
+            if self.protocol in provider.protocols:
                 target = self._target(request, call, route, provider.count_tokens_url)
                 reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
                 reply.headers.setdefault("request-id", request_id)

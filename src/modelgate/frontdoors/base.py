@@ -134,7 +134,7 @@ class FrontDoor(ABC):
         request_id = new_request_id()
         try:
             route = self.gw.catalog.resolve(call.model)
-            if route.provider.protocol == self.protocol:
+            if self.protocol in route.provider.protocols:
                 return await self._passthrough(request, call, route, request_id)
             return await self._translate(request, call, route, request_id)
         except GatewayError as e:

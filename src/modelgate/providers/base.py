@@ -51,10 +51,15 @@ def pass_headers(upstream: Mapping[str, str]) -> dict[str, str]:
 
 
 class Provider(ABC):
-    #: The wire protocol the upstream speaks; equal to a front door's for passthrough.
+    #: The wire protocol the translated path speaks to the upstream.
     protocol: str = ""
+    #: Every wire protocol the upstream serves natively: a front door of one of these
+    #: protocols forwards its bytes untouched (passthrough) instead of translating.
+    protocols: frozenset[str] = frozenset()
 
     def __init__(self, config: ProviderConfig, client: HttpClient) -> None:
+        if not self.protocols:
+            self.protocols = frozenset({self.protocol})
         self.config = config
         self.name = config.name
         self.base_url = config.url
