@@ -24,6 +24,8 @@ from starlette.routing import Route
 from modelgate.config import Config, load_config
 from modelgate.errors import GatewayError, InternalError, NotFound
 from modelgate.frontdoors.anthropic import AnthropicFrontDoor
+from modelgate.frontdoors.base import FrontDoor
+from modelgate.frontdoors.catalogs import Catalogs
 from modelgate.frontdoors.pipeline import new_request_id
 from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
 from modelgate.providers import HttpClient, Provider, build_provider
@@ -59,6 +61,9 @@ class Gateway:
         self.keepalive_interval = 10.0
         self.created_at = "2025-01-01T00:00:00Z"
         self.anthropic = AnthropicFrontDoor(self)
+        #: Front doors by wire protocol, for whatever must answer in a caller's own envelope.
+        self.front_doors: dict[str, FrontDoor] = {"anthropic": self.anthropic}
+        self.catalogs = Catalogs(self)
 
     async def start(self) -> None:
         await self.client.start()
@@ -79,6 +84,7 @@ class Gateway:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+            *self.catalogs.routes(),
             *self.anthropic.routes(),
             *self.anthropic.routes("/api/anthropic"),
         ]

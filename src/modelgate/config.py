@@ -104,6 +104,15 @@ class ProviderConfig(_Strict):
         return DEFAULT_BASE_URLS[self.type]
 
 
+class PricingConfig(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cache_read: float = Field(default=0.0, ge=0)
+    cache_write: float = Field(default=0.0, ge=0)
+
+
 class ModelConfig(_Strict):
     #: The name clients ask for; a trailing ``*`` makes it a prefix pattern.
     name: str = Field(min_length=1)
@@ -116,6 +125,8 @@ class ModelConfig(_Strict):
     api: Literal["chat", "responses"] | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    #: Overrides the built-in price of the model's family (``accounting/pricing.py``).
+    pricing: PricingConfig | None = None
 
 
 class ServerConfig(_Strict):

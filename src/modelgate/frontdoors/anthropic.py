@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.errors import GatewayError, InvalidRequest
+from modelgate.errors import GatewayError
 from modelgate.frontdoors.base import CLIENT_CLOSED, JSON, Call, FrontDoor, StreamEncoder, Target
 from modelgate.frontdoors.pipeline import ClientDisconnected, new_request_id, until_disconnect
 from modelgate.policy.auth import bearer
@@ -34,8 +34,6 @@ class AnthropicFrontDoor(FrontDoor):
         return [
             Route(prefix + "/v1/messages", self.messages, methods=["POST"]),
             Route(prefix + "/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
-            Route(prefix + "/v1/models", self.list_models, methods=["GET"]),
-            Route(prefix + "/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
         ]
 
     # ------------------------------------------------------------------ protocol hooks
@@ -101,43 +99,6 @@ class AnthropicFrontDoor(FrontDoor):
         except ClientDisconnected:
             return Response(status_code=CLIENT_CLOSED)
 
-    # ------------------------------------------------------------------ models
-
-    def _model_json(self, name: str) -> dict[str, Any]:
-        model = self.gw.catalog.resolve(name).model
-        return {
-            "type": "model",
-            "id": name,
-            "display_name": model.display_name or name,
-            "created_at": self.gw.created_at,
-        }
-
-    async def list_models(self, request: Request) -> Response:
-        request_id = new_request_id()
-        try:
-            await self.authenticate(request)
-            names = [m.name for m in self.gw.catalog.listed()]
-            page = paginate(names, request.query_params)
-            data = [self._model_json(n) for n in page]
-            body = {
-                "data": data,
-                "has_more": bool(page) and names.index(page[-1]) < len(names) - 1,
-                "first_id": page[0] if page else None,
-                "last_id": page[-1] if page else None,
-            }
-            return self.json_response(body, request_id)
-        except GatewayError as e:
-            return self.error_response(e, request_id)
-
-    async def get_model(self, request: Request) -> Response:
-        request_id = new_request_id()
-        try:
-            await self.authenticate(request)
-            body = self._model_json(request.path_params["model_id"])
-            return self.json_response(body, request_id)
-        except GatewayError as e:
-            return self.error_response(e, request_id)
-
 
 class _Encoder:
     """Anthropic's stream events map one to one onto the IR's: no state needed."""
@@ -158,21 +119,3 @@ def with_query(url: str, request: Request) -> str:
     """``url`` with the client's query string (``?beta=true``): passthrough keeps it."""
     query = request.url.query
     return f"{url}?{query}" if query else url
-
-
-def paginate(names: list[str], query: Any) -> list[str]:
-    """Anthropic-style paging over ids: ``limit`` (1–1000, default 20), ``after_id``, ``before_id``."""
-    try:
-        limit = int(query.get("limit", 20))
-    except ValueError:
-        raise InvalidRequest("limit: Input should be a valid integer") from None
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit: Input should be between 1 and 1000")
-    after, before = query.get("after_id"), query.get("before_id")
-    if after is not None:
-        start = names.index(after) + 1 if after in names else len(names)
-        return names[start : start + limit]
-    if before is not None:
-        end = names.index(before) if before in names else 0
-        return names[max(0, end - limit) : end]
-    return names[:limit]

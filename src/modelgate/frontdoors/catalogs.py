@@ -1,0 +1,222 @@
+"""Model catalogs in every client's shape: ``/v1/models``, ``/models``, ``/v1beta/models``,
+``/v2/model/info``.
+
+``/v1/models`` answers in the caller's own shape: Anthropic's when the request
+carries ``anthropic-version`` or ``x-api-key``, Gemini's for ``x-goog-api-key``
+or ``?key=``, OpenAI's otherwise — clients of all three ask the same path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelgate.accounting.pricing import model_facts
+from modelgate.config import ModelConfig
+from modelgate.errors import GatewayError, InvalidRequest, NotFound
+from modelgate.frontdoors.pipeline import new_request_id
+from modelgate.policy.auth import bearer
+
+if TYPE_CHECKING:
+    from modelgate.app import Gateway
+
+#: ``created`` for OpenAI-shaped entries: a fixed time, so listings are stable.
+CREATED = 1735689600  # 2025-01-01T00:00:00Z
+
+
+def caller_protocol(request: Request) -> str:
+    headers = request.headers
+    if "anthropic-version" in headers or "x-api-key" in headers:
+        return "anthropic"
+    if "x-goog-api-key" in headers or "key" in request.query_params:
+        return "gemini"
+    return "openai"
+
+
+class Catalogs:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def routes(self) -> list[Route]:
+        routes = [
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
+            Route("/models", self.list_models, methods=["GET"]),
+            Route("/v1beta/models", self.list_gemini, methods=["GET"]),
+            Route("/v1beta/models/{model_id:path}", self.get_gemini, methods=["GET"]),
+            Route("/v2/model/info", self.model_info, methods=["GET"]),
+        ]
+        for prefix in ("/api/anthropic", "/api/openai"):
+            routes.append(Route(prefix + "/v1/models", self.list_models, methods=["GET"]))
+            routes.append(Route(prefix + "/v1/models/{model_id:path}", self.get_model, methods=["GET"]))
+        return routes
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _door(self, protocol: str):
+        doors = self.gw.front_doors
+        return doors.get(protocol) or doors["anthropic"]
+
+    async def _answer(self, request: Request, protocol: str, build) -> Response:
+        door = self._door(protocol)
+        request_id = new_request_id()
+        try:
+            headers = request.headers
+            credentials = [
+                headers.get("x-api-key"),
+                bearer(headers.get("authorization")),
+                headers.get("x-goog-api-key"),
+                request.query_params.get("key"),
+            ]
+            await self.gw.authenticator.authenticate([c for c in credentials if c])
+            return door.json_response(build(), request_id)
+        except GatewayError as e:
+            return door.error_response(e, request_id)
+
+    def _models(self) -> list[ModelConfig]:
+        return self.gw.catalog.listed()
+
+    def _model(self, name: str) -> ModelConfig:
+        return self.gw.catalog.resolve(name).model
+
+    # ------------------------------------------------------------------ /v1/models
+
+    async def list_models(self, request: Request) -> Response:
+        protocol = "openai" if request.url.path == "/models" else caller_protocol(request)
+        if protocol == "anthropic":
+            return await self._answer(request, protocol, lambda: self._anthropic_page(request))
+        if protocol == "gemini":
+            return await self._answer(request, protocol, lambda: self._gemini_page(request))
+        return await self._answer(
+            request, protocol, lambda: {"object": "list", "data": [self._openai(m.name) for m in self._models()]}
+        )
+
+    async def get_model(self, request: Request) -> Response:
+        name = request.path_params["model_id"]
+        protocol = caller_protocol(request)
+        if protocol == "anthropic":
+            return await self._answer(request, protocol, lambda: self._anthropic(name))
+        if protocol == "gemini":
+            return await self._answer(request, protocol, lambda: self._gemini(name.removeprefix("models/")))
+        return await self._answer(request, protocol, lambda: self._openai(name))
+
+    def _anthropic(self, name: str) -> dict[str, Any]:
+        model = self._model(name)
+        return {
+            "type": "model",
+            "id": name,
+            "display_name": model.display_name or name,
+            "created_at": self.gw.created_at,
+        }
+
+    def _anthropic_page(self, request: Request) -> dict[str, Any]:
+        names = [m.name for m in self._models()]
+        page = paginate(names, request.query_params)
+        return {
+            "data": [self._anthropic(n) for n in page],
+            "has_more": bool(page) and names.index(page[-1]) < len(names) - 1,
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
+        }
+
+    def _openai(self, name: str) -> dict[str, Any]:
+        try:
+            model = self._model(name)
+        except NotFound:
+            raise NotFound(
+                f"The model `{name}` does not exist or you do not have access to it.", param="model"
+            ) from None
+        return {"id": name, "object": "model", "created": CREATED, "owned_by": model.provider}
+
+    # ------------------------------------------------------------------ Gemini
+
+    async def list_gemini(self, request: Request) -> Response:
+        return await self._answer(request, "gemini", lambda: self._gemini_page(request))
+
+    async def get_gemini(self, request: Request) -> Response:
+        name = request.path_params["model_id"]
+        return await self._answer(request, "gemini", lambda: self._gemini(name))
+
+    def _gemini(self, name: str) -> dict[str, Any]:
+        model = self._model(name)
+        facts = model_facts(model)
+        out: dict[str, Any] = {
+            "name": f"models/{name}",
+            "version": "001",
+            "displayName": model.display_name or name,
+            "description": f"{name}, served by modelgate through provider {model.provider}",
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+        }
+        if facts.context_window:
+            out["inputTokenLimit"] = facts.context_window
+        if facts.max_output_tokens:
+            out["outputTokenLimit"] = facts.max_output_tokens
+        out["thinking"] = facts.reasoning
+        return out
+
+    def _gemini_page(self, request: Request) -> dict[str, Any]:
+        query = request.query_params
+        try:
+            size = int(query.get("pageSize", 50))
+            start = int(query.get("pageToken") or 0)
+        except ValueError:
+            raise InvalidRequest("pageSize and pageToken must be integers") from None
+        size = max(1, min(size, 1000))
+        names = [m.name for m in self._models()]
+        out: dict[str, Any] = {"models": [self._gemini(n) for n in names[start : start + size]]}
+        if start + size < len(names):
+            out["nextPageToken"] = str(start + size)
+        return out
+
+    # ------------------------------------------------------------------ /v2/model/info
+
+    async def model_info(self, request: Request) -> Response:
+        return await self._answer(request, "openai", lambda: {"data": [self._info(m) for m in self._models()]})
+
+    def _info(self, model: ModelConfig) -> dict[str, Any]:
+        """LiteLLM's ``/v2/model/info`` shape, which dashboards and clients already read."""
+        facts = model_facts(model)
+        provider = self.gw.providers[model.provider]
+        per_token = 1e-6
+        price = facts.price
+        info: dict[str, Any] = {
+            "id": model.name,
+            "provider": model.provider,
+            "provider_type": provider.config.type,
+            "upstream_model": model.upstream_model or model.name,
+            "mode": "chat",
+            "max_input_tokens": facts.context_window,
+            "max_output_tokens": facts.max_output_tokens,
+            "max_tokens": facts.max_output_tokens,
+            "input_cost_per_token": price.input * per_token if price else None,
+            "output_cost_per_token": price.output * per_token if price else None,
+            "cache_read_input_token_cost": price.cache_read * per_token if price else None,
+            "cache_creation_input_token_cost": price.cache_write * per_token if price else None,
+            "supports_function_calling": facts.tools,
+            "supports_vision": facts.vision,
+            "supports_reasoning": facts.reasoning,
+            "supports_prompt_caching": facts.prompt_caching,
+            "supported_protocols": sorted(provider.protocols),
+        }
+        return {"model_name": model.name, "litellm_params": {"model": info["upstream_model"]}, "model_info": info}
+
+
+def paginate(names: list[str], query: Any) -> list[str]:
+    """Anthropic-style paging over ids: ``limit`` (1–1000, default 20), ``after_id``, ``before_id``."""
+    try:
+        limit = int(query.get("limit", 20))
+    except ValueError:
+        raise InvalidRequest("limit: Input should be a valid integer") from None
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit: Input should be between 1 and 1000")
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None:
+        start = names.index(after) + 1 if after in names else len(names)
+        return names[start : start + limit]
+    if before is not None:
+        end = names.index(before) if before in names else 0
+        return names[max(0, end - limit) : end]
+    return names[:limit]
