@@ -36,7 +36,7 @@ class ModelFacts:
 
 def _claude(i: float, o: float, out: int, reasoning: bool = True) -> ModelFacts:
     # Anthropic: cache reads cost 0.1x input, 5-minute cache writes 1.25x input.
-    return ModelFacts(Price(i, o, i * 0.1, i * 1.25), 200_000, out, True, True, reasoning, True)
+    return ModelFacts(Price(i, o, round(i * 0.1, 6), round(i * 1.25, 6)), 200_000, out, True, True, reasoning, True)
 
 
 def _gpt(i: float, o: float, cached: float, ctx: int, out: int, reasoning: bool = False) -> ModelFacts:
