@@ -32,6 +32,11 @@ from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import Catalog
 
 CONFIG_ENV = "MODELGATE_CONFIG"
+_PATH_PROTOCOLS = (
+    (("/v1beta/", "/api/gemini/"), "gemini"),
+    (("/v1/responses", "/responses", "/api/openai/v1/responses"), "openai_responses"),
+    (("/v1/chat/", "/chat/", "/api/openai/"), "openai"),
+)
 
 
 def ensure_master_key(config: Config) -> str:
@@ -101,21 +106,29 @@ class Gateway:
         body = {"status": "ok", "providers": sorted(self.providers), "models": len(self.catalog.listed())}
         return Response(orjson.dumps(body), media_type="application/json")
 
+    def door_for_path(self, path: str) -> FrontDoor:
+        """The front door whose envelope fits a path no route matched (Anthropic by default)."""
+        for prefixes, protocol in _PATH_PROTOCOLS:
+            if path.startswith(prefixes) and protocol in self.front_doors:
+                return self.front_doors[protocol]
+        return self.anthropic
+
     async def http_error(self, request: Request, exc: Exception) -> Response:
-        """Unknown paths and wrong methods, in the Anthropic envelope (the default protocol)."""
+        """Unknown paths and wrong methods, in the envelope of the protocol the path belongs to."""
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             err: GatewayError = NotFound(f"Not found: {request.method} {request.url.path}")
         else:
             err = GatewayError(exc.detail or "error", status=exc.status_code)
             err.kind = "invalid_request" if exc.status_code < 500 else "api_error"
-        response = self.anthropic.error_response(err, new_request_id())
+        response = self.door_for_path(request.url.path).error_response(err, new_request_id())
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     async def crash(self, request: Request, exc: Exception) -> Response:
-        return self.anthropic.error_response(InternalError("internal server error"), new_request_id())
+        door = self.door_for_path(request.url.path)
+        return door.error_response(InternalError("internal server error"), new_request_id())
 
 
 def create_app(config: Config | None = None) -> Starlette:
