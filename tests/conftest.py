@@ -46,6 +46,8 @@ def gateway_config(fake: FakeUpstream) -> dict:
             provider("anth-slow", "anthropic", fake.anthropic_base_url, read_timeout=1.0),
             provider("local-slow", "openai-compatible", fake.openai_base_url, read_timeout=1.0),
             provider("dead", "anthropic", f"http://127.0.0.1:{free_port()}", connect_timeout=2.0),
+            provider("oai", "openai", fake.openai_base_url),
+            provider("gem", "gemini", fake.base_url),
         ],
         "models": [
             {"name": "claude-sonnet-4-6", "provider": "anth", "display_name": "Claude Sonnet 4.6"},
@@ -56,6 +58,12 @@ def gateway_config(fake: FakeUpstream) -> dict:
             {"name": "slow-model", "provider": "anth-slow"},
             {"name": "slow-local", "provider": "local-slow"},
             {"name": "dead-model", "provider": "dead"},
+            {"name": "gpt-4o", "provider": "oai"},
+            {"name": "gpt-5-codex", "provider": "oai"},
+            {"name": "gpt-5-mini", "provider": "oai", "api": "responses"},
+            {"name": "gemini-2.5-flash", "provider": "gem", "display_name": "Gemini 2.5 Flash"},
+            {"name": "flash", "provider": "gem", "upstream_model": "gemini-2.5-flash"},
+            {"name": "gemini-*", "provider": "gem"},
         ],
     }
 

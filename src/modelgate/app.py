@@ -26,6 +26,9 @@ from modelgate.errors import GatewayError, InternalError, NotFound
 from modelgate.frontdoors.anthropic import AnthropicFrontDoor
 from modelgate.frontdoors.base import FrontDoor
 from modelgate.frontdoors.catalogs import Catalogs
+from modelgate.frontdoors.gemini import GeminiFrontDoor
+from modelgate.frontdoors.openai_chat import OpenAIChatFrontDoor
+from modelgate.frontdoors.openai_responses import OpenAIResponsesFrontDoor
 from modelgate.frontdoors.pipeline import new_request_id
 from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
 from modelgate.providers import HttpClient, Provider, build_provider
@@ -59,7 +62,9 @@ class Gateway:
     def __init__(self, config: Config, authenticator: Authenticator | None = None) -> None:
         self.config = config
         self.client = HttpClient()
-        self.providers: dict[str, Provider] = {p.name: build_provider(p, self.client) for p in config.providers}
+        self.providers: dict[str, Provider] = {
+            p.name: build_provider(p, self.client, config.models) for p in config.providers
+        }
         self.catalog = Catalog(list(config.models), self.providers)
         self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
         #: Seconds of upstream silence after which a translated stream gets a ``ping``.
@@ -67,7 +72,12 @@ class Gateway:
         self.created_at = "2025-01-01T00:00:00Z"
         self.anthropic = AnthropicFrontDoor(self)
         #: Front doors by wire protocol, for whatever must answer in a caller's own envelope.
-        self.front_doors: dict[str, FrontDoor] = {"anthropic": self.anthropic}
+        self.openai_chat = OpenAIChatFrontDoor(self)
+        self.front_doors: dict[str, FrontDoor] = {"anthropic": self.anthropic, "openai": self.openai_chat}
+        self.openai_responses = OpenAIResponsesFrontDoor(self)
+        self.front_doors[self.openai_responses.protocol] = self.openai_responses
+        self.gemini = GeminiFrontDoor(self)
+        self.front_doors[self.gemini.protocol] = self.gemini
         self.catalogs = Catalogs(self)
 
     async def start(self) -> None:
@@ -92,6 +102,10 @@ class Gateway:
             *self.catalogs.routes(),
             *self.anthropic.routes(),
             *self.anthropic.routes("/api/anthropic"),
+            *self.openai_chat.routes(),
+            *self.openai_responses.routes(),
+            *self.gemini.routes(),
+            *self.gemini.routes("/api/gemini"),
         ]
         return Starlette(
             routes=routes,

@@ -10,6 +10,9 @@ Routes:
 
 * ``POST /v1/messages``, ``POST /v1/messages/count_tokens`` (Anthropic, see ``fake_anthropic``);
 * ``POST /v1/chat/completions`` (OpenAI, see ``fake_openai``);
+* ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent``, ``:countTokens``
+  and ``GET /v1beta/models[/{id}]`` (Gemini, see ``fake_gemini``);
+* ``POST /v1/responses``, ``POST /v1/responses/compact`` (OpenAI, see ``fake_responses``);
 * ``GET /v1/models`` and ``GET /v1/models/{id}``: Anthropic's shape when the
   request carries ``anthropic-version`` or ``x-api-key``, else OpenAI's;
 * ``HEAD``/``GET`` ``/`` and ``/api/hello``: 200 (Claude Code probes them at start-up);
@@ -42,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from modelgate.testing import fake_anthropic, fake_openai
+from modelgate.testing import fake_anthropic, fake_gemini, fake_openai, fake_responses
 from modelgate.testing.http import (
     JSON,
     BodyTooLarge,
@@ -226,7 +229,8 @@ class FakeUpstreamApp:
         if control:
             await self._control(inc, send)
             return
-        rec = state.record(inc, "anthropic" if is_anthropic(inc) else "openai")
+        protocol = "gemini" if fake_gemini.is_gemini(inc) else "anthropic" if is_anthropic(inc) else "openai"
+        rec = state.record(inc, protocol)
         # Answer while watching the connection, so that a client (the gateway) that goes
         # away is noticed at once and recorded: tests use it to prove cancellation.
         answer = asyncio.ensure_future(self._route(inc, send, too_large))
@@ -247,6 +251,8 @@ class FakeUpstreamApp:
 
     async def _route(self, inc: Incoming, send: Send, too_large: bool) -> int:
         state, method, path = self.state, inc.method, inc.path
+        if fake_gemini.is_gemini(inc):
+            return await fake_gemini.route(state, inc, send, too_large)
         anthropic = is_anthropic(inc)
         if too_large:
             if anthropic:
@@ -259,6 +265,10 @@ class FakeUpstreamApp:
                 return await fake_anthropic.messages(state, inc, send)
             if path == "/v1/chat/completions":
                 return await fake_openai.chat_completions(state, inc, send)
+            if path == "/v1/responses":
+                return await fake_responses.responses(state, inc, send)
+            if path == "/v1/responses/compact":
+                return await fake_responses.compact(state, inc, send)
             if path == "/v1/messages/count_tokens":
                 return await fake_anthropic.count_tokens(state, inc, send)
         elif method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):

@@ -36,7 +36,8 @@ Script fields (all optional; the JSON object and ``Script.from_json`` take the s
                          reasoning_content, usage_on_last_chunk (see ``fake_openai``)
     headers       dict   extra response headers (e.g. anthropic-ratelimit-*)
     match         dict   {"protocol": "anthropic"|"openai", "model": substring,
-                          "endpoint": "messages"|"count_tokens"|"chat.completions"};
+                          "endpoint": "messages"|"count_tokens"|"chat.completions"|"responses"|
+                                      "responses.compact"|"generateContent"};
                          without "endpoint" a script only matches the answering endpoints
     times         int    how many requests the script answers (default 1)
 
@@ -64,8 +65,10 @@ QUIRKS = frozenset({"no_usage", "null_choices", "reasoning_content", "usage_on_l
 USAGE_KEYS = frozenset(
     {"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "reasoning_tokens"}
 )
-ENDPOINTS = frozenset({"messages", "count_tokens", "chat.completions"})
-ANSWERING_ENDPOINTS = frozenset({"messages", "chat.completions"})
+ENDPOINTS = frozenset(
+    {"messages", "count_tokens", "chat.completions", "responses", "responses.compact", "generateContent"}
+)
+ANSWERING_ENDPOINTS = frozenset({"messages", "chat.completions", "responses", "generateContent"})
 
 _FIELDS = frozenset(
     {

@@ -1,13 +1,10 @@
-"""Codec for the OpenAI Chat Completions wire format, upstream direction.
+"""IR request → Chat Completions request JSON, for an OpenAI-compatible upstream.
 
 An IR request (usually decoded from an Anthropic client such as Claude Code) is encoded for an
-OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp, ...); the upstream's answer, its
-error bodies and (in :mod:`modelgate.protocols.openai_chat_stream`) its chunk stream are decoded
-back to IR. Pure functions only: no I/O, no globals.
+OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp, ...). Pure functions only.
 
 Policies, where Chat Completions has no exact equivalent:
 
-Request
 - ``system`` blocks become one leading ``system`` message, texts joined by a blank line: a plain
   string is the one system content every server and chat template accepts. Claude Code's
   ``x-anthropic-billing-header: ...`` line is removed: it is Anthropic billing metadata, and its
@@ -53,37 +50,17 @@ Request
   too, so that a field a newer Claude Code starts sending never breaks a local model.
   :func:`unmapped_extras` names the unknown ones, for a warning in the log.
 
-Response
-- ``reasoning_content`` (DeepSeek, llama.cpp) or ``reasoning`` (vLLM, Ollama) → a leading
-  :class:`ir.ThinkingBlock` without signature; content → one text block; ``refusal`` → text;
-  ``tool_calls`` → tool_use blocks. Arguments are parsed as JSON; empty arguments are ``{}``;
-  invalid JSON or a non-object is kept as ``{"_raw": "<arguments>"}``, so the client's schema
-  check fails and tells the model, instead of the whole turn failing.
-- finish_reason: stop → end_turn, length → max_tokens, tool_calls/function_call → tool_use,
-  content_filter → refusal; a ``stop`` with tool calls present is tool_use (some servers say
-  stop), and a refusal is refusal. OpenAI does not say which stop sequence matched, so a stop
-  stays end_turn, except when vLLM names the matched string in ``stop_reason``: stop_sequence.
-- Usage: OpenAI's ``prompt_tokens`` includes cached tokens and Anthropic's ``input_tokens``
-  excludes them, so input = prompt - cached - cache writes, cache read = ``cached_tokens`` (or
-  DeepSeek's ``prompt_cache_hit_tokens``), cache write = ``cache_write_tokens``, output =
-  ``completion_tokens`` (reasoning included, as in Anthropic), reasoning = ``reasoning_tokens``.
-  Missing or null fields count zero.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import orjson
 
 from modelgate import ir
-from modelgate.errors import InvalidRequest, UpstreamHTTPError, kind_for_status
-
-PROTOCOL = "openai"
-
-# --------------------------------------------------------------------------- request
+from modelgate.errors import InvalidRequest
 
 #: Anthropic-only request fields that mean nothing to an OpenAI-compatible upstream.
 _DROPPED_EXTRAS = frozenset({"context_management", "service_tier", "container", "inference_geo", "speed"})
@@ -317,231 +294,3 @@ def _response_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
     if fmt.get("strict") is not None:
         spec["strict"] = fmt["strict"]
     return {"type": "json_schema", "json_schema": spec}
-
-
-# --------------------------------------------------------------------------- response
-
-
-def decode_response(body: dict[str, Any]) -> ir.Response:
-    """A ``chat.completion`` → IR. A 200 body that holds only an ``error`` raises it."""
-    if body.get("error") and not body.get("choices"):
-        raise error_from_object(body, None)
-    msg_id = str(body.get("id") or "")
-    choices = body.get("choices") or []
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    msg = choice.get("message") or {}
-    content: list[ir.Block] = []
-    reasoning = reasoning_text(msg)
-    if reasoning:
-        content.append(ir.ThinkingBlock(reasoning, origin=PROTOCOL))
-    text = _message_text(msg.get("content"))
-    if text:
-        content.append(ir.TextBlock(text))
-    refusal = msg.get("refusal")
-    if isinstance(refusal, str) and refusal:
-        content.append(ir.TextBlock(refusal))
-    for i, tc in enumerate(msg.get("tool_calls") or []):
-        if not isinstance(tc, dict):
-            continue
-        fn = tc.get("function") or {}
-        call_id = tc.get("id") or fallback_tool_id(msg_id, i)
-        content.append(ir.ToolUseBlock(call_id, fn.get("name") or "", parse_arguments(fn.get("arguments"))))
-    stop_reason, stop_sequence = stop_reason_for(
-        choice.get("finish_reason"),
-        choice.get("stop_reason"),
-        tool_use=any(isinstance(b, ir.ToolUseBlock) for b in content),
-        refusal=bool(refusal),
-    )
-    return ir.Response(
-        id=msg_id,
-        model=str(body.get("model") or ""),
-        content=content,
-        stop_reason=stop_reason,
-        usage=decode_usage(body.get("usage")),
-        stop_sequence=stop_sequence,
-    )
-
-
-def reasoning_text(msg: dict[str, Any]) -> str:
-    """The reasoning of a message or delta, under either name servers use for it."""
-    for key in ("reasoning_content", "reasoning"):
-        value = msg.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def fallback_tool_id(message_id: str, n: int) -> str:
-    """An id for a tool call the upstream left without one: unique within the conversation, and
-    made of the characters Anthropic allows in tool ids, so the call can go to any upstream later."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", message_id)
-    return f"call_{safe}_{n}" if safe else f"call_{n}"
-
-
-def parse_arguments(raw: Any) -> dict[str, Any]:
-    """Tool-call arguments → input object; what is not a JSON object is kept as ``{"_raw": ...}``."""
-    if isinstance(raw, dict):
-        return raw  # some servers (Ollama's native shape) send an object already
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        return {"_raw": str(raw)}
-    return value if isinstance(value, dict) else {"_raw": raw}
-
-
-def stop_reason_for(
-    finish_reason: Any, matched: Any = None, *, tool_use: bool = False, refusal: bool = False
-) -> tuple[ir.StopReason, str | None]:
-    """finish_reason (and vLLM's matched ``stop_reason``) → IR stop reason and stop sequence."""
-    if finish_reason in ("tool_calls", "function_call"):
-        return "tool_use", None
-    if finish_reason == "length":
-        return "max_tokens", None
-    if finish_reason == "content_filter" or refusal:
-        return "refusal", None
-    if tool_use:
-        return "tool_use", None
-    if finish_reason == "stop" and isinstance(matched, str) and matched:
-        return "stop_sequence", matched
-    return "end_turn", None
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    return int(value) if isinstance(value, float) else 0
-
-
-def decode_usage(raw: Any) -> ir.Usage:
-    """OpenAI usage → IR usage (input excludes cached tokens, as Anthropic counts it)."""
-    if not isinstance(raw, dict):
-        return ir.Usage()
-    prompt_details = raw.get("prompt_tokens_details")
-    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
-    completion_details = raw.get("completion_tokens_details")
-    completion_details = completion_details if isinstance(completion_details, dict) else {}
-    cached = _count(prompt_details.get("cached_tokens")) or _count(raw.get("prompt_cache_hit_tokens"))
-    written = _count(prompt_details.get("cache_write_tokens"))
-    return ir.Usage(
-        input_tokens=max(_count(raw.get("prompt_tokens")) - cached - written, 0),
-        output_tokens=_count(raw.get("completion_tokens")),
-        cache_read_tokens=cached,
-        cache_write_tokens=written,
-        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
-    )
-
-
-# --------------------------------------------------------------------------- errors
-
-#: Status for an error object that carries no usable HTTP code (errors inside a stream).
-_STATUS_BY_TYPE = {
-    "invalid_request_error": 400,
-    "BadRequestError": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "NotFoundError": 404,
-    "rate_limit_error": 429,
-    "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
-    "server_error": 500,
-    "InternalServerError": 500,
-    "overloaded_error": 503,
-    "service_unavailable": 503,
-}
-
-
-def error_from_upstream(status: int, body: bytes) -> UpstreamHTTPError:
-    """An upstream error response → :class:`UpstreamHTTPError`.
-
-    Understands OpenAI's ``{"error": {"message", "type", "param", "code"}}``, Ollama's
-    ``{"error": "..."}``, FastAPI's ``{"detail": ...}`` (vLLM, llama-cpp-python), a bare
-    ``{"message": ...}`` and plain text. ``body`` must already be redacted of provider keys:
-    the parsed body rides along unchanged so a same-protocol front door can pass it through.
-    """
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    message = _error_message(parsed)
-    if not message:
-        text = body.decode("utf-8", errors="replace").strip() if parsed is None else ""
-        message = text[:2000] or f"upstream answered HTTP {status}"
-    err = UpstreamHTTPError(
-        message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=parsed, raw=body
-    )
-    err.param = _error_field(parsed, "param")
-    return err
-
-
-def error_from_object(data: dict[str, Any], status: int | None) -> UpstreamHTTPError:
-    """An error object in a 200 body or inside a stream; the status comes from its code or type."""
-    if status is None:
-        err = data.get("error")
-        err = err if isinstance(err, dict) else data
-        code = err.get("code")
-        if isinstance(code, str) and code.isdigit():
-            code = int(code)
-        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
-            status = code
-        else:
-            status = _STATUS_BY_TYPE.get(str(err.get("type")), _STATUS_BY_TYPE.get(str(code), 500))
-    message = _error_message(data) or "upstream error"
-    error = UpstreamHTTPError(message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=data)
-    error.param = _error_field(data, "param")
-    return error
-
-
-def _error_message(parsed: Any) -> str:
-    if isinstance(parsed, list):
-        return _error_message(parsed[0]) if parsed else ""
-    if not isinstance(parsed, dict):
-        return parsed if isinstance(parsed, str) else ""
-    err = parsed.get("error")
-    if isinstance(err, dict):
-        return _error_message(err) or orjson.dumps(err).decode()
-    if isinstance(err, str) and err:
-        return err
-    detail = parsed.get("detail")
-    if isinstance(detail, str) and detail:
-        return detail
-    if isinstance(detail, list) and detail:
-        return "; ".join(_detail_item(d) for d in detail)
-    message = parsed.get("message")
-    return message if isinstance(message, str) else ""
-
-
-def _detail_item(d: Any) -> str:
-    """One FastAPI validation error: ``body.messages.0: Field required``."""
-    if not isinstance(d, dict):
-        return str(d)
-    loc = ".".join(str(x) for x in d.get("loc") or ())
-    msg = str(d.get("msg") or "")
-    return f"{loc}: {msg}" if loc else msg
-
-
-def _error_field(parsed: Any, name: str) -> str | None:
-    err = parsed.get("error") if isinstance(parsed, dict) else None
-    value = err.get(name) if isinstance(err, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def __getattr__(name: str) -> Any:
-    """``StreamDecoder`` lives in ``openai_chat_stream`` (it imports this module); re-exported lazily."""
-    if name == "StreamDecoder":
-        from modelgate.protocols.openai_chat_stream import StreamDecoder
-
-        return StreamDecoder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from modelgate.errors import InvalidRequest, RateLimited, UpstreamHTTPError
 from modelgate.protocols import anthropic as codec
 from modelgate.protocols.sse import SSEParser
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def frames(name: str):
@@ -72,7 +72,7 @@ def test_upstream_error_event_becomes_stream_error() -> None:
 
 REQUEST = {
     "model": "claude-sonnet-4-5",
-    "max_tokens": 1024,
+    "max_tokens": 4096,
     "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
     "messages": [
         {"role": "user", "content": [{"type": "text", "text": "What's the weather in Paris?"}]},
@@ -203,6 +203,7 @@ def test_output_config_moves_into_ir_slots_and_back() -> None:
         "model": "m",
         "max_tokens": 5,
         "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "thinking": {"type": "adaptive"},
         "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": {}}, "future": 1},
     }
     req = codec.decode_request(body)
@@ -219,3 +220,44 @@ def test_foreign_reasoning_is_not_sent_to_anthropic() -> None:
     ]
     content = [m["content"] for m in codec.encode_request(req)["messages"]]
     assert content == [[{"type": "text", "text": "hi"}], [{"type": "thinking", "thinking": "mine", "signature": "sig"}]]
+
+
+def fitted(**kw) -> dict:
+    messages = kw.pop("messages", [ir.Message("user", [ir.TextBlock("hi")])])
+    return codec.encode_request(ir.Request(model="m", messages=messages, **kw))
+
+
+def test_thinking_budget_fits_below_max_tokens_or_goes() -> None:
+    assert fitted(max_tokens=8000, thinking=ir.Thinking("enabled", 16000))["thinking"]["budget_tokens"] == 7999
+    assert "thinking" not in fitted(max_tokens=1000, thinking=ir.Thinking("enabled", 16000))
+
+
+def test_thinking_goes_with_forced_tools_or_unthought_tool_turns() -> None:
+    forced = fitted(max_tokens=8000, thinking=ir.Thinking("enabled", 2000), tool_choice=ir.ToolChoice("any"))
+    assert "thinking" not in forced
+    turn = [
+        ir.Message("user", [ir.TextBlock("hi")]),
+        ir.Message("assistant", [ir.ToolUseBlock("t1", "f", {})]),
+        ir.Message("user", [ir.ToolResultBlock("t1", [ir.TextBlock("ok")])]),
+    ]
+    assert "thinking" not in fitted(max_tokens=8000, thinking=ir.Thinking("enabled", 2000), messages=turn)
+    turn[1].content.insert(0, ir.ThinkingBlock("hm", "sig", "anthropic"))
+    assert (
+        fitted(max_tokens=8000, thinking=ir.Thinking("enabled", 2000), messages=turn)["thinking"]["type"] == "enabled"
+    )
+
+
+def test_sampling_that_anthropic_refuses_is_dropped() -> None:
+    body = fitted(max_tokens=8000, thinking=ir.Thinking("enabled", 2000), temperature=0.2, top_p=0.5, top_k=5)
+    assert {"temperature", "top_p", "top_k"}.isdisjoint(body)
+    assert fitted(max_tokens=10, temperature=1.7)["temperature"] == 1.0
+    assert fitted(max_tokens=10, temperature=0.3, top_k=5)["top_k"] == 5
+
+
+def test_effort_only_with_adaptive_thinking_and_formats_reduced() -> None:
+    body = fitted(max_tokens=8000, thinking=ir.Thinking("enabled", 2000), effort="high")
+    assert "output_config" not in body
+    body = fitted(max_tokens=10, output_format={"type": "json_schema", "schema": {"type": "object"}, "name": "x"})
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    body = fitted(max_tokens=10, output_format={"type": "json_object"})
+    assert body["output_config"]["format"] == {"type": "json_schema", "schema": {"type": "object"}}

@@ -19,7 +19,7 @@ each opened, filled and closed once. :class:`StreamDecoder` rebuilds the blocks:
 - ``usage`` is taken from any chunk that has it (the last one wins): in the ``choices: []`` or
   ``choices: null`` chunk after the finish, in the finishing chunk itself, or never (zeros).
 - ``data: [DONE]`` ends the message: the open block closes, then a MessageDelta (stop reason
-  mapped as in :func:`openai_chat.stop_reason_for`, the usage) and a MessageStop.
+  mapped as in :func:`.upstream_response.stop_reason_for`, the usage) and a MessageStop.
 - :meth:`StreamDecoder.finish` is called by the provider when the upstream body ends. If a
   ``finish_reason`` was seen (some servers never send ``[DONE]``) the message ends normally;
   if not, the stream was cut short, which must never pass for a normal end: it yields a
@@ -37,13 +37,9 @@ import orjson
 
 from modelgate import ir
 from modelgate.errors import GatewayError, UpstreamUnavailable
-from modelgate.protocols.openai_chat import (
-    decode_usage,
-    error_from_object,
-    fallback_tool_id,
-    reasoning_text,
-    stop_reason_for,
-)
+from modelgate.protocols.openai_chat.errors import error_from_object
+from modelgate.protocols.openai_chat.upstream_response import fallback_tool_id, reasoning_text, stop_reason_for
+from modelgate.protocols.openai_chat.usage import decode_usage
 from modelgate.protocols.sse import SSEFrame
 
 

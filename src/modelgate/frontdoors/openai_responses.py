@@ -1,0 +1,278 @@
+"""The OpenAI Responses front door: ``POST /v1/responses`` and ``/v1/responses/compact``,
+for Codex CLI and the ``openai`` SDKs' ``client.responses``.
+
+The paths are served under every base URL clients are configured with: ``/v1`` (the SDKs'
+default form), none (a Codex ``base_url`` without ``/v1``), ``/api/openai/v1`` and
+``/api/openai``.
+
+When the routed provider serves the Responses API natively (the ``openai`` provider kind),
+the client's bytes go to ``{base_url}/responses`` (or ``/responses/compact``) untouched, unless
+the model id must be rewritten, with Codex's identifying headers; the upstream's bytes come
+back untouched, stream included. Otherwise the request goes through the IR
+(:mod:`modelgate.protocols.openai_responses`) and the answer is a Response object or event
+stream written here; compaction is then done by the routed model (``compact``).
+
+Codex CLI first tries the Responses API over a WebSocket (``GET /v1/responses`` with
+``Upgrade: websocket``). The gateway does not serve that transport: the handshake is
+refused with ``426 Upgrade Required``, the one status on which Codex falls back to
+``POST /v1/responses`` at once and for the whole session (any other status costs it five
+retries first). ``GET /v1/responses/{id}`` answers 404: responses are never stored.
+
+Errors use OpenAI's envelope and the ``x-request-id`` header, as the Chat Completions door.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from modelgate import ir
+from modelgate.errors import AuthenticationFailed, GatewayError, NotFound, UpstreamUnavailable
+from modelgate.frontdoors.base import CLIENT_CLOSED, JSON, Call, FrontDoor, StreamEncoder, Target
+from modelgate.frontdoors.pipeline import ClientDisconnected, new_request_id, read_body, until_disconnect
+from modelgate.policy.auth import Principal, bearer
+from modelgate.protocols import openai_chat as envelope
+from modelgate.protocols import openai_responses as codec
+from modelgate.protocols.sse import SSEParser
+
+if TYPE_CHECKING:
+    from modelgate.routing.catalog import Route as ModelRoute
+
+#: Base paths clients are configured with; each serves ``{base}/responses``.
+BASES = ("/v1", "", "/api/openai/v1", "/api/openai")
+#: Client headers a passthrough forwards: Codex's session and identity headers, OpenAI betas.
+_CLIENT_HEADERS = frozenset(
+    {"openai-beta", "user-agent", "originator", "session_id", "conversation_id", "x-client-request-id"}
+)
+_CLIENT_PREFIXES = ("x-codex-", "x-openai-")
+UPGRADE_REQUIRED = 426
+_SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
+_END = re.compile(rb'"type":\s*"response\.(?:completed|incomplete|failed)"')
+
+
+class StreamTap:
+    """Watches a forwarded Responses stream just enough to end it properly if it breaks: the
+    upstream's response (from its first event), the last sequence number, whether it ended."""
+
+    __slots__ = ("_parser", "ended", "next_sequence", "response")
+
+    def __init__(self) -> None:
+        self._parser: SSEParser | None = SSEParser()
+        self.response: dict[str, Any] | None = None
+        self.next_sequence = 0
+        self.ended = False
+
+    @property
+    def created_at(self) -> int:
+        value = (self.response or {}).get("created_at")
+        return value if isinstance(value, int) else int(time.time())
+
+    @property
+    def model(self) -> str:
+        return str((self.response or {}).get("model") or "")
+
+    def feed(self, chunk: bytes) -> None:
+        if self._parser is not None:
+            for frame in self._parser.feed(chunk):
+                self._first(frame.data)
+        found = _SEQUENCE.findall(chunk)
+        if found:
+            self.next_sequence = int(found[-1]) + 1
+        if _END.search(chunk):
+            self.ended = True
+
+    def _first(self, data: str) -> None:
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        response = event.get("response") if isinstance(event, dict) else None
+        if isinstance(response, dict) and isinstance(response.get("id"), str):
+            self.response = response
+            self._parser = None  # the rest of the stream passes unparsed
+
+
+def new_response_id() -> str:
+    return "resp_" + os.urandom(24).hex()
+
+
+class OpenAIResponsesFrontDoor(FrontDoor):
+    protocol = codec.PROTOCOL
+    request_id_header = "x-request-id"
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = []
+        for base in BASES:
+            path = base + "/responses"
+            routes += [
+                Route(path, self.create, methods=["POST"]),
+                Route(path, self.upgrade_required, methods=["GET"]),
+                WebSocketRoute(path, self.refuse_websocket),
+                Route(path + "/compact", self.compact, methods=["POST"]),
+                Route(path + "/{response_id}", self.stored, methods=["GET", "DELETE"]),
+                Route(path + "/{response_id}/{action:path}", self.stored, methods=["GET", "POST"]),
+            ]
+        return routes
+
+    # ------------------------------------------------------------------ protocol hooks
+
+    def credentials(self, request: Request) -> list[str]:
+        headers = request.headers
+        return [c for c in (bearer(headers.get("authorization")), headers.get("x-api-key")) if c]
+
+    async def authenticate(self, request: Request) -> Principal:
+        """OpenAI's wording: clients and their users recognise it."""
+        credentials = self.credentials(request)
+        if not credentials:
+            raise envelope.missing_key()
+        try:
+            return await self.gw.authenticator.authenticate(credentials)
+        except AuthenticationFailed:
+            raise envelope.wrong_key(credentials[0]) from None
+
+    def error_body(self, err: GatewayError, request_id: str) -> Any:
+        return envelope.error_body(err)
+
+    def error_response(self, err: GatewayError, request_id: str) -> Response:
+        response = super().error_response(err, request_id)
+        response.status_code = envelope.error_status(err)
+        return response
+
+    def decode(self, call: Call) -> ir.Request:
+        return codec.decode_request(call.body)
+
+    def encode_response(self, resp: ir.Response, call: Call) -> Any:
+        return codec.encode_response(resp, call.body, new_response_id(), int(time.time()))
+
+    def stream_encoder(self, call: Call, request_id: str) -> StreamEncoder:
+        return codec.StreamEncoder(call.body, new_response_id(), int(time.time()))
+
+    def passthrough(self, request: Request, call: Call, route: ModelRoute) -> Target:
+        return self._target(request, call, route, "/responses")
+
+    async def _guard(self, chunks: AsyncIterator[bytes], encoder: StreamEncoder) -> AsyncIterator[bytes]:
+        """Forward an upstream's stream; if it breaks, end it with ``response.failed`` for the
+        upstream's own response (same id, the next sequence number), as the SDKs require."""
+        tap = StreamTap()
+        try:
+            async for chunk in chunks:
+                tap.feed(chunk)
+                yield chunk
+        except GatewayError as e:
+            if tap.ended:
+                return
+            if tap.response is None:
+                yield encoder.error(e)
+                return
+            yield codec.failed_event(tap.response, tap.response["id"], tap.created_at, tap.model, tap.next_sequence, e)
+
+    def _target(self, request: Request, call: Call, route: ModelRoute, path: str) -> Target:
+        raw = call.raw
+        if route.upstream_model != call.model:
+            raw = orjson.dumps({**call.body, "model": route.upstream_model})
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name in _CLIENT_HEADERS or name.startswith(_CLIENT_PREFIXES)
+        }
+        provider = route.provider
+        headers.update(provider.headers())  # type: ignore[attr-defined]
+        url = provider.base_url + path
+        return Target(f"{url}?{request.url.query}" if request.url.query else url, raw, headers)
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def _call(self, request: Request) -> Call:
+        await self.authenticate(request)
+        raw = await read_body(request, self.gw.config.server.max_body_bytes)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise envelope.invalid(
+                f"We could not parse the JSON body of your request: {e.msg} (line {e.lineno}, column {e.colno}). "
+                "The API expects a JSON payload."
+            ) from None
+        codec.check_request(body)
+        model = body["model"]
+        try:
+            self.gw.catalog.resolve(model)
+        except NotFound:
+            raise envelope.model_not_found(model) from None
+        return Call(raw, body, model, bool(body.get("stream")))
+
+    async def create(self, request: Request) -> Response:
+        try:
+            call = await self._call(request)
+        except GatewayError as e:
+            return self.error_response(e, new_request_id())
+        return await self.serve(request, call)
+
+    async def compact(self, request: Request) -> Response:
+        """Forwarded to an OpenAI upstream; done by the routed model for the others."""
+        request_id = new_request_id()
+        try:
+            call = await self._call(request)
+            route = self.gw.catalog.resolve(call.model)
+            provider = route.provider
+            if self.protocol in provider.protocols:
+                target = self._target(request, call, route, "/responses/compact")
+                reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
+                reply.headers.setdefault(self.request_id_header, request_id)
+                return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
+            req = codec.compaction_request(call.body)
+            req.model = route.upstream_model
+            req.max_tokens = route.max_tokens(req.max_tokens)
+            resp = await until_disconnect(request, provider.complete(req))
+            summary = "".join(b.text for b in resp.content if isinstance(b, ir.TextBlock)).strip()
+            if not summary:
+                raise UpstreamUnavailable("compaction failed: the model wrote no summary")
+            body = codec.compaction_response(call.body, summary, resp.usage, new_response_id(), int(time.time()))
+            return self.json_response(body, request_id)
+        except GatewayError as e:
+            return self.error_response(e, request_id)
+        except ClientDisconnected:
+            return Response(status_code=CLIENT_CLOSED)
+
+    async def stored(self, request: Request) -> Response:
+        """Retrieving, deleting or cancelling a stored response: none is ever stored."""
+        request_id = new_request_id()
+        try:
+            await self.authenticate(request)
+            ident = request.path_params["response_id"]
+            err = NotFound(f"Response with id '{ident}' not found.")
+            err.code = None  # type: ignore[attr-defined]
+            raise err
+        except GatewayError as e:
+            return self.error_response(e, request_id)
+
+    def _upgrade_error(self) -> GatewayError:
+        err = GatewayError(
+            "This gateway does not serve the Responses API over WebSocket: "
+            'POST /v1/responses with "stream": true (server-sent events) instead.',
+            status=UPGRADE_REQUIRED,
+        )
+        err.kind = "invalid_request"
+        err.code = "websocket_not_supported"  # type: ignore[attr-defined]
+        err.headers = {"upgrade": "websocket"}
+        return err
+
+    async def upgrade_required(self, request: Request) -> Response:
+        """A WebSocket handshake the server handed over as plain HTTP (no WebSocket library)."""
+        return self.error_response(self._upgrade_error(), new_request_id())
+
+    async def refuse_websocket(self, websocket: WebSocket) -> None:
+        """Refuse the handshake with 426, so that Codex falls back to HTTP at once."""
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            response = self.error_response(self._upgrade_error(), new_request_id())
+            await websocket.send_denial_response(response)
+        else:  # the server cannot answer a handshake with a status of our choosing: it sends 403
+            await websocket.close(code=1008)

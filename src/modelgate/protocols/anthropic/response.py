@@ -1,0 +1,60 @@
+"""Responses and usage: Anthropic JSON ↔ IR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelgate import ir
+from modelgate.protocols.anthropic.blocks import decode_block, encode_block
+
+
+def encode_usage(u: ir.Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": u.input_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "output_tokens": u.output_tokens,
+    }
+
+
+def decode_usage(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.Usage:
+    """Anthropic usage → IR; fields absent from ``raw`` keep their value in ``base``."""
+    u = base or ir.Usage()
+    if not raw:
+        return u
+
+    def pick(key: str, current: int) -> int:
+        value = raw.get(key)
+        return value if isinstance(value, int) else current
+
+    return ir.Usage(
+        input_tokens=pick("input_tokens", u.input_tokens),
+        output_tokens=pick("output_tokens", u.output_tokens),
+        cache_read_tokens=pick("cache_read_input_tokens", u.cache_read_tokens),
+        cache_write_tokens=pick("cache_creation_input_tokens", u.cache_write_tokens),
+        reasoning_tokens=u.reasoning_tokens,
+    )
+
+
+def encode_response(resp: ir.Response) -> dict[str, Any]:
+    return {
+        "id": resp.id,
+        "type": "message",
+        "role": "assistant",
+        "model": resp.model,
+        "content": [encode_block(b) for b in resp.content],
+        "stop_reason": resp.stop_reason,
+        "stop_sequence": resp.stop_sequence,
+        "usage": encode_usage(resp.usage),
+    }
+
+
+def decode_response(body: dict[str, Any]) -> ir.Response:
+    return ir.Response(
+        id=body.get("id", ""),
+        model=body.get("model", ""),
+        content=[decode_block(b) for b in body.get("content") or []],
+        stop_reason=body.get("stop_reason"),
+        stop_sequence=body.get("stop_sequence"),
+        usage=decode_usage(body.get("usage")),
+    )

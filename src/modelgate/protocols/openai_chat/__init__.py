@@ -1,0 +1,83 @@
+"""Codec for the OpenAI Chat Completions wire format, to and from the IR. Pure: no I/O, no globals.
+
+Two directions, one module per concern (each module's docstring holds its policies):
+
+Upstream (an OpenAI-compatible server behind the gateway):
+- :mod:`.upstream_request`: IR request → Chat request JSON (``encode_request``);
+- :mod:`.upstream_response`: ``chat.completion`` → IR (``decode_response``);
+- :mod:`.upstream_stream`: ``chat.completion.chunk`` frames → IR events (``StreamDecoder``);
+- :mod:`.errors`: upstream error bodies → :class:`UpstreamHTTPError` (``error_from_upstream``).
+
+Client (an OpenAI SDK, Cursor, OpenCode, Aider in front of the gateway):
+- :mod:`.client_request` (with :mod:`.client_messages`, :mod:`.client_tools`): Chat request → IR
+  (``check_request``, ``decode_request``, ``fit_thinking``);
+- :mod:`.client_response`: IR response → ``chat.completion`` (``encode_response``);
+- :mod:`.client_stream`: IR events → ``chat.completion.chunk`` SSE bytes (``StreamEncoder``);
+- :mod:`.client_errors`: OpenAI's error envelope and statuses (``error_body``, ``error_status``).
+
+Both: :mod:`.usage` (``decode_usage``, ``encode_usage``).
+"""
+
+from __future__ import annotations
+
+from modelgate.protocols.openai_chat.client_errors import (
+    error_body,
+    error_status,
+    invalid,
+    missing_key,
+    model_not_found,
+    wrong_key,
+)
+from modelgate.protocols.openai_chat.client_request import (
+    DEFAULT_MAX_TOKENS,
+    EFFORTS,
+    check_request,
+    decode_request,
+    fit_thinking,
+    include_usage,
+)
+from modelgate.protocols.openai_chat.client_response import encode_response
+from modelgate.protocols.openai_chat.client_stream import StreamEncoder
+from modelgate.protocols.openai_chat.errors import error_from_object, error_from_upstream
+from modelgate.protocols.openai_chat.upstream_request import encode_request, unmapped_extras
+from modelgate.protocols.openai_chat.upstream_response import (
+    decode_response,
+    fallback_tool_id,
+    parse_arguments,
+    reasoning_text,
+    stop_reason_for,
+)
+from modelgate.protocols.openai_chat.upstream_stream import StreamDecoder
+from modelgate.protocols.openai_chat.usage import decode_usage, encode_usage
+
+PROTOCOL = "openai"
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "EFFORTS",
+    "PROTOCOL",
+    "StreamDecoder",
+    "StreamEncoder",
+    "check_request",
+    "decode_request",
+    "decode_response",
+    "decode_usage",
+    "encode_request",
+    "encode_response",
+    "encode_usage",
+    "error_body",
+    "error_from_object",
+    "error_from_upstream",
+    "error_status",
+    "fallback_tool_id",
+    "fit_thinking",
+    "include_usage",
+    "invalid",
+    "missing_key",
+    "model_not_found",
+    "parse_arguments",
+    "reasoning_text",
+    "stop_reason_for",
+    "unmapped_extras",
+    "wrong_key",
+]

@@ -1,0 +1,73 @@
+"""Errors of the Responses API that differ from Chat Completions'.
+
+HTTP errors use OpenAI's one envelope, ``{"error": {"message", "type", "param", "code"}}``,
+rendered for clients by :mod:`modelgate.protocols.openai_chat` (so both OpenAI front doors
+answer alike) and parsed from upstreams by ``openai_chat.error_from_upstream``. What is
+particular to the Responses API is the stream:
+
+- to clients, an error after the stream began travels inside ``response.failed`` as
+  ``response.error`` = ``{"code", "message"}`` (:func:`response_error`); the code is
+  ``rate_limit_exceeded``, ``context_length_exceeded`` (a foreign context-overflow message
+  such as Anthropic's "prompt is too long"; Codex compacts on it), ``invalid_prompt`` (other
+  bad requests; Codex does not retry it) or ``server_error`` (retried); an OpenAI upstream's
+  own code passes through;
+- from upstreams, ``response.failed`` and ``error`` events become :class:`UpstreamHTTPError`
+  with the status their code implies (:func:`error_from_object`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelgate.errors import GatewayError, UpstreamHTTPError, kind_for_status
+from modelgate.protocols.anthropic import prompt_too_long
+from modelgate.protocols.openai_responses.common import PROTOCOL
+
+#: Protocols whose error bodies are already in this envelope.
+OPENAI_PROTOCOLS = frozenset({"openai", PROTOCOL})
+
+#: Status for a code (or type) found in a stream error, which carries no HTTP status.
+_STATUS_BY_CODE = {
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "context_length_exceeded": 400,
+    "invalid_prompt": 400,
+    "invalid_request_error": 400,
+    "server_error": 500,
+}
+
+
+def _context_overflow(err: GatewayError) -> bool:
+    return err.kind == "invalid_request" and prompt_too_long(err.message) is not None
+
+
+def response_error(err: GatewayError) -> dict[str, Any]:
+    """``response.error`` of a ``response.failed`` event."""
+    if isinstance(err, UpstreamHTTPError) and err.protocol in OPENAI_PROTOCOLS and isinstance(err.body, dict):
+        inner = err.body.get("error") if isinstance(err.body.get("error"), dict) else err.body
+        code = inner.get("code")
+        if isinstance(code, str) and code and isinstance(inner.get("message"), str):
+            return {"code": code, "message": inner["message"]}
+    if err.kind == "rate_limit":
+        code = "rate_limit_exceeded"
+    elif _context_overflow(err):
+        code = "context_length_exceeded"
+    elif err.kind == "invalid_request":
+        code = "invalid_prompt"
+    else:
+        code = "server_error"
+    return {"code": code, "message": err.message}
+
+
+def error_from_object(data: dict[str, Any]) -> UpstreamHTTPError:
+    """An upstream's ``response.failed`` or ``error`` event → a typed error."""
+    inner = data.get("response", {}).get("error") if isinstance(data.get("response"), dict) else None
+    if not isinstance(inner, dict):
+        inner = data.get("error") if isinstance(data.get("error"), dict) else data
+    code = inner.get("code")
+    status = _STATUS_BY_CODE.get(str(code), _STATUS_BY_CODE.get(str(inner.get("type")), 500))
+    message = inner.get("message") if isinstance(inner.get("message"), str) else "upstream response failed"
+    body = {"error": {"message": message, "type": inner.get("type"), "param": inner.get("param"), "code": code}}
+    error = UpstreamHTTPError(message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=body)
+    error.param = inner.get("param") if isinstance(inner.get("param"), str) else None
+    return error
