@@ -139,6 +139,16 @@ def test_count_tokens_is_forwarded(gateway, fake) -> None:
     assert result.total_tokens == input_tokens(sent["body"])
 
 
+def test_a_model_named_in_the_body_follows_the_alias(gateway, fake) -> None:
+    inner = {"model": "models/flash", "contents": BODY["contents"]}
+    r = post(gateway, "flash", "countTokens", {"generateContentRequest": inner})
+    assert r.status_code == 200, r.text
+    assert fake.last_request()["body"]["generateContentRequest"]["model"] == "models/gemini-2.5-flash"
+    raw = b'{"model":"models/gemini-2.5-flash","contents":[{"parts":[{"text":"x"}]}]}'
+    post(gateway, "gemini-2.5-flash", "countTokens", raw)
+    assert fake.last_request()["raw_body"].encode() == raw  # no alias: untouched
+
+
 def test_upstream_error_body_passes_through(gateway, fake) -> None:
     fake.script(error={"status": 429, "retry_after": 41})
     r = post(gateway, "gemini-2.5-flash", "generateContent", BODY)

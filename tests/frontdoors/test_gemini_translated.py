@@ -94,12 +94,15 @@ def test_json_array_stream_without_alt_sse(gateway, fake) -> None:
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
 
 
-def test_function_calling_round_trip(gateway, fake) -> None:
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "qwen-local"])
+def test_function_calling_round_trip(gateway, fake, model: str) -> None:
     calls = [{"name": "get_weather", "input": {"city": "Paris"}}, {"name": "get_weather", "input": {"city": "Tokyo"}}]
     fake.script(tool_calls=calls)
     client = sdk(gateway)
     config = types.GenerateContentConfig(tools=[WEATHER])
-    first = client.models.generate_content(model="claude-sonnet-4-6", contents="Weather?", config=config)
+    first = client.models.generate_content(model=model, contents="Weather?", config=config)
+    if model == "qwen-local":
+        return _openai_round_trip(client, first, fake, config)
     sent_tools = fake.last_request("/v1/messages")["body"]["tools"]
     assert sent_tools[0]["input_schema"] == {
         "type": "object",
@@ -131,6 +134,23 @@ def test_function_calling_round_trip(gateway, fake) -> None:
     results = messages[2]["content"]
     assert [(b["type"], b["tool_use_id"]) for b in results] == [("tool_result", f.id) for f in fcs]
     assert results[0]["content"] == [{"type": "text", "text": '{"output":"sunny in Paris"}'}]
+
+
+def _openai_round_trip(client, first, fake, config) -> None:
+    fn = fake.last_request("/v1/chat/completions")["body"]["tools"][0]["function"]
+    assert fn["parameters"] == {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    fcs = first.function_calls
+    assert [f.args["city"] for f in fcs] == ["Paris", "Tokyo"] and all(f.id.startswith("call_") for f in fcs)
+    answers = [
+        types.Part(function_response=types.FunctionResponse(id=f.id, name=f.name, response={"output": "ok"}))
+        for f in fcs
+    ]
+    contents = ["Weather?", first.candidates[0].content, types.Content(role="user", parts=answers)]
+    second = client.models.generate_content(model="qwen-local", contents=contents, config=config)
+    assert second.text.startswith(TOOL_RESULT_PREFIX)
+    messages = fake.last_request("/v1/chat/completions")["body"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool"]
+    assert [m["tool_call_id"] for m in messages[2:]] == [f.id for f in fcs]
 
 
 def test_function_responses_without_ids_match_by_name_and_order(gateway, fake) -> None:

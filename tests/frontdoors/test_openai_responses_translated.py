@@ -275,3 +275,9 @@ def test_compact_by_the_routed_model_and_back(oai: openai.OpenAI, fake) -> None:
     oai.responses.create(model="claude-sonnet-4-6", input=later)
     turn = fake.last_request("/v1/messages")["body"]["messages"][0]["content"]
     assert turn[1]["text"].endswith("The user wants the weather in Oslo; it snows.")
+
+
+def test_model_cap_applies_and_reasoning_maps_for_chat_upstreams(oai: openai.OpenAI, fake) -> None:
+    oai.responses.create(model="qwen-local", input="hi", reasoning={"effort": "low"}, max_output_tokens=32000)
+    sent = fake.last_request("/v1/chat/completions")["body"]
+    assert sent["model"] == "qwen2.5:0.5b" and sent["max_tokens"] == 4096 and sent["reasoning_effort"] == "low"

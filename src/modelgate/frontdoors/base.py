@@ -149,14 +149,16 @@ class FrontDoor(ABC):
             reply = await until_disconnect(request, provider.forward_stream(target.url, target.body, target.headers))
             reply.headers.setdefault(self.request_id_header, request_id)
             reply.headers.update(SSE_HEADERS)
-            chunks = self._guard(reply.chunks, self.stream_encoder(call, request_id))
+            chunks = self.guard_stream(reply.chunks, self.stream_encoder(call, request_id))
             return StreamingResponse(chunks, headers=reply.headers, media_type=SSE)
         reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
         reply.headers.setdefault(self.request_id_header, request_id)
         return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
 
-    async def _guard(self, chunks: AsyncIterator[bytes], encoder: StreamEncoder) -> AsyncIterator[bytes]:
-        """Forward stream bytes; a failure after the 200 becomes this protocol's stream error."""
+    async def guard_stream(self, chunks: AsyncIterator[bytes], encoder: StreamEncoder) -> AsyncIterator[bytes]:
+        """Forward passthrough stream bytes; a failure after the 200 becomes this protocol's
+        stream error. A hook: protocols whose events carry ids and sequence numbers (Responses)
+        override it to end the upstream's own stream consistently."""
         try:
             async for chunk in chunks:
                 yield chunk

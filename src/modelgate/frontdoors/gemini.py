@@ -9,9 +9,11 @@ separates the method). The key is accepted as ``x-goog-api-key``, ``?key=`` or
 ``API_KEY_INVALID``, an unknown model → 404 ``NOT_FOUND`` in Google's words.
 
 When the routed provider speaks Gemini, the client's bytes go to
-``{base_url}/{version}/models/{upstream_model}:{method}`` untouched (the model is in the
-URL, so the body never changes), with the client's query minus its ``key``, and the answer
-comes back untouched. Otherwise the request goes through the IR.
+``{base_url}/{version}/models/{upstream_model}:{method}`` untouched (the model is in the URL;
+the body changes only when it names the model too and the upstream knows it by another
+name), with the client's API version (google-genai 3 uses ``v1``, Gemini CLI ``v1beta``) and
+query minus its ``key``, and the answer comes back untouched. Otherwise the request goes
+through the IR.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class GeminiFrontDoor(FrontDoor):
         query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "key"]
         if query:
             url += "?" + urlencode(query)
-        return Target(url, call.raw, provider.headers(request.headers))
+        return Target(url, _with_model(call, route.upstream_model), provider.headers(request.headers))
 
     # ------------------------------------------------------------------ endpoints
 
@@ -165,6 +167,21 @@ class GeminiFrontDoor(FrontDoor):
 
     async def get_model(self, request: Request) -> Response:
         return await self.gw.catalogs.get_gemini(request)
+
+
+def _with_model(call: GeminiCall, upstream_model: str) -> bytes:
+    """The client's bytes, unless the body names the model (an optional ``model`` field, or the
+    ``generateContentRequest`` of a count) and the upstream knows it by another name: then the
+    body is re-serialised with that name (orjson keeps key order and every string as it was)."""
+    if upstream_model == call.model:
+        return call.raw
+    body = call.body
+    inner = body.get("generateContentRequest")
+    if isinstance(body.get("model"), str):
+        return orjson.dumps({**body, "model": f"models/{upstream_model}"})
+    if isinstance(inner, dict) and isinstance(inner.get("model"), str):
+        return orjson.dumps({**body, "generateContentRequest": {**inner, "model": f"models/{upstream_model}"}})
+    return call.raw
 
 
 def _parse(raw: bytes) -> Any:

@@ -148,7 +148,10 @@ class OpenAIResponsesFrontDoor(FrontDoor):
         return response
 
     def decode(self, call: Call) -> ir.Request:
-        return codec.decode_request(call.body)
+        req = codec.decode_request(call.body)
+        route = self.gw.catalog.resolve(call.model)
+        codec.fit_thinking(req, route.max_tokens(req.max_tokens))
+        return req
 
     def encode_response(self, resp: ir.Response, call: Call) -> Any:
         return codec.encode_response(resp, call.body, new_response_id(), int(time.time()))
@@ -159,7 +162,7 @@ class OpenAIResponsesFrontDoor(FrontDoor):
     def passthrough(self, request: Request, call: Call, route: ModelRoute) -> Target:
         return self._target(request, call, route, "/responses")
 
-    async def _guard(self, chunks: AsyncIterator[bytes], encoder: StreamEncoder) -> AsyncIterator[bytes]:
+    async def guard_stream(self, chunks: AsyncIterator[bytes], encoder: StreamEncoder) -> AsyncIterator[bytes]:
         """Forward an upstream's stream; if it breaks, end it with ``response.failed`` for the
         upstream's own response (same id, the next sequence number), as the SDKs require."""
         tap = StreamTap()

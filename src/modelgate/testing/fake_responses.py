@@ -255,7 +255,7 @@ async def compact(state: FakeState, inc: Incoming, send: Send) -> int:
     kept.append({"id": state.ident("cmp_", 48), "type": "compaction", "encrypted_content": encrypt(summary)})
     usage = {
         "input_tokens": estimate_tokens([body.get("instructions"), raw]),
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": count_words(summary),
         "output_tokens_details": {"reasoning_tokens": 0},
     }
@@ -276,7 +276,7 @@ def encode_usage(reply: Reply) -> dict[str, Any]:
     total_input = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
     return {
         "input_tokens": total_input,
-        "input_tokens_details": {"cached_tokens": u.cache_read_tokens},
+        "input_tokens_details": {"cached_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
         "total_tokens": total_input + u.output_tokens,

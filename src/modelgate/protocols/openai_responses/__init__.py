@@ -48,7 +48,7 @@ always sends ``store: false``.
 
 from __future__ import annotations
 
-from modelgate.protocols.openai_responses.client_request import check_request, decode_request
+from modelgate.protocols.openai_responses.client_request import check_request, decode_request, fit_thinking
 from modelgate.protocols.openai_responses.client_response import encode_response, encode_usage
 from modelgate.protocols.openai_responses.client_stream import StreamEncoder, failed_event
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, PROTOCOL
@@ -74,5 +74,6 @@ __all__ = [
     "encode_usage",
     "error_from_object",
     "failed_event",
+    "fit_thinking",
     "response_error",
 ]

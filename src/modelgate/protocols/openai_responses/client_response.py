@@ -17,7 +17,8 @@ text, reasoning, sampling, metadata, …), so SDK code that reads them back work
 Stop reasons: ``max_tokens`` → ``status: "incomplete"`` with ``incomplete_details.reason``
 ``max_output_tokens``; ``refusal`` → ``incomplete`` / ``content_filter``; anything else
 ``completed``. Usage: ``input_tokens`` counts cached and cache-written tokens too (OpenAI's
-convention), ``input_tokens_details.cached_tokens`` the cache reads.
+convention), ``input_tokens_details.cached_tokens`` the cache reads, ``cache_write_tokens``
+the cache writes.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def encode_usage(u: ir.Usage) -> dict[str, Any]:
     total_input = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
     return {
         "input_tokens": total_input,
-        "input_tokens_details": {"cached_tokens": u.cache_read_tokens},
+        "input_tokens_details": {"cached_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
         "total_tokens": total_input + u.output_tokens,

@@ -65,9 +65,10 @@ def error_from_object(data: dict[str, Any]) -> UpstreamHTTPError:
     if not isinstance(inner, dict):
         inner = data.get("error") if isinstance(data.get("error"), dict) else data
     code = inner.get("code")
-    status = _STATUS_BY_CODE.get(str(code), _STATUS_BY_CODE.get(str(inner.get("type")), 500))
+    etype = inner.get("type") if inner is not data else None  # an ``error`` event's type is "error"
+    status = _STATUS_BY_CODE.get(str(code), _STATUS_BY_CODE.get(str(etype), 500))
     message = inner.get("message") if isinstance(inner.get("message"), str) else "upstream response failed"
-    body = {"error": {"message": message, "type": inner.get("type"), "param": inner.get("param"), "code": code}}
+    body = {"error": {"message": message, "type": etype, "param": inner.get("param"), "code": code}}
     error = UpstreamHTTPError(message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=body)
     error.param = inner.get("param") if isinstance(inner.get("param"), str) else None
     return error
