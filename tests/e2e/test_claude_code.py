@@ -4,7 +4,7 @@ What runs: the pinned Claude Code release (``claude_code.CLAUDE_CODE_VERSION``),
 installed from npm into ``.cache/npm/claude-code/`` on first use and reused
 afterwards. Every scenario runs in its own loopback-only network namespace
 (``unshare -n``), so the CLI can reach nothing but the gateway and the fake
-upstream started inside it (see ``netns_run.py``). Claude Code runs
+upstream started inside it (see ``netns_run.py`` and ``harness.py``). Claude Code runs
 non-interactively (``claude -p PROMPT --output-format json --allowedTools Bash``)
 with an empty ``HOME``; the prompt carries ``[[fake:…]]`` directives that tell the
 fake upstream how to answer.
@@ -29,7 +29,7 @@ What is asserted:
   configured upstream model, tool call and ``role: tool`` result translated, the
   system turn Claude Code sends inside ``messages`` not lost).
 
-Run alone with ``.venv/bin/python -m pytest tests/e2e -q`` (needs npm on first run,
+Run alone with ``.venv/bin/python -m pytest tests/e2e/test_claude_code.py -q`` (needs npm on first run,
 ``unshare`` and ``ip``, and root or CAP_SYS_ADMIN for the network namespace; a
 missing tool fails the tests with a message saying what to install, never skips).
 """
@@ -37,9 +37,7 @@ missing tool fails the tests with a message saying what to install, never skips)
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,91 +45,47 @@ from typing import Any
 import pytest
 
 from tests.e2e.claude_code import CLAUDE_CODE_VERSION, SetupError, ensure_claude_code
-from tests.e2e.netns_run import (
+from tests.e2e.harness import (
     MARKER,
-    MASTER_KEY,
-    OPENAI_UPSTREAM_MODEL,
     PLAIN_REPLY,
     UPSTREAM_KEY,
+    Report,
+    assert_no_master_key,
+    check_namespace_tools,
+    explain,
+    fail,
+    model_requests,
+    scenario_runner,
 )
+from tests.e2e.netns_run import OPENAI_UPSTREAM_MODEL
 
 pytestmark = pytest.mark.e2e
 
-RUNNER = Path(__file__).with_name("netns_run.py")
 #: Seconds one scenario may take, Claude Code included (each takes a few seconds in practice).
 SCENARIO_TIMEOUT = 150
 CLI_TIMEOUT = 90
-
-Report = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- setup
 
 
-def _check_namespace_tools() -> None:
-    missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(
-            f"the end-to-end tests need {' and '.join(missing)} (packages util-linux and iproute2) "
-            "to run Claude Code in a loopback-only network namespace",
-            pytrace=False,
-        )
-    probe = subprocess.run(["unshare", "-n", "--", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.fail(
-            "cannot create a network namespace (`unshare -n` failed: "
-            f"{probe.stderr.strip()}); run the tests as root or with CAP_SYS_ADMIN",
-            pytrace=False,
-        )
-
-
 @pytest.fixture(scope="session")
 def claude_binary() -> Path:
-    _check_namespace_tools()
+    check_namespace_tools()
     try:
         return ensure_claude_code()
     except SetupError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        fail(str(exc))
 
 
 @pytest.fixture(scope="session")
 def scenario(claude_binary: Path) -> Callable[[str], Report]:
     """Run a scenario of ``netns_run.py`` (once per session) and return its report."""
-    done: dict[str, Report] = {}
-
-    def run(name: str) -> Report:
-        if name not in done:
-            cmd = ["unshare", "-n", "--", sys.executable, str(RUNNER), name]
-            cmd += ["--claude", str(claude_binary), "--timeout", str(CLI_TIMEOUT)]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SCENARIO_TIMEOUT)
-            except subprocess.TimeoutExpired as exc:
-                pytest.fail(f"scenario {name} did not finish in {SCENARIO_TIMEOUT} s: {exc.stderr!r}")
-            if proc.returncode != 0:
-                pytest.fail(f"scenario {name} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
-            done[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-        return done[name]
-
-    return run
+    args = ["--claude", str(claude_binary), "--timeout", str(CLI_TIMEOUT)]
+    return scenario_runner("tests.e2e.netns_run", args, timeout=SCENARIO_TIMEOUT)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def explain(report: Report) -> str:
-    """What to show when an assertion fails: the CLI's output, the upstream requests, the gateway's log."""
-    cli = report["cli"]
-    lines = [
-        f"scenario {report['scenario']}: exit {cli['exit_code']}, timed out {cli['timed_out']}, {cli['elapsed']} s",
-        f"stdout: {cli['stdout'][-3000:]}",
-        f"stderr: {cli['stderr'][-3000:]}",
-        "upstream requests:",
-    ]
-    for r in report["requests"]:
-        body = r["body"] if isinstance(r["body"], dict) else {}
-        lines.append(f"  {r['method']} {r['path']}?{r['query']} → {r['status']} model={body.get('model')}")
-    lines.append(f"gateway log: {report['gateway_log'][-3000:]}")
-    return "\n".join(lines)
 
 
 def cli_result(report: Report) -> dict[str, Any]:
@@ -144,21 +98,6 @@ def cli_result(report: Report) -> dict[str, Any]:
     assert result.get("is_error") is False, explain(report)
     assert result.get("subtype") == "success", explain(report)
     return result
-
-
-def model_requests(report: Report, path: str) -> list[dict[str, Any]]:
-    """The upstream requests for ``path``, after checking that no other path was asked for."""
-    others = [(r["method"], r["path"]) for r in report["requests"] if r["path"] != path]
-    assert not others, f"unexpected upstream requests {others}\n{explain(report)}"
-    found = [r for r in report["requests"] if r["path"] == path]
-    assert all(r["method"] == "POST" and r["status"] == 200 for r in found), explain(report)
-    return found
-
-
-def assert_no_master_key(report: Report) -> None:
-    for r in report["requests"]:
-        assert MASTER_KEY not in json.dumps(r["headers"]), f"master key sent upstream in {r['headers']}"
-        assert MASTER_KEY not in r["raw_body"], "master key sent upstream in a body"
 
 
 def blocks(message: dict[str, Any]) -> list[dict[str, Any]]:

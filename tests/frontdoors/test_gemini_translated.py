@@ -207,7 +207,9 @@ def test_thinking_travels_in_the_signature_of_the_call(gateway, fake) -> None:
     ]
     second = client.models.generate_content(model="claude-sonnet-4-6", contents=contents, config=config)
     assert second.text.startswith(TOOL_RESULT_PREFIX)  # the Anthropic fake verified the signature
-    assistant = fake.last_request("/v1/messages")["body"]["messages"][1]["content"]
+    sent = fake.last_request("/v1/messages")["body"]
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}  # still thinking on the second turn
+    assistant = sent["messages"][1]["content"]
     assert assistant[0] == {
         "type": "thinking",
         "thinking": "I should look it up",
@@ -292,7 +294,7 @@ def test_response_json_schema_as_written(gateway, fake) -> None:
     ("thinking", "sent_thinking", "effort"),
     [
         ({"thinkingBudget": 4096, "includeThoughts": True}, {"type": "enabled", "budget_tokens": 4096}, None),
-        ({"thinkingBudget": 100}, {"type": "enabled", "budget_tokens": 1024}, None),  # Anthropic's minimum
+        ({"thinkingBudget": 99999}, {"type": "enabled", "budget_tokens": 8191}, None),  # fitted below max_tokens
         ({"thinkingBudget": -1}, {"type": "adaptive"}, None),
         ({"thinkingBudget": 0}, {"type": "disabled"}, None),
         ({"thinkingLevel": "HIGH", "includeThoughts": True}, {"type": "adaptive"}, "high"),

@@ -18,7 +18,6 @@ from modelgate.accounting.pricing import model_facts
 from modelgate.config import ModelConfig
 from modelgate.errors import GatewayError, InvalidRequest, NotFound
 from modelgate.frontdoors.pipeline import new_request_id
-from modelgate.policy.auth import bearer
 
 if TYPE_CHECKING:
     from modelgate.app import Gateway
@@ -64,14 +63,7 @@ class Catalogs:
         door = self._door(protocol)
         request_id = new_request_id()
         try:
-            headers = request.headers
-            credentials = [
-                headers.get("x-api-key"),
-                bearer(headers.get("authorization")),
-                headers.get("x-goog-api-key"),
-                request.query_params.get("key"),
-            ]
-            await self.gw.authenticator.authenticate([c for c in credentials if c])
+            await door.authenticate(request)  # the caller's own key places and wording
             return door.json_response(build(), request_id)
         except GatewayError as e:
             return door.error_response(e, request_id)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 
 from modelgate import ir
-from modelgate.errors import GatewayError, UpstreamHTTPError
+from modelgate.errors import GatewayError, UpstreamHTTPError, UpstreamUnavailable
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.gemini.jsonarray import ArrayCutter
 from modelgate.providers.anthropic import parse_retry_after
@@ -58,7 +58,10 @@ class GeminiProvider(Provider):
     async def complete(self, req: ir.Request) -> ir.Response:
         body = orjson.dumps(codec.encode_request(req))
         resp = await self.post(self.url(req.model, "generateContent"), body, self.headers())
-        return codec.decode_response(orjson.loads(await resp.read()))
+        answer = orjson.loads(await resp.read())
+        if not isinstance(answer, dict):
+            raise UpstreamUnavailable("the Gemini upstream answered with something other than a JSON object")
+        return codec.decode_response(answer)
 
     async def open_stream(self, req: ir.Request) -> AsyncIterator[ir.StreamEvent]:
         body = orjson.dumps(codec.encode_request(req))

@@ -226,6 +226,13 @@ def _invalid(body: dict[str, Any]) -> str | None:
     problem = _unknown(body, _TOP, "")
     if problem:
         return problem
+    for name in ("generationConfig", "systemInstruction", "toolConfig"):
+        value = get(body, name)
+        if value is not None and not isinstance(value, dict):
+            return f"Invalid value at '{name}' (type.googleapis.com/google.ai.generativelanguage.v1beta), {value!r}"
+    config = get(body, "generationConfig") or {}
+    if not isinstance(get(config, "thinkingConfig") or {}, dict):
+        return "Invalid value at 'generation_config.thinking_config'"
     contents = get(body, "contents")
     if not contents or not isinstance(contents, list):
         return "* GenerateContentRequest.contents: contents is not specified\n"

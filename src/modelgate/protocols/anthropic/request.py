@@ -237,7 +237,7 @@ MIN_THINKING_BUDGET = 1024
 def _fit_thinking(req: ir.Request) -> tuple[ir.Thinking | None, float | None, float | None, int | None]:
     """Thinking and sampling as the Messages API accepts them together.
 
-    Anthropic rejects: a budget under 1,024 or not below ``max_tokens``; thinking with a
+    Anthropic rejects: a budget under 1,024 (raised to 1,024) or not below ``max_tokens``; thinking with a
     forced tool choice; thinking when the last assistant turn calls tools without starting
     with a thinking block (clients of other protocols drop those blocks); with thinking,
     any ``temperature`` but 1, ``top_k``, or ``top_p`` under 0.95; and ``temperature`` over 1.
@@ -248,7 +248,8 @@ def _fit_thinking(req: ir.Request) -> tuple[ir.Thinking | None, float | None, fl
     if thinking is not None and thinking.type == "disabled":
         return thinking, _cap_temperature(req.temperature), req.top_p, req.top_k
     if thinking is not None and thinking.type == "enabled":
-        budget = min(thinking.budget_tokens or MIN_THINKING_BUDGET, req.max_tokens - 1)
+        # Raise small budgets (Gemini clients ask for 128+) to Anthropic's minimum when it fits.
+        budget = min(max(thinking.budget_tokens or 0, MIN_THINKING_BUDGET), req.max_tokens - 1)
         thinking = ir.Thinking("enabled", budget) if budget >= MIN_THINKING_BUDGET else None
     if thinking is not None and req.tool_choice is not None and req.tool_choice.type in ("any", "tool"):
         thinking = None

@@ -26,7 +26,7 @@ are read in camelCase and snake_case alike (see :mod:`.fields`). Policies:
   ``partMetadata`` and ``mediaResolution`` are hints with no effect elsewhere: ignored.
 - Reasoning of another provider that the gateway packed into a ``thoughtSignature`` (see
   :mod:`.signatures`) is unpacked back into its thinking blocks, at the head of the turn
-  where the provider wrote it.
+  where the provider wrote it (ahead of Gemini thought parts, which other upstreams never see).
 - ``systemInstruction`` (a Content, or a plain string) → system text blocks; other parts → 400.
 - ``tools[].functionDeclarations`` → tools: ``parametersJsonSchema`` as written (type names
   lower-cased), ``parameters`` converted from the OpenAPI subset, none → an empty object
@@ -253,10 +253,11 @@ def _decode_part(raw: Any, i: int, j: int, blocks: list[ir.Block], calls: _Calls
 
 
 def _insert_reasoning(blocks: list[ir.Block], packed: list[Any]) -> None:
-    """Put unpacked reasoning back at the head of the turn, after any reasoning already there
-    (Anthropic wants a turn's thinking before its text and tool calls)."""
+    """Put unpacked reasoning back at the head of the turn, after reasoning unpacked before it
+    but ahead of Gemini's own thought parts: Anthropic wants a turn to start with its thinking,
+    and thought parts (which only Gemini can use) are left out for other upstreams."""
     at = 0
-    while at < len(blocks) and isinstance(blocks[at], (ir.ThinkingBlock, ir.RedactedThinkingBlock)):
+    while at < len(blocks) and signatures.worth_packing(blocks[at]):
         at += 1
     blocks[at:at] = packed
 

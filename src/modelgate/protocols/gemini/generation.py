@@ -15,8 +15,8 @@ Policies (translated path: the upstream is not Gemini):
   (OpenAPI subset converted, see :mod:`.schema`), else ``json_object``. ``text/plain`` is the
   default; any other type (``text/x.enum``) → 400. A schema without the JSON mime type → 400.
 - ``thinkingConfig``: ``thinkingBudget`` 0 → thinking disabled; -1 (dynamic) → adaptive;
-  N > 0 → enabled with budget N, kept where Anthropic accepts it (at least 1,024, below
-  ``max_tokens``; when ``max_tokens`` leaves no room, thinking is disabled).
+  N > 0 → enabled with budget N, as asked (each upstream codec fits it to what its API
+  accepts, e.g. Anthropic's 1,024 minimum).
   ``thinkingLevel`` minimal → disabled; low / medium / high → adaptive with that ``effort``.
   ``includeThoughts`` alone → adaptive. Budget and level together → 400, as Gemini answers.
   ``includeThoughts`` also decides whether reasoning is shown to the client (the front door
@@ -42,8 +42,6 @@ from modelgate.protocols.gemini.fields import as_dict, as_int, as_list, as_numbe
 from modelgate.protocols.gemini.schema import to_json_schema
 
 DEFAULT_MAX_TOKENS = 8192
-#: Anthropic's smallest thinking budget.
-MIN_THINKING_BUDGET = 1024
 
 _KNOWN = (
     "stopSequences",
@@ -207,8 +205,7 @@ def _thinking(raw: Any, g: Generation, where: str) -> None:
         elif n < 0:
             g.thinking = ir.Thinking("adaptive")
         else:
-            n = min(max(n, MIN_THINKING_BUDGET), g.max_tokens - 1)
-            g.thinking = ir.Thinking("enabled", n) if n >= MIN_THINKING_BUDGET else ir.Thinking("disabled")
+            g.thinking = ir.Thinking("enabled", n)
         return
     if get(config, "includeThoughts") is True:
         g.thinking = ir.Thinking("adaptive")

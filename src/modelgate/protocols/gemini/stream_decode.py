@@ -8,8 +8,12 @@ blocks:
   count of its ``usageMetadata``);
 - consecutive ``thought`` parts fill one thinking block (origin "gemini"), consecutive text
   parts one text block; a part of another kind closes the open block, so indexes run 0, 1,
-  2… with one stop each. A ``thoughtSignature`` on a thought or text part becomes a
-  ``signature`` delta of its block (Gemini may send it on a last, empty text part);
+  2… with one stop each. A ``thoughtSignature`` on a thought part becomes a ``signature``
+  delta of its thinking block. One on a text part (Gemini sends it on the last part, often
+  an empty one) is not streamed: Gemini does not require it back (only function-call
+  signatures are checked), and Anthropic's stream has no slot for it: a ``signature_delta``
+  on a text block would break strict clients. The non-streamed answer keeps it
+  (``TextBlock.signature``), where it costs nothing;
 - a ``functionCall`` part is a whole tool_use block at once: start (id, name, and its
   signature in ``ToolUseBlock.signature``), all its ``args`` as one ``input_json`` delta, stop;
 - ``usageMetadata`` is cumulative: the last one wins (see :mod:`.response` for the mapping);
@@ -120,7 +124,9 @@ class StreamDecoder:
             fresh: ir.Block = ir.ThinkingBlock("", origin="gemini")
         else:
             assert isinstance(block, ir.TextBlock)
-            kind, text, signature = "text", block.text, block.signature
+            if not block.text:
+                return  # a signature alone on an empty text part: see the module docstring
+            kind, text, signature = "text", block.text, None
             fresh = ir.TextBlock("")
         if self._open != kind:
             self._close(out)

@@ -1,0 +1,237 @@
+"""What every end-to-end test with a real CLI shares, on both sides of the namespace.
+
+Each scenario runs in its own loopback-only network namespace: pytest starts
+``unshare -n -- python -m tests.e2e.<runner> SCENARIO …`` (:func:`scenario_runner`);
+the runner (``netns_run`` for Claude Code, ``netns_codex`` for Codex) refuses to run
+anywhere but in such a namespace (:func:`check_isolated`), brings ``lo`` up, starts the
+fake upstream and the gateway, runs the CLI once with a scrubbed environment and an
+empty ``HOME`` (:func:`cli_env`, :func:`run_cli`) and prints one JSON report on stdout
+(:func:`emit`). The pytest side parses it and asserts; :func:`explain` renders a
+report for a failing assertion.
+
+A report holds at least::
+
+    {"scenario", "provider", "prompt", "gateway_url", "master_key", "upstream_key",
+     "cli": {"argv", "exit_code", "timed_out", "elapsed", "stdout", "stderr", …},
+     "requests": [the fake upstream's recorded requests, oldest first],
+     "gateway_log": str}
+
+and, when a recording proxy sat between the CLI and the gateway, ``client_requests``
+(see ``recording_proxy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NoReturn
+
+REPO = Path(__file__).resolve().parents[2]
+
+MASTER_KEY = "mg-e2e-master-key-5b1f0c"
+UPSTREAM_KEY = "sk-e2e-upstream-key-9d27a4"
+#: What the tool scenarios make the CLI run in its shell, and find again in the result.
+MARKER = "modelgate-e2e-marker"
+#: The fixed answer of the plain scenarios.
+PLAIN_REPLY = "modelgate-e2e-plain-reply: the gateway works"
+
+Report = dict[str, Any]
+
+#: Our own environment that must not reach a CLI (keys, endpoints, proxies, log levels).
+_DROP_PREFIXES = (
+    "ANTHROPIC_", "CLAUDE", "OPENAI_", "CODEX_", "MODELGATE_", "AWS_", "AZURE_", "GOOGLE_", "GEMINI_", "VERTEX_",
+    "NPM_", "npm_", "RUST_",
+)  # fmt: skip
+_DROP_NAMES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"})
+
+
+# --------------------------------------------------------------------------- inside the namespace
+
+
+def check_isolated() -> None:
+    """Refuse to run a real CLI unless loopback is the only network interface."""
+    interfaces = sorted(name for _, name in socket.if_nameindex())  # this namespace's (unlike /sys/class/net)
+    if interfaces != ["lo"]:
+        sys.exit(
+            f"{Path(sys.argv[0]).name}: not in an isolated network namespace (interfaces: {interfaces}); "
+            "use `unshare -n --`"
+        )
+
+
+def bring_loopback_up() -> None:
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def runner_parser(doc: str | None, scenarios: Iterable[str], cli_option: str) -> argparse.ArgumentParser:
+    """The command line every runner takes: ``SCENARIO --<cli> PATH [--timeout S] [--env NAME=VALUE …]``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("scenario", choices=sorted(scenarios))
+    parser.add_argument(f"--{cli_option}", required=True, help=f"path of the {cli_option} executable")
+    parser.add_argument("--timeout", type=float, default=90.0, help="seconds the CLI may take")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="set (with no value: unset) a variable"
+    )
+    return parser
+
+
+def cli_env(home: Path, overrides: Iterable[str] = (), **variables: str) -> dict[str, str]:
+    """Our environment without keys, endpoints and proxies, an empty ``home``, then ``variables``
+    and the ``NAME=VALUE`` ``overrides`` (``NAME=`` removes a variable)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_PREFIXES) and k not in _DROP_NAMES}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        XDG_STATE_HOME=str(home / ".local" / "state"),
+        TMPDIR=str(home / "tmp"),
+        NO_PROXY="127.0.0.1,localhost",
+        TERM="dumb",
+        CI="1",
+    )
+    env.update(variables)
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    return env
+
+
+def make_dirs(*dirs: Path) -> None:
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+
+
+def run_cli(argv: list[str], workdir: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run a CLI once with no stdin; on timeout kill it and every process it started.
+
+    ``started`` is the ``time.monotonic()`` of the start, to line it up with other clocks."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so a timeout kills the tools it started too
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    return {
+        "argv": argv,
+        "exit_code": proc.returncode,
+        "timed_out": timed_out,
+        "started": started,
+        "elapsed": round(time.monotonic() - started, 2),
+        "stdout": out.decode(errors="replace"),
+        "stderr": err.decode(errors="replace"),
+    }
+
+
+def emit(report: Report) -> None:
+    """Print the report as the last line of stdout, where the pytest side looks for it."""
+    json.dump(report, sys.stdout)
+    sys.stdout.write("\n")
+
+
+# --------------------------------------------------------------------------- pytest side
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the current test with ``message`` and no traceback."""
+    import pytest  # only the pytest side gets here
+
+    pytest.fail(message, pytrace=False)
+
+
+def check_namespace_tools() -> None:
+    """Fail (never skip) with what to install when a loopback-only namespace cannot be made."""
+    missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
+    if missing:
+        fail(
+            f"the end-to-end tests need {' and '.join(missing)} (packages util-linux and iproute2) "
+            "to run real CLIs in a loopback-only network namespace"
+        )
+    probe = subprocess.run(["unshare", "-n", "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        fail(
+            "cannot create a network namespace (`unshare -n` failed: "
+            f"{probe.stderr.strip()}); run the tests as root or with CAP_SYS_ADMIN"
+        )
+
+
+def scenario_runner(module: str, args: list[str], *, timeout: float) -> Callable[[str], Report]:
+    """``run(name)``: the report of ``python -m MODULE name *args`` in a fresh namespace, run once per name."""
+    done: dict[str, Report] = {}
+
+    def run(name: str) -> Report:
+        if name not in done:
+            cmd = ["unshare", "-n", "--", sys.executable, "-m", module, name, *args]
+            try:
+                proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                fail(f"scenario {name} did not finish in {timeout} s: {exc.stderr!r}")
+            if proc.returncode != 0:
+                fail(f"scenario {name} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
+            lines = proc.stdout.strip().splitlines()
+            if not lines:
+                fail(f"scenario {name} printed no report:\n{proc.stderr[-5000:]}")
+            done[name] = json.loads(lines[-1])
+        return done[name]
+
+    return run
+
+
+def explain(report: Report) -> str:
+    """What to show when an assertion fails: the CLI's output, the requests on both sides, the gateway's log."""
+    cli = report["cli"]
+    lines = [
+        f"scenario {report['scenario']}: exit {cli['exit_code']}, timed out {cli['timed_out']}, {cli['elapsed']} s",
+        f"stdout: {cli['stdout'][-3000:]}",
+        f"stderr: {cli['stderr'][-3000:]}",
+    ]
+    if "client_requests" in report:
+        lines.append("client requests (CLI → gateway; seconds since the proxy started):")
+        for r in report["client_requests"]:
+            lines.append(
+                f"  {r['method']} {r['target']} → {r['status']} "
+                f"sent {r['sent_at']} answered {r['response_at']} ended {r['ended_at']} (connection {r['conn']})"
+            )
+    lines.append("upstream requests:")
+    for r in report["requests"]:
+        body = r["body"] if isinstance(r["body"], dict) else {}
+        lines.append(f"  {r['method']} {r['path']}?{r['query']} → {r['status']} model={body.get('model')}")
+    lines.append(f"gateway log: {report['gateway_log'][-3000:]}")
+    return "\n".join(lines)
+
+
+def model_requests(report: Report, path: str) -> list[dict[str, Any]]:
+    """The upstream requests for ``path``, after checking that no other path was asked for."""
+    others = [(r["method"], r["path"]) for r in report["requests"] if r["path"] != path]
+    assert not others, f"unexpected upstream requests {others}\n{explain(report)}"
+    found = [r for r in report["requests"] if r["path"] == path]
+    assert all(r["method"] == "POST" and r["status"] == 200 for r in found), explain(report)
+    return found
+
+
+def assert_no_master_key(report: Report) -> None:
+    for r in report["requests"]:
+        assert MASTER_KEY not in json.dumps(r["headers"]), f"master key sent upstream in {r['headers']}"
+        assert MASTER_KEY not in r["raw_body"], "master key sent upstream in a body"

@@ -1,0 +1,181 @@
+"""Run one Codex CLI scenario against a gateway and a fake upstream, all on loopback.
+
+Meant to run inside a fresh network namespace, where only ``lo`` exists (it refuses
+to run anywhere else, so that a real CLI can never reach an outside host)::
+
+    unshare -n -- .venv/bin/python -m tests.e2e.netns_codex SCENARIO --codex PATH [--env NAME=VALUE ...]
+
+It brings ``lo`` up, starts the fake upstream with a required provider key, a gateway
+in front of it whose provider kind depends on the scenario (``anthropic``: the
+Responses API translated to Anthropic Messages; ``openai``: passed through to the
+fake's ``/v1/responses``) — or none for ``direct-*``, where Codex talks to the fake
+itself, as a baseline — and a recording proxy (``recording_proxy``) between Codex and
+whatever it talks to, which records every request Codex makes, with timings.
+
+Codex is configured only through ``$CODEX_HOME/config.toml`` (see :func:`config_toml`):
+a custom ``model_provider`` whose ``base_url`` is the gateway's ``/v1``, ``wire_api =
+"responses"``, the key in the environment variable named by ``env_key``, and
+``supports_websockets = true`` so that Codex first tries the Responses WebSocket (the
+gateway refuses it with 426 and Codex falls back to HTTP). Then it runs, once, in an
+empty project directory with empty ``HOME`` and ``CODEX_HOME``::
+
+    codex exec --json --color never --skip-git-repo-check --strict-config -C DIR -o FILE PROMPT
+
+and prints one JSON report on stdout (see ``harness``), with also ``model``,
+``config_toml``, ``client_requests`` (the proxy's records) and in ``cli``: ``events``
+(the JSONL events Codex printed), ``started_at`` (on the proxy's clock) and
+``last_message`` (the ``-o`` file). A failing or hanging Codex is reported in that
+document; only a failure to start the servers makes this script exit non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelgate.testing.gateway_runner import run_gateway
+from modelgate.testing.runner import run_fake_upstream
+from tests.e2e.harness import (
+    MARKER,
+    MASTER_KEY,
+    PLAIN_REPLY,
+    UPSTREAM_KEY,
+    bring_loopback_up,
+    check_isolated,
+    cli_env,
+    emit,
+    make_dirs,
+    run_cli,
+    runner_parser,
+)
+from tests.e2e.recording_proxy import recording_proxy
+
+#: Model names Codex asks for. ``gpt-5.5`` is in Codex's bundled model catalog (so Codex
+#: sends what it sends OpenAI: reasoning effort, text verbosity); the Claude name is not
+#: (Codex warns once and uses its fallback model metadata).
+ANTHROPIC_MODEL = "claude-sonnet-4-6"
+OPENAI_MODEL = "gpt-5.5"
+#: Codex 0.169's shell tool (unified exec): ``{"cmd": "..."}``, run with ``bash -lc``.
+SHELL_TOOL = "exec_command"
+#: The environment variable ``env_key`` names; it holds the gateway's master key.
+KEY_VARIABLE = "MODELGATE_API_KEY"
+
+PLAIN_PROMPT = f"Say hello. [[fake:text {PLAIN_REPLY}]]"
+TOOL_PROMPT = "Run the marker command. [[fake:tool " + SHELL_TOOL + ' {"cmd":"echo ' + MARKER + '"}]]'
+
+#: scenario → (what Codex reaches the fake through, model, prompt)
+SCENARIOS: dict[str, tuple[str, str, str]] = {
+    "direct-plain": ("direct", OPENAI_MODEL, PLAIN_PROMPT),
+    "anthropic-plain": ("anthropic", ANTHROPIC_MODEL, PLAIN_PROMPT),
+    "anthropic-tool": ("anthropic", ANTHROPIC_MODEL, TOOL_PROMPT),
+    "openai-plain": ("openai", OPENAI_MODEL, PLAIN_PROMPT),
+    "openai-tool": ("openai", OPENAI_MODEL, TOOL_PROMPT),
+}
+
+
+def gateway_config(provider: str, fake_anthropic_url: str, fake_openai_url: str) -> dict[str, Any]:
+    if provider == "openai":
+        prov = {"name": "oai", "type": "openai", "base_url": fake_openai_url, "api_keys": [UPSTREAM_KEY]}
+        models = [{"name": OPENAI_MODEL, "provider": "oai"}]
+    else:
+        prov = {"name": "anth", "type": "anthropic", "base_url": fake_anthropic_url, "api_keys": [UPSTREAM_KEY]}
+        models = [{"name": "claude-*", "provider": "anth"}]
+    return {"providers": [prov], "models": models}
+
+
+def config_toml(base_url: str, model: str) -> str:
+    """Codex's whole configuration; ``--strict-config`` makes a key this release does not know an error."""
+    return f"""\
+model = "{model}"
+model_provider = "modelgate"
+model_reasoning_effort = "medium"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+check_for_update_on_startup = false
+
+[model_providers.modelgate]
+name = "modelgate"
+base_url = "{base_url}"
+env_key = "{KEY_VARIABLE}"
+wire_api = "responses"
+# Try the Responses WebSocket first, as Codex does with OpenAI: the gateway answers 426.
+supports_websockets = true
+# A failed request fails the run at once instead of being retried with backoff.
+request_max_retries = 0
+
+# No metrics export: in the namespace it would wait 5 s for DNS at exit.
+[analytics]
+enabled = false
+
+[otel]
+metrics_exporter = "none"
+"""
+
+
+def parse_events(stdout: str) -> list[Any]:
+    """The JSONL events of ``codex exec --json``; a line that is not JSON is kept as a string."""
+    events: list[Any] = []
+    for line in stdout.splitlines():
+        if line.strip():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                events.append(line)
+    return events
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = runner_parser(__doc__, SCENARIOS, "codex").parse_args(argv)
+    check_isolated()
+    bring_loopback_up()
+
+    provider, model, prompt = SCENARIOS[args.scenario]
+    report: dict[str, Any] = {
+        "scenario": args.scenario,
+        "provider": provider,
+        "model": model,
+        "prompt": prompt,
+        "master_key": MASTER_KEY,
+        "upstream_key": UPSTREAM_KEY,
+        "gateway_url": None,
+        "gateway_log": "",
+    }
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelgate-e2e-codex-")))
+        fake = stack.enter_context(run_fake_upstream(require_key=UPSTREAM_KEY))
+        gateway = None
+        if provider == "direct":
+            target, api_key = (fake.host, fake.port), UPSTREAM_KEY
+        else:
+            config = gateway_config(provider, fake.anthropic_base_url, fake.openai_base_url)
+            gateway = stack.enter_context(run_gateway(config, master_key=MASTER_KEY))
+            target, api_key = (gateway.host, gateway.port), MASTER_KEY
+            report["gateway_url"] = gateway.base_url
+        proxy = stack.enter_context(recording_proxy(*target))
+        home, codex_home, workdir = tmp / "home", tmp / "codex-home", tmp / "project"
+        make_dirs(home / "tmp", codex_home, workdir)
+        report["config_toml"] = config_toml(proxy.base_url + "/v1", model)
+        (codex_home / "config.toml").write_text(report["config_toml"])
+        env = cli_env(home, args.env, CODEX_HOME=str(codex_home), **{KEY_VARIABLE: api_key})
+        last = tmp / "last-message.txt"
+        argv_ = [args.codex, "exec", "--json", "--color", "never", "--skip-git-repo-check", "--strict-config"]
+        argv_ += ["-C", str(workdir), "-o", str(last), prompt]
+        cli = run_cli(argv_, workdir, env, args.timeout)
+        cli["started_at"] = round(cli.pop("started") - proxy.started, 4)
+        cli["events"] = parse_events(cli["stdout"])
+        cli["last_message"] = last.read_text() if last.exists() else None
+        report["cli"] = cli
+        report["client_requests"] = proxy.records()
+        report["requests"] = fake.requests()
+        if gateway is not None:
+            report["gateway_log"] = gateway.output()
+    emit(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
