@@ -39,7 +39,7 @@ def gateway_config(fake: FakeUpstream) -> dict:
         return {"name": name, "type": kind, "base_url": base_url, "api_keys": [UPSTREAM_KEY], **extra}
 
     return {
-        "server": {"max_body_bytes": MAX_BODY},
+        "server": {"max_body_bytes": MAX_BODY, "stream_ping_interval": 0.4},
         "providers": [
             provider("anth", "anthropic", fake.anthropic_base_url),
             provider("local", "openai-compatible", fake.openai_base_url),

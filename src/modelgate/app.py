@@ -61,14 +61,12 @@ def ensure_master_key(config: Config) -> str:
 class Gateway:
     def __init__(self, config: Config, authenticator: Authenticator | None = None) -> None:
         self.config = config
-        self.client = HttpClient()
+        self.client = HttpClient(idle_ping=config.server.stream_ping_interval)
         self.providers: dict[str, Provider] = {
             p.name: build_provider(p, self.client, config.models) for p in config.providers
         }
         self.catalog = Catalog(list(config.models), self.providers)
         self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
-        #: Seconds of upstream silence after which a translated stream gets a ``ping``.
-        self.keepalive_interval = 10.0
         self.created_at = "2025-01-01T00:00:00Z"
         self.anthropic = AnthropicFrontDoor(self)
         #: Front doors by wire protocol, for whatever must answer in a caller's own envelope.

@@ -136,6 +136,8 @@ class ServerConfig(_Strict):
     data_dir: str = "./data"
     #: Largest request body accepted, in bytes (Anthropic's own limit is 32 MB).
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: Seconds of upstream silence after which a translated stream sends its client a ping.
+    stream_ping_interval: float = Field(default=10.0, gt=0)
 
 
 class Config(_Strict):

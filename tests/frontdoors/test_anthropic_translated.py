@@ -147,3 +147,13 @@ def test_context_overflow_is_reworded_for_claude_code(client: anthropic.Anthropi
         "type": "invalid_request_error",
         "message": "prompt is too long: 9000 tokens > 4096 maximum",
     }
+
+
+def test_quiet_upstream_gets_pings_on_translated_streams(http: httpx.Client, fake) -> None:
+    fake.script(words=3, stall=1.0)
+    body = {"model": "qwen-local", "max_tokens": 100, "stream": True, "messages": USER}
+    r = http.post("/v1/messages", json=body)
+    events = [line[7:] for line in r.text.splitlines() if line.startswith("event: ")]
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert events.count("ping") >= 2
+    assert r.text.count('"type":"text_delta"') == 3

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from modelgate import ir
 from modelgate.errors import GatewayError, InternalError
 from modelgate.frontdoors.pipeline import (
     ClientDisconnected,
+    EventStream,
     new_request_id,
     parse_json,
     read_body,
     until_disconnect,
-    with_keepalive,
 )
 from modelgate.policy.auth import Principal
 
@@ -150,7 +150,7 @@ class FrontDoor(ABC):
             reply.headers.setdefault(self.request_id_header, request_id)
             reply.headers.update(SSE_HEADERS)
             chunks = self.guard_stream(reply.chunks, self.stream_encoder(call, request_id))
-            return StreamingResponse(chunks, headers=reply.headers, media_type=SSE)
+            return EventStream(chunks, reply.headers)
         reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
         reply.headers.setdefault(self.request_id_header, request_id)
         return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
@@ -174,7 +174,7 @@ class FrontDoor(ABC):
             events = await until_disconnect(request, route.provider.open_stream(req))
             encoder = self.stream_encoder(call, request_id)
             headers = {self.request_id_header: request_id, **SSE_HEADERS}
-            return StreamingResponse(self._encode(events, encoder, call.model), headers=headers, media_type=SSE)
+            return EventStream(self._encode(events, encoder, call.model), headers)
         resp = await until_disconnect(request, route.provider.complete(req))
         resp.model = call.model
         return self.json_response(self.encode_response(resp, call), request_id)
@@ -183,7 +183,7 @@ class FrontDoor(ABC):
         self, events: AsyncIterator[ir.StreamEvent], encoder: StreamEncoder, model: str
     ) -> AsyncIterator[bytes]:
         try:
-            async for event in with_keepalive(events, self.gw.keepalive_interval):
+            async for event in events:
                 if isinstance(event, ir.StreamError):
                     yield encoder.error(event.error)
                     return

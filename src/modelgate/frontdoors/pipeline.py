@@ -1,18 +1,17 @@
-"""What every front door shares: body limits, JSON decoding, request ids,
-cancellation when the client goes away, and keep-alive pings on quiet streams."""
+"""What every front door shares: body limits, JSON decoding, request ids, and
+cancellation when the client goes away (streaming or not)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
+from starlette.responses import Response
 
-from modelgate import ir
 from modelgate.errors import InvalidRequest, RequestTooLarge
 
 T = TypeVar("T")
@@ -50,54 +49,72 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidRequest(f"request body is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
 
 
-async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Run ``work`` but cancel it (and so the upstream call) if the client disconnects."""
-    task = asyncio.ensure_future(work)
+def _watch_disconnect(request: Request) -> tuple[asyncio.Task[None], list[bool]]:
+    """A watcher on the ASGI ``receive`` channel that cancels the current task (and so the
+    upstream call it awaits) when the client disconnects. One task per request: cheaper
+    than running the work in a task of its own and waiting on both."""
+    task = asyncio.current_task()
+    assert task is not None
     receive = request.receive
+    gone = [False]
 
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
+        gone[0] = True
         task.cancel()
-        watcher.cancel()
-        raise
-    if task.done():
-        watcher.cancel()
-        return task.result()
-    task.cancel()
-    raise ClientDisconnected()
+
+    return asyncio.get_running_loop().create_task(watch()), gone
 
 
-async def with_keepalive(events: AsyncIterator[ir.StreamEvent], interval: float) -> AsyncIterator[ir.StreamEvent]:
-    """Yield ``events``, inserting :class:`ir.Ping` whenever the upstream is silent for
-    ``interval`` seconds (clients give up on streams that send no bytes for minutes)."""
-    iterator = events.__aiter__()
-    pending: asyncio.Future[ir.StreamEvent] | None = None
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, but cancel it if the client disconnects first (:class:`ClientDisconnected`)."""
+    watcher, gone = _watch_disconnect(request)
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait((pending,), timeout=interval)
-            if not done:
-                yield ir.Ping()
-                continue
-            try:
-                event = pending.result()
-            except StopAsyncIteration:
-                return
-            finally:
-                pending = None
-            yield event
+        return await work
+    except asyncio.CancelledError:
+        if not gone[0]:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        raise ClientDisconnected() from None
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        watcher.cancel()
+
+
+class EventStream(Response):
+    """A streamed response, flushed chunk by chunk, that stops the moment the client leaves.
+
+    Stopping cancels the task iterating ``chunks``, which closes the upstream connection
+    the chunks come from. (Starlette's ``StreamingResponse`` does the same with a task group
+    per response; this needs one watcher task.)
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, chunks: AsyncIterator[bytes], headers: dict[str, str], media_type: str | None = None) -> None:
+        self.chunks = chunks
+        self.status_code = 200
+        self.background = None
+        if media_type is not None:
+            self.media_type = media_type
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        watcher, gone = _watch_disconnect(Request(scope, receive))
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            watcher.cancel()  # the end of the response also ends ``receive``: stop watching first
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone[0]:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            watcher.cancel()
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()

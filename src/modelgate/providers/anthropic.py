@@ -9,7 +9,7 @@ import orjson
 from modelgate import ir
 from modelgate.errors import UpstreamHTTPError, kind_for_status
 from modelgate.protocols import anthropic as codec
-from modelgate.providers.base import Provider, sse_events
+from modelgate.providers.base import Provider
 
 DEFAULT_VERSION = "2023-06-01"
 #: Client identification forwarded on passthrough, besides every ``anthropic-*`` header:
@@ -84,7 +84,7 @@ class AnthropicProvider(Provider):
         payload["stream"] = True
         resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers())
         decoder = codec.StreamDecoder()
-        return sse_events(resp, decoder.decode, decoder.finish)
+        return self.events(resp, decoder)
 
     async def count_tokens(self, req: ir.Request) -> int:
         payload = codec.encode_request(req)

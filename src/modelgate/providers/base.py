@@ -12,6 +12,7 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from modelgate import ir
 from modelgate.accounting.tokens import estimate_request_tokens
@@ -107,6 +108,11 @@ class Provider(ABC):
             raise self.error_from_upstream(resp.status, raw, resp.headers)
         return resp
 
+    def events(self, resp: UpstreamResponse, decoder: Any) -> AsyncIterator[ir.StreamEvent]:
+        """IR events from an upstream SSE body, parsed by ``decoder`` (``decode``/``finish``),
+        with pings when the upstream is quiet."""
+        return sse_events(resp, decoder.decode, decoder.finish, self._client.idle_ping)
+
     async def forward(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         resp = await self.post(url, body, headers)
         return Reply(resp.status, pass_headers(resp.headers), await resp.read())
@@ -136,14 +142,21 @@ async def frame_aligned(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield pending
 
 
-async def sse_events(resp: UpstreamResponse, decode, finish) -> AsyncIterator[ir.StreamEvent]:
+async def sse_events(
+    resp: UpstreamResponse, decode, finish, idle: float | None = None
+) -> AsyncIterator[ir.StreamEvent]:
     """Parse an upstream SSE body into IR events with ``decode(frame)``, then ``finish()``.
 
-    A transport failure mid-stream becomes a final :class:`ir.StreamError`.
+    Every ``idle`` seconds of upstream silence yields an :class:`ir.Ping` (clients give up
+    on streams that send nothing for minutes). A transport failure mid-stream becomes a
+    final :class:`ir.StreamError`.
     """
     parser = SSEParser()
     try:
-        async for chunk in resp.iter_chunks():
+        async for chunk in resp.iter_chunks(idle):
+            if not chunk:
+                yield ir.Ping()
+                continue
             for frame in parser.feed(chunk):
                 for event in decode(frame):
                     yield event

@@ -20,7 +20,7 @@ from modelgate.errors import GatewayError, UpstreamHTTPError, UpstreamUnavailabl
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.gemini.jsonarray import ArrayCutter
 from modelgate.providers.anthropic import parse_retry_after
-from modelgate.providers.base import Provider, StreamReply, frame_aligned, pass_headers, sse_events
+from modelgate.providers.base import Provider, StreamReply, frame_aligned, pass_headers
 
 API_VERSION = "v1beta"
 #: Client identification forwarded on passthrough; credentials never pass.
@@ -67,7 +67,7 @@ class GeminiProvider(Provider):
         body = orjson.dumps(codec.encode_request(req))
         resp = await self.post(self.url(req.model, "streamGenerateContent", sse=True), body, self.headers())
         decoder = codec.StreamDecoder()
-        return sse_events(resp, decoder.decode, decoder.finish)
+        return self.events(resp, decoder)
 
     async def count_tokens(self, req: ir.Request) -> int:
         """Counted by Gemini itself, system instruction and tools included."""

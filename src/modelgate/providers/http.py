@@ -48,13 +48,31 @@ class UpstreamResponse:
         finally:
             self._resp.release()
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives; a broken or silent upstream raises a typed error."""
+    async def iter_chunks(self, idle: float | None = None) -> AsyncIterator[bytes]:
+        """The body as it arrives; a broken or silent upstream raises a typed error.
+
+        With ``idle``, an empty chunk is yielded after every ``idle`` seconds of upstream
+        silence, so that a translated stream can keep its client alive with pings.
+        """
+        content = self._resp.content
         try:
-            async for chunk in self._resp.content.iter_any():
+            while True:
+                if idle is None:
+                    chunk = await content.readany()
+                else:
+                    try:
+                        async with asyncio.timeout(idle) as quiet:
+                            chunk = await content.readany()
+                    except TimeoutError:
+                        if not quiet.expired():
+                            raise  # aiohttp's own read timeout: the upstream is too silent
+                        yield b""
+                        continue
+                if not chunk:
+                    return
                 yield chunk
         except (TimeoutError, aiohttp.ClientError) as e:
-            leftover = _drain(self._resp.content)
+            leftover = _drain(content)
             if leftover:
                 yield leftover
             raise transport_error(e, self._where) from e
@@ -70,8 +88,10 @@ class UpstreamResponse:
 class HttpClient:
     """Owns the connection pool; created and closed by the application's lifespan."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle_ping: float | None = 10.0) -> None:
         self._session: aiohttp.ClientSession | None = None
+        #: Seconds of upstream silence after which a translated stream sends its client a ping.
+        self.idle_ping = idle_ping
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)

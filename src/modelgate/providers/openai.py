@@ -34,7 +34,6 @@ from modelgate import ir
 from modelgate.config import ModelConfig, ProviderConfig
 from modelgate.protocols import openai_chat as chat_codec
 from modelgate.protocols import openai_responses as responses_codec
-from modelgate.providers.base import sse_events
 from modelgate.providers.http import HttpClient
 from modelgate.providers.openai_compatible import OpenAICompatibleProvider
 
@@ -124,4 +123,4 @@ class OpenAIProvider(OpenAICompatibleProvider):
             payload["stream_options"] = {"include_usage": True}
             resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers())
             decoder = chat_codec.StreamDecoder()
-        return sse_events(resp, decoder.decode, decoder.finish)
+        return self.events(resp, decoder)

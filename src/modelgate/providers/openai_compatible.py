@@ -14,7 +14,7 @@ from modelgate import ir
 from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols import openai_chat as codec
 from modelgate.providers.anthropic import parse_retry_after
-from modelgate.providers.base import Provider, sse_events
+from modelgate.providers.base import Provider
 
 
 class OpenAICompatibleProvider(Provider):
@@ -50,4 +50,4 @@ class OpenAICompatibleProvider(Provider):
         payload["stream_options"] = {"include_usage": True}
         resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers())
         decoder = codec.StreamDecoder()
-        return sse_events(resp, decoder.decode, decoder.finish)
+        return self.events(resp, decoder)
