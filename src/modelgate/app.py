@@ -93,17 +93,18 @@ class Gateway:
             finally:
                 await self.close()
 
+        # The model endpoints first: routes are matched in order, on every request.
         routes = [
-            Route("/", self.root, methods=["GET", "HEAD"]),
-            Route("/api/hello", self.root, methods=["GET", "HEAD"]),
-            Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
-            *self.catalogs.routes(),
             *self.anthropic.routes(),
-            *self.anthropic.routes("/api/anthropic"),
             *self.openai_chat.routes(),
             *self.openai_responses.routes(),
             *self.gemini.routes(),
+            *self.anthropic.routes("/api/anthropic"),
             *self.gemini.routes("/api/gemini"),
+            *self.catalogs.routes(),
+            Route("/", self.root, methods=["GET", "HEAD"]),
+            Route("/api/hello", self.root, methods=["GET", "HEAD"]),
+            Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
         ]
         return Starlette(
             routes=routes,

@@ -67,6 +67,8 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         http="httptools",
         log_level=log_level,
         access_log=False,
+        # X-Forwarded-For is only trustworthy behind a known proxy: never by default.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
 
