@@ -108,7 +108,8 @@ def completed_items(report: Report) -> list[Item]:
 
     The run exits 0 in time, prints only JSON events: one thread, one turn that
     completes, no ``error`` event (Codex reports its retries that way) and no error
-    item except the warning about a model missing from its catalog."""
+    item except the warning about a model missing from its catalog; the gateway logged
+    no exception."""
     cli = report["cli"]
     assert not cli["timed_out"], explain(report)
     assert cli["exit_code"] == 0, explain(report)
@@ -118,6 +119,8 @@ def completed_items(report: Report) -> list[Item]:
     assert kinds[0] == "thread.started", explain(report)
     assert kinds.count("turn.started") == kinds.count("turn.completed") == 1, explain(report)
     assert not {"turn.failed", "error"} & set(kinds), explain(report)
+    for broken in ("Traceback", "Exception in ASGI application"):
+        assert broken not in report["gateway_log"], explain(report)
     items = [e["item"] for e in events if e["type"] == "item.completed"]
     for item in items:
         if item["type"] == "error":
@@ -149,9 +152,8 @@ def assert_quick_fallback(report: Report) -> None:
     requests = report["client_requests"]
     assert requests, explain(report)
     handshake, rest = requests[0], requests[1:]
-    assert (handshake["method"], handshake["target"], handshake["status"]) == ("GET", "/v1/responses", 426), explain(
-        report
-    )
+    first = (handshake["method"], handshake["target"], handshake["status"])
+    assert first == ("GET", "/v1/responses", 426), explain(report)
     h = handshake["headers"]
     assert h.get("upgrade", "").lower() == "websocket", h
     assert "upgrade" in h.get("connection", "").lower(), h
@@ -168,18 +170,12 @@ def input_items(body: dict[str, Any], kind: str) -> list[Item]:
     return [i for i in body["input"] if i.get("type") == kind]
 
 
-def message_text(item: Item) -> str:
+def text_of(item: Item) -> str:
+    """The text of a Responses message item or an Anthropic message or tool result (string or parts)."""
     content = item.get("content")
     if isinstance(content, str):
         return content
     return "\n".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
-
-
-def result_text(block: Item) -> str:
-    content = block.get("content")
-    if isinstance(content, str):
-        return content
-    return "\n".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
 
 
 def anthropic_tools_for(codex_tools: list[Item]) -> dict[str, Any]:
@@ -207,7 +203,7 @@ def assert_anthropic_request(request: dict[str, Any], post: dict[str, Any]) -> N
     assert sent["reasoning"]["effort"] == "medium", sent["reasoning"]
     assert body["thinking"] == {"type": "enabled", "budget_tokens": MEDIUM_BUDGET}, body.get("thinking")
     system = "\n".join(b["text"] for b in body["system"]) if isinstance(body["system"], list) else body["system"]
-    developer = [message_text(i) for i in sent["input"] if i.get("role") == "developer"]
+    developer = [text_of(i) for i in sent["input"] if i.get("role") == "developer"]
     assert developer and all(text in system for text in developer), "Codex's developer prompt is not the system"
     tools = {t["name"]: t["input_schema"] for t in body["tools"]}
     assert tools == anthropic_tools_for(sent["tools"])
@@ -264,7 +260,10 @@ def test_baseline_codex_against_the_fake_directly(scenario: Callable[[str], Repo
     assert cli["last_message"] == PLAIN_REPLY, explain(report)
     requests = report["client_requests"]
     handshakes = [r for r in requests if r["method"] == "GET"]
-    assert len(handshakes) > 1 and all(r["status"] not in (101, 426) for r in handshakes), explain(report)
+    # The fake ignores WebSocket handshakes (uvicorn answers 500): Codex retries them with backoff.
+    assert [r["status"] for r in handshakes][:2] == [500, 500], (
+        f"the baseline needs a non-426 refusal\n{explain(report)}"
+    )
     posts = client_posts(report)
     assert len(posts) == 1, explain(report)
     assert posts[0]["sent_at"] - handshakes[0]["sent_at"] > FALLBACK_LIMIT, explain(report)
@@ -285,7 +284,7 @@ def test_codex_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None
     assert_no_master_key(report)
     last = request["body"]["messages"][-1]
     assert last["role"] == "user", last
-    assert PLAIN_PROMPT in json.dumps(last["content"]), last
+    assert PLAIN_PROMPT in text_of(last).split("\n"), last
 
 
 def test_codex_anthropic_tool_round_trip(scenario: Callable[[str], Report]) -> None:
@@ -294,7 +293,7 @@ def test_codex_anthropic_tool_round_trip(scenario: Callable[[str], Report]) -> N
     shell_call(report)
     assert_quick_fallback(report)
     first_post, second_post = client_posts(report)
-    assert TOOL_PROMPT in json.dumps(first_post["json"]["input"])
+    assert text_of(first_post["json"]["input"][-1]) == TOOL_PROMPT
     call, output = assert_codex_sent_the_output(second_post)
     # The thinking went to Codex as a reasoning item carrying the gateway's envelope, and came back.
     (reasoning,) = input_items(second_post["json"], "reasoning")
@@ -313,7 +312,7 @@ def test_codex_anthropic_tool_round_trip(scenario: Callable[[str], Report]) -> N
     assert (use["id"], use["name"], use["input"]) == (call["call_id"], SHELL_TOOL, {"cmd": f"echo {MARKER}"}), use
     (result,) = user["content"]
     assert result["type"] == "tool_result" and result["tool_use_id"] == use["id"], result
-    assert result_text(result) == output["output"], (result, output)
+    assert text_of(result) == output["output"], (result, output)
 
 
 # --------------------------------------------------------------------------- OpenAI upstream (passthrough)
@@ -349,11 +348,6 @@ def test_codex_openai_tool_round_trip(scenario: Callable[[str], Report]) -> None
     assert requests[1]["status"] == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: the Responses passthrough drops Codex's `session-id` and `thread-id` headers "
-    "(frontdoors/openai_responses.py forwards only the underscore forms `session_id`/`conversation_id`)",
-)
 def test_codex_openai_session_headers_reach_upstream(scenario: Callable[[str], Report]) -> None:
     report = scenario("openai-plain")
     (post,) = client_posts(report)

@@ -51,7 +51,16 @@ if TYPE_CHECKING:
 BASES = ("/v1", "", "/api/openai/v1", "/api/openai")
 #: Client headers a passthrough forwards: Codex's session and identity headers, OpenAI betas.
 _CLIENT_HEADERS = frozenset(
-    {"openai-beta", "user-agent", "originator", "session_id", "conversation_id", "x-client-request-id"}
+    {
+        "openai-beta",
+        "user-agent",
+        "originator",
+        "session_id",
+        "session-id",
+        "conversation_id",
+        "thread-id",
+        "x-client-request-id",
+    }
 )
 _CLIENT_PREFIXES = ("x-codex-", "x-openai-")
 UPGRADE_REQUIRED = 426
