@@ -261,3 +261,25 @@ def test_effort_only_with_adaptive_thinking_and_formats_reduced() -> None:
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
     body = fitted(max_tokens=10, output_format={"type": "json_object"})
     assert body["output_config"]["format"] == {"type": "json_schema", "schema": {"type": "object"}}
+
+
+@pytest.mark.parametrize(
+    ("model", "adaptive"),
+    [
+        ("claude-sonnet-4-6", True),
+        ("claude-opus-4-6-20260101", True),
+        ("claude-opus-5-5", True),
+        ("claude-haiku-4-5", False),
+        ("claude-sonnet-4-5-20250929", False),
+        ("claude-sonnet-4-20250514", False),
+        ("claude-opus-4-1", False),
+        ("claude-3-7-sonnet-latest", False),
+    ],
+)
+def test_adaptive_thinking_only_where_the_model_has_it(model: str, adaptive: bool) -> None:
+    req = ir.Request(model=model, messages=[], max_tokens=20000, thinking=ir.Thinking("adaptive"), effort="high")
+    body = codec.encode_request(req)
+    if adaptive:
+        assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "high"}
+    else:
+        assert body["thinking"] == {"type": "enabled", "budget_tokens": 16384} and "output_config" not in body

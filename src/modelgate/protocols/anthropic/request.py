@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from modelgate import ir
@@ -232,12 +233,22 @@ def encode_request(req: ir.Request) -> dict[str, Any]:
 
 
 MIN_THINKING_BUDGET = 1024
+#: Thinking budgets for an effort, on models without adaptive thinking.
+EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768, "max": 32768}
+#: Claude models older than adaptive thinking and ``output_config.effort`` (Opus/Sonnet 4.6 have it):
+#: they answer 400 to ``{"type": "adaptive"}``.
+_BEFORE_ADAPTIVE = re.compile(r"claude-(3|(opus|sonnet|haiku)-4(-[0-5])?(-\d{8})?$)")
+
+
+def supports_adaptive_thinking(model: str) -> bool:
+    return _BEFORE_ADAPTIVE.match(model) is None
 
 
 def _fit_thinking(req: ir.Request) -> tuple[ir.Thinking | None, float | None, float | None, int | None]:
     """Thinking and sampling as the Messages API accepts them together.
 
-    Anthropic rejects: a budget under 1,024 (raised to 1,024) or not below ``max_tokens``; thinking with a
+    Anthropic rejects: adaptive thinking on models before Opus/Sonnet 4.6 (a budget for the
+    effort is used instead); a budget under 1,024 (raised to 1,024) or not below ``max_tokens``; thinking with a
     forced tool choice; thinking when the last assistant turn calls tools without starting
     with a thinking block (clients of other protocols drop those blocks); with thinking,
     any ``temperature`` but 1, ``top_k``, or ``top_p`` under 0.95; and ``temperature`` over 1.
@@ -247,6 +258,8 @@ def _fit_thinking(req: ir.Request) -> tuple[ir.Thinking | None, float | None, fl
     thinking = req.thinking
     if thinking is not None and thinking.type == "disabled":
         return thinking, _cap_temperature(req.temperature), req.top_p, req.top_k
+    if thinking is not None and thinking.type == "adaptive" and not supports_adaptive_thinking(req.model):
+        thinking = ir.Thinking("enabled", EFFORT_BUDGETS.get(req.effort or "", 4096))
     if thinking is not None and thinking.type == "enabled":
         # Raise small budgets (Gemini clients ask for 128+) to Anthropic's minimum when it fits.
         budget = min(max(thinking.budget_tokens or 0, MIN_THINKING_BUDGET), req.max_tokens - 1)

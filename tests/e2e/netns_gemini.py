@@ -1,0 +1,189 @@
+"""Run one Gemini CLI scenario against a gateway and a fake upstream, all on loopback.
+
+Meant to run inside a fresh network namespace, where only ``lo`` exists (it refuses
+to run anywhere else, so that a real CLI can never reach an outside host)::
+
+    unshare -n -- .venv/bin/python -m tests.e2e.netns_gemini SCENARIO --gemini PATH [--env NAME=VALUE ...]
+
+It brings ``lo`` up, starts the fake upstream with a required provider key and a gateway
+in front of it whose provider kind depends on the scenario (``gemini``: passed through
+to the fake's Gemini API; ``anthropic``: translated to Anthropic Messages; ``openai``:
+translated to OpenAI Chat Completions) — or none for ``direct-*``, where the CLI talks
+to the fake itself, as a baseline of what it sends — and a recording proxy
+(``recording_proxy``) between the CLI and whatever it talks to.
+
+Gemini CLI is configured as a user pointing it at a gateway would: the environment
+holds ``GOOGLE_GEMINI_BASE_URL`` (the proxy's base URL, no API version) and
+``GEMINI_API_KEY`` (the master key), and ``$HOME/.gemini/settings.json`` (see
+:func:`settings`) selects API-key auth and turns off usage statistics, telemetry, update
+checks and IDE integration. The fake gets one queued script, the JSON answer of the CLI's
+routing call (see ``ROUTER_REPLY``). Then the CLI runs, once, in an empty project
+directory with an empty ``HOME``::
+
+    gemini -p PROMPT --output-format json --approval-mode yolo --skip-trust
+
+and prints one JSON report on stdout (see ``harness``), with also ``settings`` and
+``client_requests`` (the proxy's records), ``router_answers_left`` (how many of the
+queued router answers were not taken), and in ``cli``: ``json`` (the parsed output)
+and ``started_at`` (on the proxy's clock). A failing or hanging CLI is reported in that
+document; only a failure to start the servers makes this script exit non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelgate.testing.gateway_runner import run_gateway
+from modelgate.testing.runner import run_fake_upstream
+from tests.e2e.harness import (
+    MARKER,
+    MASTER_KEY,
+    PLAIN_REPLY,
+    UPSTREAM_KEY,
+    bring_loopback_up,
+    check_isolated,
+    cli_env,
+    emit,
+    make_dirs,
+    run_cli,
+    runner_parser,
+)
+from tests.e2e.recording_proxy import recording_proxy
+
+#: The pinned release's shell tool (``SHELL_TOOL_NAME``); its one required argument is ``command``.
+SHELL_TOOL = "run_shell_command"
+
+PLAIN_PROMPT = f"Say hello. [[fake:text {PLAIN_REPLY}]]"
+TOOL_PROMPT = "Run the marker command. [[fake:tool " + SHELL_TOOL + ' {"command":"echo ' + MARKER + '"}]]'
+
+#: The model of the CLI's routing call (a classifier asked for JSON, once per prompt).
+ROUTER_MODEL = "gemini-3.5-flash-lite"
+#: What the Anthropic and OpenAI routes send upstream: (the router's model, every other ``gemini-*``).
+ANTHROPIC_UPSTREAM_MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6")
+OPENAI_UPSTREAM_MODELS = ("gpt-4.1-mini", "gpt-4.1")
+#: The router's answer (fits its ``responseJsonSchema``): a simple task, so the CLI picks its
+#: flash model. Queued on the fake for the router's upstream model, up to ROUTER_ANSWERS
+#: times: the prompt's directives are in the router's input too, and would answer it otherwise.
+ROUTER_REPLY = '{"complexity_reasoning": "One explicit shell command.", "complexity_score": 5}'
+ROUTER_ANSWERS = 10
+'{"complexity_reasoning": "One explicit shell command.", "complexity_score": 5}'
+
+#: scenario → (how the CLI reaches the fake, prompt)
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "direct-tool": ("direct", TOOL_PROMPT),
+    "gemini-plain": ("gemini", PLAIN_PROMPT),
+    "gemini-tool": ("gemini", TOOL_PROMPT),
+    "anthropic-plain": ("anthropic", PLAIN_PROMPT),
+    "anthropic-tool": ("anthropic", TOOL_PROMPT),
+    "openai-plain": ("openai", PLAIN_PROMPT),
+    "openai-tool": ("openai", TOOL_PROMPT),
+}
+
+
+def gateway_config(provider: str, fake_url: str, fake_openai_url: str) -> dict[str, Any]:
+    """Every model name the CLI asks for (``gemini-*``) goes to the one provider of the scenario."""
+    if provider == "gemini":
+        prov = {"name": "google", "type": "gemini", "base_url": fake_url, "api_keys": [UPSTREAM_KEY]}
+        models: list[dict[str, Any]] = [{"name": "gemini-*", "provider": "google"}]
+    elif provider == "anthropic":
+        prov = {"name": "anth", "type": "anthropic", "base_url": fake_url, "api_keys": [UPSTREAM_KEY]}
+        models = translated_models("anth", ANTHROPIC_UPSTREAM_MODELS)
+    else:
+        prov = {"name": "oai", "type": "openai", "base_url": fake_openai_url, "api_keys": [UPSTREAM_KEY]}
+        models = translated_models("oai", OPENAI_UPSTREAM_MODELS)
+    return {"providers": [prov], "models": models}
+
+
+def translated_models(provider: str, upstream: tuple[str, str]) -> list[dict[str, Any]]:
+    router, main = upstream
+    return [
+        {"name": ROUTER_MODEL, "provider": provider, "upstream_model": router},
+        {"name": "gemini-*", "provider": provider, "upstream_model": main},
+    ]
+
+
+def router_upstream_model(provider: str) -> str:
+    """The model name the router's requests reach the fake with."""
+    if provider == "anthropic":
+        return ANTHROPIC_UPSTREAM_MODELS[0]
+    if provider == "openai":
+        return OPENAI_UPSTREAM_MODELS[0]
+    return ROUTER_MODEL
+
+
+def settings() -> dict[str, Any]:
+    """``~/.gemini/settings.json`` (the pinned release's schema, ``settingsSchema``)."""
+    return {
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+        "ide": {"enabled": False},
+    }
+
+
+def parse_output(stdout: str) -> Any:
+    """The JSON document ``--output-format json`` prints (``None`` when there is none)."""
+    start = stdout.find("{")
+    if start < 0:
+        return None
+    try:
+        return json.loads(stdout[start:])
+    except ValueError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = runner_parser(__doc__, SCENARIOS, "gemini").parse_args(argv)
+    check_isolated()
+    bring_loopback_up()
+
+    provider, prompt = SCENARIOS[args.scenario]
+    report: dict[str, Any] = {
+        "scenario": args.scenario,
+        "provider": provider,
+        "prompt": prompt,
+        "master_key": MASTER_KEY,
+        "upstream_key": UPSTREAM_KEY,
+        "gateway_url": None,
+        "gateway_log": "",
+        "settings": settings(),
+    }
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelgate-e2e-gemini-")))
+        fake = stack.enter_context(run_fake_upstream(require_key=UPSTREAM_KEY))
+        gateway = None
+        if provider == "direct":
+            target, api_key = (fake.host, fake.port), UPSTREAM_KEY
+        else:
+            config = gateway_config(provider, fake.base_url, fake.openai_base_url)
+            gateway = stack.enter_context(run_gateway(config, master_key=MASTER_KEY))
+            target, api_key = (gateway.host, gateway.port), MASTER_KEY
+            report["gateway_url"] = gateway.base_url
+        fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(provider)}, times=ROUTER_ANSWERS)
+        proxy = stack.enter_context(recording_proxy(*target))
+        home, workdir = tmp / "home", tmp / "project"
+        make_dirs(home / "tmp", home / ".gemini", workdir)
+        (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
+        env = cli_env(home, args.env, GOOGLE_GEMINI_BASE_URL=proxy.base_url, GEMINI_API_KEY=api_key)
+        argv_ = [args.gemini, "-p", prompt, "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
+        cli = run_cli(argv_, workdir, env, args.timeout)
+        cli["started_at"] = round(cli.pop("started") - proxy.started, 4)
+        cli["json"] = parse_output(cli["stdout"])
+        report["cli"] = cli
+        report["client_requests"] = proxy.records()
+        report["requests"] = fake.requests()
+        report["router_answers_left"] = sum(item["remaining"] for item in fake.pending())
+        if gateway is not None:
+            report["gateway_log"] = gateway.output()
+    emit(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
