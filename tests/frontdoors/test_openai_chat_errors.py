@@ -18,12 +18,6 @@ PATH = "/v1/chat/completions"
 
 
 @pytest.fixture
-def chat(gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
 def post(gateway) -> Iterator[httpx.Client]:
     headers = {"authorization": f"Bearer {MASTER_KEY}"}
     with httpx.Client(base_url=gateway.base_url, headers=headers, timeout=30) as c:

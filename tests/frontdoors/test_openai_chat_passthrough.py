@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import openai
 import orjson
@@ -21,12 +19,6 @@ TOOLS = [
         },
     }
 ]
-
-
-@pytest.fixture
-def chat(gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def test_text_non_streaming(chat: openai.OpenAI, fake) -> None:

@@ -3,12 +3,9 @@ through the official ``openai`` SDK on one side and the Anthropic fake's recordi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import openai
 import orjson
-import pytest
 
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY
 
@@ -24,12 +21,6 @@ TOOLS = [
         },
     }
 ]
-
-
-@pytest.fixture
-def chat(gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def sent(fake) -> dict:

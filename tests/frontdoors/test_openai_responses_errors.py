@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import socket
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -14,12 +13,6 @@ import pytest
 from tests.conftest import MASTER_KEY, MAX_BODY
 
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
-
-
-@pytest.fixture
-def oai(gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def envelope(r: httpx.Response) -> dict:

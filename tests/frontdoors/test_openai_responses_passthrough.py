@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -21,12 +20,6 @@ TOOLS = [
         "strict": False,
     }
 ]
-
-
-@pytest.fixture
-def oai(gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def sse(body: bytes) -> list[dict]:

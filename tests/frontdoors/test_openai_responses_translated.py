@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import openai
 import pytest
 
 from modelgate.testing.reply import AUTO_THINKING, ECHO_PREFIX, TOOL_RESULT_PREFIX
-from tests.conftest import MASTER_KEY
 
 TOOLS = [
     {
@@ -27,12 +25,6 @@ TEXT_STREAM = [
     "response.content_part.added",
     "response.output_text.delta",
 ]
-
-
-@pytest.fixture
-def oai(gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30) as c:
-        yield c
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "qwen-local"])

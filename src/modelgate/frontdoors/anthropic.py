@@ -11,14 +11,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.errors import GatewayError
-from modelgate.frontdoors.base import CLIENT_CLOSED, JSON, Call, FrontDoor, StreamEncoder, Target
+from modelgate.errors import GatewayError, UpstreamHTTPError
+from modelgate.frontdoors.base import (
+    CLIENT_CLOSED,
+    Call,
+    FrontDoor,
+    StreamEncoder,
+    Target,
+    passthrough_body,
+    with_query,
+)
 from modelgate.frontdoors.pipeline import ClientDisconnected, new_request_id, until_disconnect
 from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
@@ -45,6 +52,13 @@ class AnthropicFrontDoor(FrontDoor):
     def error_body(self, err: GatewayError, request_id: str) -> Any:
         return codec.error_body(err, request_id)
 
+    def error_response(self, err: GatewayError, request_id: str) -> Response:
+        response = super().error_response(err, request_id)
+        foreign = not (isinstance(err, UpstreamHTTPError) and err.protocol == codec.PROTOCOL)
+        if err.kind == "overloaded" and foreign:
+            response.status_code = 529  # Anthropic says "overloaded" only with 529
+        return response
+
     def decode(self, call: Call) -> ir.Request:
         return codec.decode_request(call.body)
 
@@ -58,10 +72,8 @@ class AnthropicFrontDoor(FrontDoor):
         return self._target(request, call, route, route.provider.messages_url)
 
     def _target(self, request: Request, call: Call, route: ModelRoute, url: str) -> Target:
-        raw = call.raw
-        if route.upstream_model != call.model:
-            raw = orjson.dumps({**call.body, "model": route.upstream_model})
-        return Target(with_query(url, request), raw, route.provider.headers(request.headers))
+        body = passthrough_body(call, route.upstream_model)
+        return Target(with_query(url, request), body, route.provider.headers(request.headers))
 
     # ------------------------------------------------------------------ endpoints
 
@@ -87,9 +99,7 @@ class AnthropicFrontDoor(FrontDoor):
             provider = route.provider
             if self.protocol in provider.protocols:
                 target = self._target(request, call, route, provider.count_tokens_url)
-                reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
-                reply.headers.setdefault("request-id", request_id)
-                return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
+                return await self.forward(request, route, target, request_id)
             req = codec.decode_request({**call.body, "max_tokens": 1})
             req.model = route.upstream_model
             tokens = await until_disconnect(request, provider.count_tokens(req))
@@ -113,9 +123,3 @@ class _Encoder:
 
     def end(self) -> bytes:
         return b""
-
-
-def with_query(url: str, request: Request) -> str:
-    """``url`` with the client's query string (``?beta=true``): passthrough keeps it."""
-    query = request.url.query
-    return f"{url}?{query}" if query else url

@@ -134,7 +134,7 @@ class FrontDoor(ABC):
         request_id = new_request_id()
         try:
             route = self.gw.catalog.resolve(call.model)
-            if self.protocol in route.provider.protocols:
+            if route.provider.passes_through(self.protocol, route.upstream_model):
                 return await self._passthrough(request, call, route, request_id)
             return await self._translate(request, call, route, request_id)
         except GatewayError as e:
@@ -151,7 +151,12 @@ class FrontDoor(ABC):
             reply.headers.update(SSE_HEADERS)
             chunks = self.guard_stream(reply.chunks, self.stream_encoder(call, request_id))
             return EventStream(chunks, reply.headers)
-        reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
+        return await self.forward(request, route, target, request_id)
+
+    async def forward(self, request: Request, route: ModelRoute, target: Target, request_id: str) -> Response:
+        """Send ``target`` to the routed provider and answer with its reply as it came (status,
+        headers, bytes): non-streamed passthrough, and the side endpoints (count tokens, compact)."""
+        reply = await until_disconnect(request, route.provider.forward(target.url, target.body, target.headers))
         reply.headers.setdefault(self.request_id_header, request_id)
         return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
 
@@ -199,3 +204,17 @@ class FrontDoor(ABC):
             yield encoder.error(e)
         except Exception as e:  # never let a bug end a stream without a word
             yield encoder.error(InternalError(f"internal error: {type(e).__name__}"))
+
+
+def passthrough_body(call: Call, upstream_model: str) -> bytes:
+    """The client's bytes, unless the upstream knows the model by another name: then the body
+    is re-serialised with that name (orjson keeps key order and every string as it was)."""
+    if upstream_model == call.model:
+        return call.raw
+    return orjson.dumps({**call.body, "model": upstream_model})
+
+
+def with_query(url: str, request: Request) -> str:
+    """``url`` with the client's query string (``?beta=true``): passthrough keeps it."""
+    query = request.url.query
+    return f"{url}?{query}" if query else url

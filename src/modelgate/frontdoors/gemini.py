@@ -149,10 +149,7 @@ class GeminiFrontDoor(FrontDoor):
             route = self._resolve(call)
             provider = route.provider
             if self.protocol in provider.protocols:
-                target = self.passthrough(request, call, route)
-                reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
-                reply.headers.setdefault(self.request_id_header, request_id)
-                return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
+                return await self.forward(request, route, self.passthrough(request, call, route), request_id)
             req = codec.decode_count_request(call.body)
             req.model = route.upstream_model
             tokens = await until_disconnect(request, provider.count_tokens(req))

@@ -36,11 +36,10 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from modelgate import ir
-from modelgate.errors import AuthenticationFailed, GatewayError, NotFound, UpstreamUnavailable
-from modelgate.frontdoors.base import CLIENT_CLOSED, JSON, Call, FrontDoor, StreamEncoder, Target
-from modelgate.frontdoors.pipeline import ClientDisconnected, new_request_id, read_body, until_disconnect
-from modelgate.policy.auth import Principal, bearer
-from modelgate.protocols import openai_chat as envelope
+from modelgate.errors import GatewayError, NotFound, UpstreamUnavailable
+from modelgate.frontdoors.base import CLIENT_CLOSED, Call, StreamEncoder, Target, passthrough_body, with_query
+from modelgate.frontdoors.openai_common import OpenAIFrontDoor
+from modelgate.frontdoors.pipeline import ClientDisconnected, new_request_id, until_disconnect
 from modelgate.protocols import openai_responses as codec
 from modelgate.protocols.sse import SSEParser
 
@@ -114,16 +113,16 @@ def new_response_id() -> str:
     return "resp_" + os.urandom(24).hex()
 
 
-class OpenAIResponsesFrontDoor(FrontDoor):
+class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
     protocol = codec.PROTOCOL
-    request_id_header = "x-request-id"
+    request_codec = codec
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for base in BASES:
             path = base + "/responses"
             routes += [
-                Route(path, self.create, methods=["POST"]),
+                Route(path, self.answer, methods=["POST"]),
                 Route(path, self.upgrade_required, methods=["GET"]),
                 WebSocketRoute(path, self.refuse_websocket),
                 Route(path + "/compact", self.compact, methods=["POST"]),
@@ -133,34 +132,6 @@ class OpenAIResponsesFrontDoor(FrontDoor):
         return routes
 
     # ------------------------------------------------------------------ protocol hooks
-
-    def credentials(self, request: Request) -> list[str]:
-        headers = request.headers
-        return [c for c in (bearer(headers.get("authorization")), headers.get("x-api-key")) if c]
-
-    async def authenticate(self, request: Request) -> Principal:
-        """OpenAI's wording: clients and their users recognise it."""
-        credentials = self.credentials(request)
-        if not credentials:
-            raise envelope.missing_key()
-        try:
-            return await self.gw.authenticator.authenticate(credentials)
-        except AuthenticationFailed:
-            raise envelope.wrong_key(credentials[0]) from None
-
-    def error_body(self, err: GatewayError, request_id: str) -> Any:
-        return envelope.error_body(err)
-
-    def error_response(self, err: GatewayError, request_id: str) -> Response:
-        response = super().error_response(err, request_id)
-        response.status_code = envelope.error_status(err)
-        return response
-
-    def decode(self, call: Call) -> ir.Request:
-        req = codec.decode_request(call.body)
-        route = self.gw.catalog.resolve(call.model)
-        codec.fit_thinking(req, route.max_tokens(req.max_tokens))
-        return req
 
     def encode_response(self, resp: ir.Response, call: Call) -> Any:
         return codec.encode_response(resp, call.body, new_response_id(), int(time.time()))
@@ -188,9 +159,6 @@ class OpenAIResponsesFrontDoor(FrontDoor):
             yield codec.failed_event(tap.response, tap.response["id"], tap.created_at, tap.model, tap.next_sequence, e)
 
     def _target(self, request: Request, call: Call, route: ModelRoute, path: str) -> Target:
-        raw = call.raw
-        if route.upstream_model != call.model:
-            raw = orjson.dumps({**call.body, "model": route.upstream_model})
         headers = {
             name: value
             for name, value in request.headers.items()
@@ -198,35 +166,10 @@ class OpenAIResponsesFrontDoor(FrontDoor):
         }
         provider = route.provider
         headers.update(provider.headers())  # type: ignore[attr-defined]
-        url = provider.base_url + path
-        return Target(f"{url}?{request.url.query}" if request.url.query else url, raw, headers)
+        url = with_query(provider.base_url + path, request)
+        return Target(url, passthrough_body(call, route.upstream_model), headers)
 
     # ------------------------------------------------------------------ endpoints
-
-    async def _call(self, request: Request) -> Call:
-        await self.authenticate(request)
-        raw = await read_body(request, self.gw.config.server.max_body_bytes)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            raise envelope.invalid(
-                f"We could not parse the JSON body of your request: {e.msg} (line {e.lineno}, column {e.colno}). "
-                "The API expects a JSON payload."
-            ) from None
-        codec.check_request(body)
-        model = body["model"]
-        try:
-            self.gw.catalog.resolve(model)
-        except NotFound:
-            raise envelope.model_not_found(model) from None
-        return Call(raw, body, model, bool(body.get("stream")))
-
-    async def create(self, request: Request) -> Response:
-        try:
-            call = await self._call(request)
-        except GatewayError as e:
-            return self.error_response(e, new_request_id())
-        return await self.serve(request, call)
 
     async def compact(self, request: Request) -> Response:
         """Forwarded to an OpenAI upstream; done by the routed model for the others."""
@@ -237,9 +180,7 @@ class OpenAIResponsesFrontDoor(FrontDoor):
             provider = route.provider
             if self.protocol in provider.protocols:
                 target = self._target(request, call, route, "/responses/compact")
-                reply = await until_disconnect(request, provider.forward(target.url, target.body, target.headers))
-                reply.headers.setdefault(self.request_id_header, request_id)
-                return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
+                return await self.forward(request, route, target, request_id)
             req = codec.compaction_request(call.body)
             req.model = route.upstream_model
             req.max_tokens = route.max_tokens(req.max_tokens)

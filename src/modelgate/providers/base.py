@@ -69,6 +69,10 @@ class Provider(ABC):
         self._keys = itertools.cycle(config.api_keys) if config.api_keys else None
         self._secrets = [k.encode() for k in config.api_keys if len(k) >= 8]
 
+    def passes_through(self, protocol: str, model: str) -> bool:
+        """Whether a client speaking ``protocol`` for upstream ``model`` gets the passthrough path."""
+        return protocol in self.protocols
+
     # ----------------------------------------------------------------- translated path
 
     @abstractmethod

@@ -2,7 +2,9 @@
 
 It serves both OpenAI wire protocols natively, so a Chat Completions client or a Responses
 client (Codex) reaching an OpenAI model is passed through untouched, to
-``{base_url}/chat/completions`` or ``{base_url}/responses``. Clients of other protocols
+``{base_url}/chat/completions`` or ``{base_url}/responses`` — except Chat clients of models
+only the Responses API serves, which OpenAI refuses on ``/chat/completions``: those are
+translated to ``/responses`` (:meth:`OpenAIProvider.passes_through`). Clients of other protocols
 (Claude Code, Gemini clients) are translated to Chat Completions with OpenAI's own rules:
 
 - ``max_tokens`` is sent as ``max_completion_tokens`` (OpenAI's reasoning models refuse the
@@ -76,6 +78,11 @@ class OpenAIProvider(OpenAICompatibleProvider):
     @property
     def compact_url(self) -> str:
         return self.base_url + "/responses/compact"
+
+    def passes_through(self, protocol: str, model: str) -> bool:
+        if protocol == chat_codec.PROTOCOL and self.api_for(model) == "responses":
+            return False  # OpenAI answers 404 for these on /chat/completions: translate to /responses
+        return super().passes_through(protocol, model)
 
     def api_for(self, model: str) -> str:
         """``chat`` or ``responses``: the API that serves the upstream model ``model``."""

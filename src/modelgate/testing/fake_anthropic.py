@@ -21,15 +21,23 @@ Faithful details worth knowing when writing tests against it:
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from modelgate.protocols.sse import encode_frame
-from modelgate.testing.http import EVENT_STREAM, JSON, Incoming, Send, make_headers, retry_after, send_body, send_stream
-from modelgate.testing.reply import Reply, Turn, build_reply, estimate_tokens, sign, split_json, split_pieces
-from modelgate.testing.script import ErrorSpec, ScriptError, parse_directives
+from modelgate.testing.http import EVENT_STREAM, JSON, Incoming, Send, make_headers, send_body
+from modelgate.testing.reply import Reply, Turn, estimate_tokens, sign, split_json, split_pieces, text_of
+from modelgate.testing.respond import (
+    delayed,
+    error_headers,
+    error_instead,
+    reply_to,
+    send_error_body,
+    send_reply,
+    stream_reply,
+)
+from modelgate.testing.script import ErrorSpec, ScriptError
 
 if TYPE_CHECKING:
     from modelgate.testing.fake_upstream import FakeState
@@ -190,7 +198,7 @@ def _turn(body: dict[str, Any]) -> Turn:
                 texts.append(b["text"])
             elif b.get("type") == "tool_result":
                 results = results if results is not None else []
-                results.append(_result_text(b.get("content")))
+                results.append(text_of(b.get("content")))
     thinking = body.get("thinking")
     return Turn(
         model=body["model"],
@@ -201,18 +209,6 @@ def _turn(body: dict[str, Any]) -> Turn:
         stop_sequences=tuple(body.get("stop_sequences") or ()),
         auto_thinking=isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"),
     )
-
-
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            b["text"]
-            for b in content
-            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
-        )
-    return ""
 
 
 # --------------------------------------------------------------------------- handlers
@@ -230,39 +226,29 @@ async def messages(state: FakeState, inc: Incoming, send: Send) -> int:
         return await send_error(send, 400, problem, rid)
     turn = _turn(body)
     script = state.queue.take(PROTOCOL, "messages", turn.model)
-    stripped = turn.user_text
-    if turn.tool_results is None:
-        try:
-            directed, stripped = parse_directives(turn.user_text)
-        except ScriptError as exc:
-            return await send_error(send, 400, str(exc), rid)
-        script = script or directed
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
-    reply = build_reply(turn, script, stripped, lambda: state.ident("toolu_01"))
+    try:
+        reply = await reply_to(turn, script, lambda: state.ident("toolu_01"))
+    except ScriptError as exc:
+        return await send_error(send, 400, str(exc), rid)
     stream = bool(body.get("stream"))
-    if reply.error is not None and not (stream and reply.error.after is not None):
-        return await scripted_error(send, reply.error, reply.headers, rid, api_key(inc))
+    err = error_instead(reply, stream)
+    if err is not None:
+        return await scripted_error(send, err, reply.headers, rid, api_key(inc))
     msg_id = state.ident("msg_01")
     headers = make_headers(EVENT_STREAM if stream else JSON, reply.headers)
     headers.append((b"request-id", rid.encode()))
     if not stream:
-        payload = orjson.dumps(encode_message(reply, msg_id, turn.model))
-        await send_body(send, 200, payload, headers, break_body=reply.break_after is not None)
-        return 200
+        return await send_reply(send, reply, orjson.dumps(encode_message(reply, msg_id, turn.model)), headers)
     frames = stream_frames(reply, msg_id, turn.model)
-    err = reply.error
-    await send_stream(
+    key = api_key(inc)
+    return await stream_reply(
         send,
+        reply,
         headers,
         frames,
-        stall=reply.stall,
-        break_after=reply.break_after,
-        error_after=err.after if err is not None else None,
-        error_frame=_stream_error_frame(err, rid, api_key(inc)) if err is not None else b"",
+        lambda e: _stream_error_frame(e, rid, key),
         coalesce=state.config.coalesce_stream,
     )
-    return 200
 
 
 async def count_tokens(state: FakeState, inc: Incoming, send: Send) -> int:
@@ -273,9 +259,7 @@ async def count_tokens(state: FakeState, inc: Incoming, send: Send) -> int:
     problem = _invalid(body, need_max_tokens=False)
     if problem:
         return await send_error(send, 400, problem, rid)
-    script = state.queue.take(PROTOCOL, "count_tokens", body["model"])
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
+    script = await delayed(state.queue.take(PROTOCOL, "count_tokens", body["model"]))
     if script is not None and script.error is not None:
         return await scripted_error(send, script.error, script.headers, rid, api_key(inc))
     tokens = input_tokens(body)
@@ -333,15 +317,11 @@ async def models(state: FakeState, inc: Incoming, send: Send, model_id: str | No
 
 
 async def scripted_error(send: Send, err: ErrorSpec, extra: dict[str, str], rid: str, key: str | None) -> int:
-    headers = dict(extra)
-    retry = retry_after(err.status, err.retry_after)
-    if retry is not None:
-        headers["retry-after"] = retry
+    headers = error_headers(err, extra)
     if err.body is not None:
         hdrs = make_headers(JSON, headers)
         hdrs.append((b"request-id", rid.encode()))
-        await send_body(send, err.status, orjson.dumps(err.body), hdrs)
-        return err.status
+        return await send_error_body(send, err, hdrs)
     etype, message = _error_fields(err, key)
     return await send_error(send, err.status, message, rid, etype=etype, headers=headers)
 

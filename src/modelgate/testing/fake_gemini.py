@@ -33,15 +33,15 @@ Faithful details worth knowing when writing tests against it:
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 from modelgate.protocols.gemini.fields import get
 from modelgate.protocols.gemini.signatures import SKIP_VALUES, b64decode
-from modelgate.testing.http import Incoming, Send, make_headers, send_body, send_stream
-from modelgate.testing.reply import Reply, Turn, build_reply, estimate_tokens, sign, split_pieces
-from modelgate.testing.script import ErrorSpec, ScriptError, parse_directives
+from modelgate.testing.http import Incoming, Send, make_headers, send_body
+from modelgate.testing.reply import Reply, Turn, estimate_tokens, sign, split_pieces
+from modelgate.testing.respond import delayed, error_instead, reply_to, send_reply, stream_reply
+from modelgate.testing.script import ErrorSpec, ScriptError
 
 if TYPE_CHECKING:
     from modelgate.testing.fake_upstream import FakeState
@@ -338,47 +338,30 @@ async def generate(state: FakeState, inc: Incoming, send: Send, model: str, *, s
         return await send_error(send, 400, envelope(400, problem))
     turn = _turn(body, model)
     script = state.queue.take(PROTOCOL, "generateContent", model)
-    stripped = turn.user_text
-    if turn.tool_results is None:
-        try:
-            directed, stripped = parse_directives(turn.user_text)
-        except ScriptError as exc:
-            return await send_error(send, 400, envelope(400, str(exc)))
-        script = script or directed
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
-    reply = build_reply(turn, script, stripped, lambda: "")
+    try:
+        reply = await reply_to(turn, script, lambda: "")
+    except ScriptError as exc:
+        return await send_error(send, 400, envelope(400, str(exc)))
     sse = inc.params().get("alt") == "sse"
-    if reply.error is not None and not (stream and reply.error.after is not None):
-        return await scripted_error(send, reply.error, reply.headers, api_key(inc))
+    key = api_key(inc)
+    err = error_instead(reply, stream)
+    if err is not None:
+        return await scripted_error(send, err, reply.headers, key)
     show_thoughts = get(get(get(body, "generationConfig") or {}, "thinkingConfig") or {}, "includeThoughts") is True
     response_id = state.ident("", 23)
     if not stream:
         payload = dumps(encode_response(reply, model, response_id, show_thoughts), pretty=True)
-        headers = make_headers(JSON_UTF8, reply.headers)
-        await send_body(send, 200, payload, headers, break_body=reply.break_after is not None)
-        return 200
-    chunks = stream_chunks(reply, model, response_id, show_thoughts)
-    frames = _frames(chunks, sse)
-    err = reply.error
-    error_frame = b""
-    if err is not None:
-        error_body = envelope(*_error_fields(err, api_key(inc)))
-        if sse:
-            error_frame = b"data: " + dumps(error_body) + b"\r\n\r\n"
-        else:
-            error_frame = (b"[" if err.after == 0 else b"\n,\r\n") + dumps(error_body, pretty=True) + b"\n]"
-    await send_stream(
+        return await send_reply(send, reply, payload, make_headers(JSON_UTF8, reply.headers))
+    frames = _frames(stream_chunks(reply, model, response_id, show_thoughts), sse)
+    headers = make_headers(SSE if sse else JSON_UTF8, reply.headers)
+    return await stream_reply(
         send,
-        make_headers(SSE if sse else JSON_UTF8, reply.headers),
+        reply,
+        headers,
         frames,
-        stall=reply.stall,
-        break_after=reply.break_after,
-        error_after=err.after if err is not None else None,
-        error_frame=error_frame,
+        lambda e: _stream_error_frame(e, key, sse),
         coalesce=state.config.coalesce_stream,
     )
-    return 200
 
 
 async def count_tokens(state: FakeState, inc: Incoming, send: Send, model: str) -> int:
@@ -389,9 +372,7 @@ async def count_tokens(state: FakeState, inc: Incoming, send: Send, model: str) 
         problem = _unknown(body, frozenset({"contents", "generateContentRequest"}), "") or _invalid(target)
     if problem:
         return await send_error(send, 400, envelope(400, problem))
-    script = state.queue.take(PROTOCOL, "count_tokens", model)
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
+    script = await delayed(state.queue.take(PROTOCOL, "count_tokens", model))
     if script is not None and script.error is not None:
         return await scripted_error(send, script.error, script.headers, api_key(inc))
     tokens = input_tokens(target)
@@ -457,6 +438,14 @@ def _error_fields(err: ErrorSpec, key: str | None) -> tuple[int, str, str, list[
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay:g}s"},
         ]
     return err.status, message.replace("{api_key}", key or ""), err.type or _name(err.status), details
+
+
+def _stream_error_frame(err: ErrorSpec, key: str | None, sse: bool) -> bytes:
+    """The error sent instead of chunk number ``err.after``: an SSE frame, or the array's last element."""
+    body = envelope(*_error_fields(err, key))
+    if sse:
+        return b"data: " + dumps(body) + b"\r\n\r\n"
+    return (b"[" if err.after == 0 else b"\n,\r\n") + dumps(body, pretty=True) + b"\n]"
 
 
 async def scripted_error(send: Send, err: ErrorSpec, extra: dict[str, str], key: str | None) -> int:

@@ -26,15 +26,15 @@ servers (vLLM, Ollama, llama.cpp):
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from modelgate.protocols.sse import encode_frame
-from modelgate.testing.http import EVENT_STREAM, JSON, Incoming, Send, make_headers, retry_after, send_body, send_stream
-from modelgate.testing.reply import Reply, Turn, build_reply, estimate_tokens, split_json, split_pieces
-from modelgate.testing.script import ErrorSpec, ScriptError, parse_directives
+from modelgate.testing.http import EVENT_STREAM, JSON, Incoming, Send, make_headers, send_body
+from modelgate.testing.reply import Reply, Turn, estimate_tokens, split_json, split_pieces, text_of
+from modelgate.testing.respond import error_headers, error_instead, reply_to, send_error_body, send_reply, stream_reply
+from modelgate.testing.script import ErrorSpec, ScriptError
 
 if TYPE_CHECKING:
     from modelgate.testing.fake_upstream import FakeState
@@ -148,30 +148,18 @@ def _invalid(body: Any) -> tuple[str, str | None, str | None] | None:
     return None
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            p["text"]
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-        )
-    return ""
-
-
 def _turn(body: dict[str, Any]) -> Turn:
     messages = body["messages"]
     i = len(messages)
     while i > 0 and messages[i - 1].get("role") != "assistant":
         i -= 1
-    results = [_text(m.get("content")) for m in messages[i:] if m.get("role") == "tool"]
+    results = [text_of(m.get("content")) for m in messages[i:] if m.get("role") == "tool"]
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     stop = body.get("stop")
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     return Turn(
         model=body["model"],
-        user_text=_text(last_user.get("content")) if last_user else "",
+        user_text=text_of(last_user.get("content")) if last_user else "",
         tool_results=results or None,
         input_tokens=estimate_tokens([messages, body.get("tools")]),
         max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
@@ -197,42 +185,27 @@ async def chat_completions(state: FakeState, inc: Incoming, send: Send) -> int:
         return await send_error(send, 400, message, rid, param=param, code=code)
     turn = _turn(body)
     script = state.queue.take(PROTOCOL, "chat.completions", turn.model)
-    stripped = turn.user_text
-    if turn.tool_results is None:
-        try:
-            directed, stripped = parse_directives(turn.user_text)
-        except ScriptError as exc:
-            return await send_error(send, 400, str(exc), rid)
-        script = script or directed
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
-    reply = build_reply(turn, script, stripped, lambda: state.ident("call_"))
+    try:
+        reply = await reply_to(turn, script, lambda: state.ident("call_"))
+    except ScriptError as exc:
+        return await send_error(send, 400, str(exc), rid)
     reply.quirks = reply.quirks | state.config.quirks
     stream = bool(body.get("stream"))
-    if reply.error is not None and not (stream and reply.error.after is not None):
-        return await scripted_error(send, reply.error, reply.headers, rid, api_key(inc))
+    err = error_instead(reply, stream)
+    if err is not None:
+        return await scripted_error(send, err, reply.headers, rid, api_key(inc))
     completion_id = state.ident("chatcmpl-")
     headers = make_headers(EVENT_STREAM if stream else JSON, reply.headers)
     headers.append((b"x-request-id", rid.encode()))
     if not stream:
-        payload = orjson.dumps(encode_completion(reply, completion_id, turn.model))
-        await send_body(send, 200, payload, headers, break_body=reply.break_after is not None)
-        return 200
+        return await send_reply(send, reply, orjson.dumps(encode_completion(reply, completion_id, turn.model)), headers)
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     frames = stream_frames(reply, completion_id, turn.model, include_usage)
-    err = reply.error
-    await send_stream(
-        send,
-        headers,
-        frames,
-        stall=reply.stall,
-        break_after=reply.break_after,
-        error_after=err.after if err is not None else None,
-        error_frame=_stream_error_frame(err, api_key(inc)) if err is not None else b"",
-        coalesce=state.config.coalesce_stream,
+    key = api_key(inc)
+    return await stream_reply(
+        send, reply, headers, frames, lambda e: _stream_error_frame(e, key), coalesce=state.config.coalesce_stream
     )
-    return 200
 
 
 async def models(state: FakeState, inc: Incoming, send: Send, model_id: str | None) -> int:
@@ -267,15 +240,11 @@ def _error_fields(err: ErrorSpec, key: str | None) -> tuple[str, str | None, str
 
 
 async def scripted_error(send: Send, err: ErrorSpec, extra: dict[str, str], rid: str, key: str | None) -> int:
-    headers = dict(extra)
-    retry = retry_after(err.status, err.retry_after)
-    if retry is not None:
-        headers["retry-after"] = retry
+    headers = error_headers(err, extra)
     if err.body is not None:
         hdrs = make_headers(JSON, headers)
         hdrs.append((b"x-request-id", rid.encode()))
-        await send_body(send, err.status, orjson.dumps(err.body), hdrs)
-        return err.status
+        return await send_error_body(send, err, hdrs)
     etype, code, message = _error_fields(err, key)
     return await send_error(send, err.status, message, rid, etype=etype, code=code, headers=headers)
 

@@ -29,7 +29,6 @@ Faithful details worth knowing when writing tests against it:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from typing import TYPE_CHECKING, Any
@@ -37,18 +36,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelgate.testing import fake_openai
-from modelgate.testing.http import EVENT_STREAM, JSON, Incoming, Send, make_headers, send_body, send_stream
-from modelgate.testing.reply import (
-    Reply,
-    Turn,
-    build_reply,
-    count_words,
-    estimate_tokens,
-    sign,
-    split_json,
-    split_pieces,
-)
-from modelgate.testing.script import ErrorSpec, ScriptError, parse_directives
+from modelgate.testing.http import EVENT_STREAM, JSON, Incoming, Send, make_headers, send_body
+from modelgate.testing.reply import Reply, Turn, count_words, estimate_tokens, sign, split_json, split_pieces, text_of
+from modelgate.testing.respond import delayed, error_instead, reply_to, send_reply, stream_reply
+from modelgate.testing.script import ErrorSpec, ScriptError
 
 if TYPE_CHECKING:
     from modelgate.testing.fake_upstream import FakeState
@@ -126,17 +117,8 @@ def _bad_reasoning(items: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )  # input_text, output_text
-    return ""
-
-
 def _turn(body: dict[str, Any]) -> Turn:
+    """Texts are taken from parts of any type (``input_text``, ``output_text`` …)."""
     raw = body["input"]
     items: list[dict[str, Any]] = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw
     results: list[str] | None = None
@@ -144,13 +126,13 @@ def _turn(body: dict[str, Any]) -> Turn:
     while i > 0 and items[i - 1].get("type") in _TOOL_OUTPUTS:
         i -= 1
     if i < len(items):
-        results = [_text(item.get("output")) for item in items[i:]]
+        results = [text_of(item.get("output"), part_type=None) for item in items[i:]]
     last_user = next((m for m in reversed(items) if m.get("role") == "user"), None)
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     limit = body.get("max_output_tokens")
     return Turn(
         model=body["model"],
-        user_text=_text(last_user.get("content")) if last_user else "",
+        user_text=text_of(last_user.get("content"), part_type=None) if last_user else "",
         tool_results=results,
         input_tokens=estimate_tokens([body.get("instructions"), raw, body.get("tools")]),
         max_tokens=limit if isinstance(limit, int) else None,
@@ -197,39 +179,29 @@ async def responses(state: FakeState, inc: Incoming, send: Send) -> int:
         return status
     turn = _turn(body)
     script = state.queue.take(PROTOCOL, "responses", turn.model)
-    stripped = turn.user_text
-    if turn.tool_results is None:
-        try:
-            directed, stripped = parse_directives(turn.user_text)
-        except ScriptError as exc:
-            return await fake_openai.send_error(send, 400, str(exc), rid)
-        script = script or directed
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
-    reply = build_reply(turn, script, stripped, lambda: state.ident("call_"))
+    try:
+        reply = await reply_to(turn, script, lambda: state.ident("call_"))
+    except ScriptError as exc:
+        return await fake_openai.send_error(send, 400, str(exc), rid)
     stream = bool(body.get("stream"))
-    if reply.error is not None and not (stream and reply.error.after is not None):
-        return await fake_openai.scripted_error(send, reply.error, reply.headers, rid, fake_openai.api_key(inc))
+    key = fake_openai.api_key(inc)
+    err = error_instead(reply, stream)
+    if err is not None:
+        return await fake_openai.scripted_error(send, err, reply.headers, rid, key)
     response_id = state.ident("resp_", 48)
     headers = make_headers(EVENT_STREAM if stream else JSON, reply.headers)
     headers.append((b"x-request-id", rid.encode()))
     if not stream:
-        payload = orjson.dumps(encode_response(reply, body, response_id))
-        await send_body(send, 200, payload, headers, break_body=reply.break_after is not None)
-        return 200
+        return await send_reply(send, reply, orjson.dumps(encode_response(reply, body, response_id)), headers)
     frames = stream_frames(reply, body, response_id)
-    err = reply.error
-    await send_stream(
+    return await stream_reply(
         send,
+        reply,
         headers,
         frames,
-        stall=reply.stall,
-        break_after=reply.break_after,
-        error_after=err.after if err is not None else None,
-        error_frame=failed_frame(err, body, response_id, fake_openai.api_key(inc)) if err is not None else b"",
+        lambda e: failed_frame(e, body, response_id, key),
         coalesce=state.config.coalesce_stream,
     )
-    return 200
 
 
 async def compact(state: FakeState, inc: Incoming, send: Send) -> int:
@@ -237,9 +209,7 @@ async def compact(state: FakeState, inc: Incoming, send: Send) -> int:
     body, status = await _body(state, inc, send, rid)
     if body is None:
         return status
-    script = state.queue.take(PROTOCOL, "responses.compact", body["model"])
-    if script is not None and script.delay:
-        await asyncio.sleep(script.delay)
+    script = await delayed(state.queue.take(PROTOCOL, "responses.compact", body["model"]))
     if script is not None and script.error is not None:
         return await fake_openai.scripted_error(send, script.error, script.headers, rid, fake_openai.api_key(inc))
     raw = body["input"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from modelgate.testing.runner import wait_until_listening
+from modelgate.testing.runner import stop_process, wait_until_listening
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -73,9 +73,4 @@ def run_gateway(
                 raise RuntimeError(f"gateway did not start:\n{gateway.output()}") from None
             yield gateway
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=10)

@@ -92,6 +92,22 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def text_of(content: Any, part_type: str | None = "text") -> str:
+    """The text of a message's (or tool result's) content: a string as it is, or the texts of a
+    list of parts joined by newlines (only parts of ``part_type``; of any type with ``None``)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p["text"]
+            for p in content
+            if isinstance(p, dict)
+            and (part_type is None or p.get("type") == part_type)
+            and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
 def estimate_tokens(parts: list[Any]) -> int:
     return max(1, (len(orjson.dumps(parts)) + 3) // 4)
 

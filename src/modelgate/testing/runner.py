@@ -38,6 +38,16 @@ def wait_until_listening(host: str, port: int, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Terminate ``proc`` (any server a test started), killing it if it outlives ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class FakeUpstream:
     """A running fake upstream plus a small client for its ``/_fake`` control API.
 
@@ -124,12 +134,7 @@ class FakeUpstream:
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc, timeout=5)
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     pipe.close()

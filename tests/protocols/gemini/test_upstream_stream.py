@@ -7,26 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
 from modelgate import ir
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.sse import SSEParser
+from tests.protocols.streams import check_stream_order, decode_in_pieces, sse_body
 
 from .helpers import as_json, check, load, names
 
 
 def run_stream(frames: list[Any], piece: int = 7) -> list[ir.StreamEvent]:
-    raw = b"".join(b"data: " + (f.encode() if isinstance(f, str) else orjson.dumps(f)) + b"\r\n\r\n" for f in frames)
-    parser, decoder = SSEParser(), codec.StreamDecoder()
-    events: list[ir.StreamEvent] = []
-    for i in range(0, len(raw), piece):
-        for frame in parser.feed(raw[i : i + piece]):
-            events += decoder.decode(frame)
-    for frame in parser.flush():
-        events += decoder.decode(frame)
-    return events + decoder.finish()
+    return decode_in_pieces(sse_body(frames, b"\r\n\r\n"), codec.StreamDecoder(), piece)
 
 
 @pytest.mark.parametrize("name", names("upstream_streams"))
@@ -43,36 +35,15 @@ def test_chunking_does_not_matter(name: str) -> None:
 
 @pytest.mark.parametrize("name", names("upstream_streams"))
 def test_stream_invariants(name: str) -> None:
-    """Anthropic's order: one start, contiguous blocks opened and stopped once, one end or one error."""
-    events = run_stream(load("upstream_streams", name)["frames"])
-    errors = [e for e in events if isinstance(e, ir.StreamError)]
-    assert len(errors) <= 1
-    if errors:
-        assert events[-1] is errors[0]
-        events = events[:-1]
-    else:
-        assert isinstance(events[0], ir.MessageStart)
-        assert isinstance(events[-2], ir.MessageDelta) and isinstance(events[-1], ir.MessageStop)
-    assert sum(isinstance(e, ir.MessageStart) for e in events) <= 1
-    open_index: int | None = None
-    next_index = 0
-    for e in events:
-        if isinstance(e, ir.BlockStart):
-            assert open_index is None and e.index == next_index
-            open_index, next_index = e.index, next_index + 1
-        elif isinstance(e, ir.BlockDelta):
-            assert e.index == open_index
-        elif isinstance(e, ir.BlockStop):
-            assert e.index == open_index
-            open_index = None
-    assert open_index is None or errors
+    """Anthropic's order: see :mod:`tests.protocols.streams`."""
+    check_stream_order(run_stream(load("upstream_streams", name)["frames"]))
 
 
 def test_finish_waits_for_the_body_to_end() -> None:
     frames = load("upstream_streams", "thoughts_text_and_calls")["frames"]
     decoder = codec.StreamDecoder()
     parser = SSEParser()
-    raw = b"".join(b"data: " + orjson.dumps(f) + b"\r\n\r\n" for f in frames)
+    raw = sse_body(frames, b"\r\n\r\n")
     events = [e for frame in parser.feed(raw) for e in decoder.decode(frame)]
     assert not any(isinstance(e, ir.MessageDelta) for e in events)
     end = decoder.finish()

@@ -15,7 +15,8 @@ from modelgate import ir
 from modelgate.errors import UpstreamUnavailable
 from modelgate.protocols import openai_chat as codec
 from modelgate.protocols.openai_chat import StreamDecoder
-from modelgate.protocols.sse import SSEFrame, SSEParser
+from modelgate.protocols.sse import SSEFrame
+from tests.protocols.streams import check_stream_order, decode_in_pieces, sse_body
 
 from .helpers import as_json, check, load, names
 
@@ -40,46 +41,14 @@ def test_stream_golden(name: str) -> None:
 
 @pytest.mark.parametrize("name", names("streams"))
 def test_stream_invariants(name: str) -> None:
-    """Anthropic's order: one start, contiguous blocks opened and stopped once, one end or one error."""
-    events = run_stream(load("streams", name)["frames"])
-    errors = [e for e in events if isinstance(e, ir.StreamError)]
-    assert len(errors) <= 1
-    if errors:
-        assert events[-1] is errors[0]
-        events = events[:-1]
-    else:
-        assert isinstance(events[0], ir.MessageStart)
-        assert isinstance(events[-2], ir.MessageDelta) and isinstance(events[-1], ir.MessageStop)
-    assert sum(isinstance(e, ir.MessageStart) for e in events) <= 1
-    open_index: int | None = None
-    next_index = 0
-    for e in events:
-        if isinstance(e, ir.BlockStart):
-            assert open_index is None and e.index == next_index
-            open_index, next_index = e.index, next_index + 1
-            if isinstance(e.block, ir.TextBlock | ir.ThinkingBlock):
-                assert getattr(e.block, "text", "") == "" and getattr(e.block, "thinking", "") == ""
-        elif isinstance(e, ir.BlockDelta):
-            assert e.index == open_index and e.value != ""
-        elif isinstance(e, ir.BlockStop):
-            assert e.index == open_index
-            open_index = None
-        elif isinstance(e, ir.MessageDelta | ir.MessageStop):
-            assert open_index is None
-    if not errors:
-        assert open_index is None
+    """Anthropic's order, strictly: see :mod:`tests.protocols.streams`."""
+    check_stream_order(run_stream(load("streams", name)["frames"]), strict=True)
 
 
 def test_stream_through_the_sse_parser_byte_by_byte() -> None:
     """The decoder works on frames as the SSE parser yields them, however the bytes are cut."""
     frames = load("streams", "parallel_tool_calls")["frames"]
-    raw = b"".join(b"data: " + (f.encode() if isinstance(f, str) else orjson.dumps(f)) + b"\n\n" for f in frames)
-    parser, decoder = SSEParser(), StreamDecoder()
-    events: list[ir.StreamEvent] = []
-    for i in range(len(raw)):
-        for frame in parser.feed(raw[i : i + 1]):
-            events += decoder.decode(frame)
-    events += decoder.finish()
+    events = decode_in_pieces(sse_body(frames), StreamDecoder(), piece=1)
     assert as_json(events) == load("streams", "parallel_tool_calls")["expected"]
 
 

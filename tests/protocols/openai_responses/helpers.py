@@ -1,56 +1,12 @@
-"""Shared by the Responses codec tests: golden fixtures and IR objects as JSON.
-
-Fixtures live in ``fixtures/<kind>/<case>.json``. Run with ``MODELGATE_REGEN=1`` to rewrite the
-expected values, then review the diff.
-"""
+"""The Responses codec tests' golden fixtures (``fixtures/<kind>/<case>.json``): see :mod:`tests.protocols.golden`."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from pathlib import Path
-from typing import Any
 
-import orjson
+from tests.protocols.golden import Golden, as_json
 
-from modelgate.errors import GatewayError, UpstreamHTTPError
+GOLDEN = Golden(Path(__file__).parent / "fixtures")
+load, check, names = GOLDEN.load, GOLDEN.check, GOLDEN.names
 
-FIXTURES = Path(__file__).parent / "fixtures"
-REGEN = os.environ.get("MODELGATE_REGEN") == "1"
-
-
-def as_json(x: Any) -> Any:
-    """IR objects (and gateway errors) as plain JSON, tagged with their class name."""
-    if isinstance(x, GatewayError):
-        out = {"class": type(x).__name__, "message": x.message, "status": x.status, "kind": x.kind}
-        if isinstance(x, UpstreamHTTPError):
-            out.update(protocol=x.protocol, param=x.param, body=x.body)
-        return out
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {"class": type(x).__name__, **{f.name: as_json(getattr(x, f.name)) for f in dataclasses.fields(x)}}
-    if isinstance(x, list):
-        return [as_json(v) for v in x]
-    if isinstance(x, dict):
-        return {k: as_json(v) for k, v in x.items()}
-    return x
-
-
-def load(kind: str, name: str) -> Any:
-    return orjson.loads((FIXTURES / kind / f"{name}.json").read_bytes())
-
-
-def check(kind: str, name: str, actual: Any, key: str | None = None) -> None:
-    """Compare with the fixture (or its ``key``); with MODELGATE_REGEN=1 write it instead."""
-    path = FIXTURES / kind / f"{name}.json"
-    if REGEN:
-        data = orjson.loads(path.read_bytes()) if key else None
-        if key:
-            data[key] = actual
-        path.write_bytes(orjson.dumps(data if key else actual, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    expected = load(kind, name)
-    assert actual == (expected[key] if key else expected)
-
-
-def names(kind: str) -> list[str]:
-    return sorted(p.stem for p in (FIXTURES / kind).glob("*.json"))
+__all__ = ["as_json", "check", "load", "names"]

@@ -55,6 +55,7 @@ Policies, where Chat Completions has no exact equivalent:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -79,7 +80,7 @@ def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
             param="mcp_servers",
         )
     messages: list[dict[str, Any]] = []
-    system = "\n\n".join(t for t in (_strip_billing_line(b.text) for b in req.system or ()) if t)
+    system = system_text(req)
     if system:
         messages.append({"role": "system", "content": system})
     for i, m in enumerate(req.messages):
@@ -101,19 +102,24 @@ def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
             body["tool_choice"] = _encode_tool_choice(tc)
             if tc.disable_parallel_tool_use:
                 body["parallel_tool_calls"] = False
-    effort = _reasoning_effort(req)
+    effort = reasoning_effort(req)
     if effort:
         body["reasoning_effort"] = effort
     response_format = _response_format(req.output_format)
     if response_format:
         body["response_format"] = response_format
-    user = (req.metadata or {}).get("user_id")
-    if isinstance(user, str) and user:
-        body["user"] = user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
+    user = end_user(req)
+    if user:
+        body["user"] = user
     if req.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def system_text(req: ir.Request) -> str:
+    """The system prompt as one text (blocks joined by a blank line), shared by both OpenAI APIs."""
+    return "\n\n".join(t for t in (_strip_billing_line(b.text) for b in req.system or ()) if t)
 
 
 def _strip_billing_line(text: str) -> str:
@@ -122,6 +128,14 @@ def _strip_billing_line(text: str) -> str:
     if not text.startswith(_BILLING_PREFIX):
         return text
     return text.partition("\n")[2].lstrip("\n")
+
+
+def end_user(req: ir.Request) -> str | None:
+    """``metadata.user_id`` as OpenAI's ``user``: its SHA-256 hex when longer than OpenAI's 64 characters."""
+    user = (req.metadata or {}).get("user_id")
+    if not isinstance(user, str) or not user:
+        return None
+    return user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
 
 
 def unmapped_extras(req: ir.Request) -> list[str]:
@@ -271,8 +285,10 @@ def _encode_tool_choice(tc: ir.ToolChoice) -> str | dict[str, Any]:
     return "none" if tc.type == "none" else "auto"
 
 
-def _reasoning_effort(req: ir.Request) -> str | None:
-    effort = _EFFORTS.get(req.effort) if req.effort else None
+def reasoning_effort(req: ir.Request, efforts: Mapping[str, str] = _EFFORTS) -> str | None:
+    """The IR's thinking and effort → OpenAI's reasoning effort (``efforts`` maps the IR's effort
+    scale onto the API's own), or ``None`` for no reasoning."""
+    effort = efforts.get(req.effort) if req.effort else None
     th = req.thinking
     if th is None:
         return effort
@@ -283,14 +299,24 @@ def _reasoning_effort(req: ir.Request) -> str | None:
     return "low" if th.budget_tokens <= 1024 else "medium" if th.budget_tokens <= 8192 else "high"
 
 
-def _response_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+def json_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``output_format`` → OpenAI's structured output, in the Responses API's flat ``text.format``
+    shape: json_object, or json_schema named ``output`` unless named; ``None`` for anything else."""
     if not isinstance(fmt, dict):
         return None
     if fmt.get("type") == "json_object":
         return {"type": "json_object"}
     if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
         return None
-    spec: dict[str, Any] = {"name": fmt.get("name") or "output", "schema": fmt["schema"]}
+    out: dict[str, Any] = {"type": "json_schema", "name": fmt.get("name") or "output", "schema": fmt["schema"]}
     if fmt.get("strict") is not None:
-        spec["strict"] = fmt["strict"]
-    return {"type": "json_schema", "json_schema": spec}
+        out["strict"] = fmt["strict"]
+    return out
+
+
+def _response_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`json_format` in Chat's shape, which nests a schema's fields under ``json_schema``."""
+    out = json_format(fmt)
+    if out is None or out["type"] != "json_schema":
+        return out
+    return {"type": "json_schema", "json_schema": {k: v for k, v in out.items() if k != "type"}}

@@ -92,7 +92,8 @@ def fallback_tool_id(message_id: str, n: int) -> str:
 
 
 def parse_arguments(raw: Any) -> dict[str, Any]:
-    """Tool-call arguments → input object; what is not a JSON object is kept as ``{"_raw": ...}``."""
+    """Tool-call arguments (Chat's and the Responses API's) → input object; what is not a JSON
+    object is kept as ``{"_raw": ...}`` so the exact text goes back to a model that wrote it."""
     if isinstance(raw, dict):
         return raw  # some servers (Ollama's native shape) send an object already
     if raw is None or (isinstance(raw, str) and not raw.strip()):

@@ -15,15 +15,26 @@ import binascii
 import re
 from typing import Any
 
-import orjson
-
 from modelgate import ir
+from modelgate.protocols.openai_chat.upstream_response import parse_arguments
 from modelgate.protocols.openai_responses.common import flat_name, invalid, open_reasoning, open_summary
 
 #: The text a compaction summary this gateway wrote comes back as.
 SUMMARY_HEADER = "Summary of the earlier conversation (it was compacted to save context):"
 
 _DATA_URL = re.compile(r"^data:([^;,]+)?(?:;[^,]*)?;base64,(.*)$", re.S)
+
+
+def decode_conversation(body: dict[str, Any]) -> tuple[list[ir.TextBlock], list[ir.Message]]:
+    """``instructions`` and ``input`` → (system blocks, messages): the instructions come first,
+    then the input's system and developer messages (creating and compacting alike)."""
+    if body.get("input") is None:
+        raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+    system_in_input, messages = decode_input(body["input"])
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise invalid("Invalid type for 'instructions': expected a string.", "instructions", "invalid_type")
+    return ([ir.TextBlock(instructions)] if instructions else []) + system_in_input, messages
 
 
 def decode_input(raw: Any) -> tuple[list[ir.TextBlock], list[ir.Message]]:
@@ -196,20 +207,6 @@ def _tool_call(item: dict[str, Any], where: str, custom: bool) -> ir.ToolUseBloc
     if custom:
         return ir.ToolUseBlock(call_id, name, {"input": str(item.get("input") or "")})
     return ir.ToolUseBlock(call_id, name, parse_arguments(item.get("arguments")))
-
-
-def parse_arguments(raw: Any) -> dict[str, Any]:
-    """Function-call arguments → input object; what is not a JSON object is kept as
-    ``{"_raw": ...}`` so the exact text goes back to a model that wrote it."""
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        return {"_raw": str(raw)}
-    return value if isinstance(value, dict) else {"_raw": str(raw)}
 
 
 def _tool_output(item: dict[str, Any], where: str) -> ir.ToolResultBlock:

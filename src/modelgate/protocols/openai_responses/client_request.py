@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.openai_responses.client_input import decode_input
+from modelgate.protocols.openai_responses.client_input import decode_conversation
 from modelgate.protocols.openai_responses.common import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     EFFORT_BUDGETS,
@@ -67,13 +67,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     """Client JSON → IR. Raises :class:`InvalidRequest` (with OpenAI's ``param`` and ``code``)."""
     check_request(body)
     _refuse_stateful(body)
-    if body.get("input") is None:
-        raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-    system_in_input, messages = decode_input(body["input"])
-    instructions = body.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise invalid("Invalid type for 'instructions': expected a string.", "instructions", "invalid_type")
-    system = ([ir.TextBlock(instructions)] if instructions else []) + system_in_input
+    system, messages = decode_conversation(body)
     max_tokens = _max_output_tokens(body.get("max_output_tokens"))
     tools, choice = decode_tools(body.get("tools"), body.get("tool_choice"), body.get("parallel_tool_calls"))
     effort, thinking = decode_reasoning(body.get("reasoning"), max_tokens)

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from modelgate import ir
-from modelgate.protocols.openai_responses.client_input import decode_input
+from modelgate.protocols.openai_responses.client_input import decode_conversation
 from modelgate.protocols.openai_responses.client_request import check_request
 from modelgate.protocols.openai_responses.client_response import encode_usage
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, invalid, item_id, seal_summary
@@ -46,13 +46,7 @@ def compaction_request(body: Any) -> ir.Request:
             "previous_response_id",
             "unsupported_parameter",
         )
-    if body.get("input") is None:
-        raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-    system_in_input, messages = decode_input(body["input"])
-    instructions = body.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise invalid("Invalid type for 'instructions': expected a string.", "instructions", "invalid_type")
-    system = ([ir.TextBlock(instructions)] if instructions else []) + system_in_input
+    system, messages = decode_conversation(body)
     transcript = "\n\n".join(t for t in (_render(m) for m in messages) if t)
     prompt = f"<conversation>\n{transcript}\n</conversation>\n\n{COMPACT_PROMPT}"
     return ir.Request(

@@ -32,15 +32,13 @@ protocol (Claude Code, a Chat Completions or Gemini client).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from modelgate import ir
 from modelgate.errors import InvalidRequest
+from modelgate.protocols.openai_chat.upstream_request import end_user, json_format, reasoning_effort, system_text
 from modelgate.protocols.openai_responses.client_response import encode_arguments
 from modelgate.protocols.openai_responses.common import MIN_MAX_OUTPUT_TOKENS, RESPONSES_EFFORTS
-
-_BILLING_PREFIX = "x-anthropic-billing-header:"
 
 
 def encode_request(req: ir.Request, model: str, *, reasoning: bool = True) -> dict[str, Any]:
@@ -51,7 +49,7 @@ def encode_request(req: ir.Request, model: str, *, reasoning: bool = True) -> di
     if req.extras.get("mcp_servers"):
         raise InvalidRequest("mcp_servers: MCP servers are run by Anthropic's API", param="mcp_servers")
     body: dict[str, Any] = {"model": model}
-    instructions = "\n\n".join(t for t in (_strip_billing(b.text) for b in req.system or ()) if t)
+    instructions = system_text(req)
     if instructions:
         body["instructions"] = instructions
     items: list[dict[str, Any]] = []
@@ -73,26 +71,20 @@ def encode_request(req: ir.Request, model: str, *, reasoning: bool = True) -> di
             body["tool_choice"] = _tool_choice(tc)
             if tc.disable_parallel_tool_use:
                 body["parallel_tool_calls"] = False
-    effort = _effort(req) if reasoning else None
+    effort = reasoning_effort(req, RESPONSES_EFFORTS) if reasoning else None
     if effort:
         body["reasoning"] = {"effort": effort, "summary": "auto"}
         body["include"] = ["reasoning.encrypted_content"]
-    fmt = _text_format(req.output_format)
+    fmt = json_format(req.output_format)
     if fmt:
         body["text"] = {"format": fmt}
-    user = (req.metadata or {}).get("user_id")
-    if isinstance(user, str) and user:
-        body["user"] = user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
+    user = end_user(req)
+    if user:
+        body["user"] = user
     body["store"] = False
     if req.stream:
         body["stream"] = True
     return body
-
-
-def _strip_billing(text: str) -> str:
-    if not text.startswith(_BILLING_PREFIX):
-        return text
-    return text.partition("\n")[2].lstrip("\n")
 
 
 def _user_items(blocks: list[ir.Block], where: str) -> list[dict[str, Any]]:
@@ -207,28 +199,3 @@ def _tool_choice(tc: ir.ToolChoice) -> str | dict[str, Any]:
     if tc.type == "tool" and tc.name:
         return {"type": "function", "name": tc.name}
     return "none" if tc.type == "none" else "auto"
-
-
-def _effort(req: ir.Request) -> str | None:
-    effort = RESPONSES_EFFORTS.get(req.effort) if req.effort else None
-    th = req.thinking
-    if th is None:
-        return effort
-    if th.type == "disabled":
-        return None
-    if th.type == "adaptive" or th.budget_tokens is None:
-        return effort or "medium"
-    return "low" if th.budget_tokens <= 1024 else "medium" if th.budget_tokens <= 8192 else "high"
-
-
-def _text_format(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not isinstance(fmt, dict):
-        return None
-    if fmt.get("type") == "json_object":
-        return {"type": "json_object"}
-    if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
-        return None
-    out: dict[str, Any] = {"type": "json_schema", "name": fmt.get("name") or "output", "schema": fmt["schema"]}
-    if fmt.get("strict") is not None:
-        out["strict"] = fmt["strict"]
-    return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.openai_responses.client_input import parse_arguments
+from modelgate.protocols.openai_chat.upstream_response import parse_arguments
 from modelgate.protocols.openai_responses.common import count
 from modelgate.protocols.openai_responses.errors import error_from_object
 
