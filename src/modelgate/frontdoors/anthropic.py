@@ -97,7 +97,7 @@ class AnthropicFrontDoor(FrontDoor):
             call = await self._call(request, count_only=True)
             route = self.gw.catalog.resolve(call.model)
             provider = route.provider
-            if self.protocol in provider.protocols:
+            if provider.passes_through(self.protocol, route.upstream_model):
                 target = self._target(request, call, route, provider.count_tokens_url)
                 return await self.forward(request, route, target, request_id)
             req = codec.decode_request({**call.body, "max_tokens": 1})

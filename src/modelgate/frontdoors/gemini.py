@@ -148,7 +148,7 @@ class GeminiFrontDoor(FrontDoor):
         try:
             route = self._resolve(call)
             provider = route.provider
-            if self.protocol in provider.protocols:
+            if provider.passes_through(self.protocol, route.upstream_model):
                 return await self.forward(request, route, self.passthrough(request, call, route), request_id)
             req = codec.decode_count_request(call.body)
             req.model = route.upstream_model

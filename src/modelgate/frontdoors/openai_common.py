@@ -34,6 +34,8 @@ class RequestCodec(Protocol):
 
 
 class OpenAIFrontDoor(FrontDoor):
+    """A front door that speaks one of OpenAI's APIs to its clients."""
+
     request_id_header = "x-request-id"
     #: This door's protocol package, for its cheap checks and the translated path's decoding.
     request_codec: ClassVar[RequestCodec]

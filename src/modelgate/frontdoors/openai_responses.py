@@ -178,7 +178,7 @@ class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
             call = await self._call(request)
             route = self.gw.catalog.resolve(call.model)
             provider = route.provider
-            if self.protocol in provider.protocols:
+            if provider.passes_through(self.protocol, route.upstream_model):
                 target = self._target(request, call, route, "/responses/compact")
                 return await self.forward(request, route, target, request_id)
             req = codec.compaction_request(call.body)

@@ -16,9 +16,11 @@ gateway sent. Typical use in a test::
 Or drive it from a prompt: ``[[fake:tool Bash {"command":"echo hi"}]]``.
 
 Modules: ``script`` (the scripting model, directives and fields), ``reply``
-(default answers and token formulas), ``fake_anthropic`` and ``fake_openai``
-(the two wire protocols), ``fake_upstream`` (app, routing, recording, ``serve``),
-``runner`` (:class:`FakeUpstream`, :func:`run_fake_upstream`), ``pytest_plugin``.
+(default answers and token formulas), ``respond`` (the handler steps every protocol
+shares: script, delay, reply, body or stream), ``fake_anthropic``, ``fake_openai``,
+``fake_responses`` and ``fake_gemini`` (the wire protocols), ``fake_upstream`` (app,
+routing, recording, ``serve``), ``runner`` (:class:`FakeUpstream`,
+:func:`run_fake_upstream`), ``pytest_plugin``.
 """
 
 from __future__ import annotations
