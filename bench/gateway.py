@@ -1,0 +1,164 @@
+"""The gateway against a direct call to the upstream, in one run, printed as ratios.
+
+    make bench                                   # or: .venv/bin/python bench/gateway.py
+    .venv/bin/python bench/gateway.py --seconds 5 --only stream
+
+The upstream is modelgate's fake upstream (one write per SSE event, as real
+providers flush). The gateway runs with one worker on CPU 0; wrk and the fake
+share CPU 1 (see bench/harness.py). Each scenario is measured straight to the
+fake ("direct") and through the gateway at concurrency 1 and 64:
+
+- ``passthrough``: Anthropic Messages client → Anthropic upstream, JSON answer;
+- ``passthrough-stream``: the same, streamed (SSE bytes forwarded as they arrive);
+- ``translated``: OpenAI Chat client → Anthropic upstream through the IR, JSON answer;
+- ``translated-stream``: the same, streamed (Anthropic events parsed, re-encoded as chunks).
+
+The direct baseline of the translated rows is the Anthropic call the gateway
+makes for them, so the ratio is the whole cost of translating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import LOAD_CPU, SUT_CPU, Load, Result, ensure_wrk, free_port, run_wrk, start, stop, wait_port
+
+MASTER = "mg-bench-master-key"
+UPSTREAM_KEY = "sk-bench-upstream-key-0001"
+MODEL = "claude-sonnet-4-6"
+PROMPT = (
+    "I am planning a trip to Europe next spring. What is the capital of France, roughly how many people "
+    "live there, which river runs through it, and can you name one museum worth a visit?"
+)
+SYSTEM = "You are a concise assistant. Answer in one sentence. Prefer plain words; no lists, no markdown."
+
+
+def anthropic_body(stream: bool) -> bytes:
+    body = {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "system": SYSTEM,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "temperature": 0.2,
+        "metadata": {"user_id": "bench-user"},
+    }
+    if stream:
+        body["stream"] = True
+    return orjson.dumps(body)
+
+
+def chat_body(stream: bool) -> bytes:
+    body = {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}],
+        "temperature": 0.2,
+    }
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return orjson.dumps(body)
+
+
+def scenarios() -> dict[str, tuple[Load, Load]]:
+    """name → (direct load, gateway load)."""
+    direct_headers = {"content-type": "application/json", "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01"}
+    anthropic_headers = {"content-type": "application/json", "x-api-key": MASTER, "anthropic-version": "2023-06-01"}
+    chat_headers = {"content-type": "application/json", "authorization": f"Bearer {MASTER}"}
+    out = {}
+    for stream in (False, True):
+        suffix = "-stream" if stream else ""
+        direct = Load("/v1/messages", anthropic_body(stream), direct_headers)
+        out["passthrough" + suffix] = (direct, Load("/v1/messages", anthropic_body(stream), anthropic_headers))
+        out["translated" + suffix] = (direct, Load("/v1/chat/completions", chat_body(stream), chat_headers))
+    return out
+
+
+def fmt(r: Result) -> str:
+    return f"{r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--conns", default="1,64", help="comma-separated concurrency levels")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    conns = [int(c) for c in args.conns.split(",")]
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="mg-bench-") as tmp:
+        log = Path(tmp) / "bench.log"
+        fake_port, gw_port = free_port(), free_port()
+        fake = start(
+            [python, "-m", "modelgate.testing.fake_upstream", "--port", str(fake_port), "--require-key", UPSTREAM_KEY],
+            LOAD_CPU,
+            log,
+        )
+        config = {
+            "server": {"data_dir": str(Path(tmp) / "data")},
+            "providers": [
+                {
+                    "name": "anth",
+                    "type": "anthropic",
+                    "base_url": f"http://127.0.0.1:{fake_port}",
+                    "api_keys": [UPSTREAM_KEY],
+                }
+            ],
+            "models": [{"name": MODEL, "provider": "anth"}],
+        }
+        path = Path(tmp) / "modelgate.yaml"
+        path.write_text(yaml.safe_dump(config))
+        gateway = start(
+            [
+                python,
+                "-m",
+                "modelgate",
+                "serve",
+                "--config",
+                str(path),
+                "--port",
+                str(gw_port),
+                "--log-level",
+                "warning",
+            ],
+            SUT_CPU,
+            log,
+            env={"MODELGATE_MASTER_KEY": MASTER},
+        )
+        try:
+            wait_port(fake_port, fake)
+            wait_port(gw_port, gateway)
+            print(
+                f"{args.seconds} s per run; gateway: 1 worker on CPU {SUT_CPU}; wrk + fake upstream on CPU {LOAD_CPU}"
+            )
+            print(
+                f"{'scenario':20} {'conc':>4} | {'direct rps':>10} {'p50':>7} {'p99':>7} | {'gateway rps':>11} "
+                f"{'p50':>7} {'p99':>7} | {'rps ratio':>9} {'+p50 ms':>8} {'cpu ms/req':>10}"
+            )
+            for name, (direct, through) in scenarios().items():
+                if args.only not in name:
+                    continue
+                for c in conns:
+                    d = run_wrk(wrk, fake_port, direct, c, args.seconds)
+                    g = run_wrk(wrk, gw_port, through, c, args.seconds, watch_pid=gateway.pid)
+                    errors = f"  errors: direct {d.errors}, gateway {g.errors}" if d.errors or g.errors else ""
+                    print(
+                        f"{name:20} {c:>4} | {fmt(d):>26} | {fmt(g):>27} | {g.rps / d.rps:9.2f} "
+                        f"{g.p50_ms - d.p50_ms:8.2f} {g.cpu_ms_per_req or 0:10.3f}{errors}",
+                        flush=True,
+                    )
+        finally:
+            stop(gateway)
+            stop(fake)
+
+
+if __name__ == "__main__":
+    main()
