@@ -33,15 +33,40 @@ Faithful details worth knowing when writing tests against it:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
-from modelgate.protocols.gemini.fields import get
-from modelgate.protocols.gemini.signatures import SKIP_VALUES, b64decode
 from modelgate.testing.http import Incoming, Send, make_headers, send_body
 from modelgate.testing.reply import Reply, Turn, estimate_tokens, sign, split_pieces
 from modelgate.testing.respond import delayed, error_instead, reply_to, send_reply, stream_reply
 from modelgate.testing.script import ErrorSpec, ScriptError
+
+# The fake reads Gemini JSON on its own, as Google's servers do (both field spellings;
+# standard or url-safe base64), rather than with the gateway's codec: a bug there must
+# not be mirrored here.
+_UPPER = re.compile(r"(?<!^)([A-Z])")
+#: Signature values Google documents as "skip validation" for function calls from other models.
+SKIP_VALUES = frozenset({"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"})
+
+
+def get(obj: dict[str, Any], name: str, default: Any = None) -> Any:
+    """``obj[name]`` under its camelCase or snake_case spelling."""
+    if name in obj:
+        return obj[name]
+    return obj.get(_UPPER.sub(r"_\1", name).lower(), default)
+
+
+def b64decode(value: str) -> bytes | None:
+    text = value.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
 
 if TYPE_CHECKING:
     from modelgate.testing.fake_upstream import FakeState
