@@ -173,6 +173,26 @@ def test_thinking_enabled_gives_a_thinking_block(fake_upstream):
     assert msg.content[0].signature == sign(msg.content[0].thinking)
 
 
+@pytest.mark.parametrize(
+    ("model", "thinking", "max_tokens", "problem"),
+    [
+        ("claude-haiku-4-5", {"type": "adaptive"}, 2000, "'adaptive' is not supported"),
+        ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 500}, 2000, "greater than or equal to 1024"),
+        ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 4000}, 2000, "must be greater than"),
+    ],
+)
+def test_thinking_rules_are_enforced(fake_upstream, model, thinking, max_tokens, problem):
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(fake_upstream).messages.create(
+            model=model, max_tokens=max_tokens, thinking=thinking, messages=user("hi")
+        )
+    assert problem in info.value.body["error"]["message"]
+    ok = client(fake_upstream).messages.create(
+        model="claude-sonnet-4-6", max_tokens=2000, thinking={"type": "adaptive"}, messages=user("hi")
+    )
+    assert ok.content[0].type == "thinking"
+
+
 def test_max_tokens_and_stop_sequences(fake_upstream):
     c = client(fake_upstream)
     cut = c.messages.create(model=MODEL, max_tokens=3, messages=user("one two three four"))

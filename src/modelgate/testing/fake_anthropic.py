@@ -21,6 +21,7 @@ Faithful details worth knowing when writing tests against it:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -162,6 +163,28 @@ def _invalid(body: dict[str, Any], *, need_max_tokens: bool) -> str | None:
     stop = body.get("stop_sequences")
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         return "stop_sequences: Input should be a valid list"
+    return _thinking_problem(body, model)
+
+
+#: Models documented without adaptive thinking (it arrived with Opus and Sonnet 4.6).
+_BEFORE_ADAPTIVE = re.compile(r"claude-(3|(opus|sonnet|haiku)-4(-[0-5])?(-\d{8})?$)")
+
+
+def _thinking_problem(body: dict[str, Any], model: str) -> str | None:
+    """The documented thinking rules peers break: budgets, adaptive on older models."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict):
+        return None
+    kind = thinking.get("type")
+    if kind == "adaptive" and _BEFORE_ADAPTIVE.match(model):
+        return f"thinking.type: 'adaptive' is not supported for model {model}; use 'enabled' with budget_tokens"
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int) and budget >= max_tokens:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
     return None
 
 
