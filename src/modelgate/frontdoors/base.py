@@ -204,6 +204,11 @@ class FrontDoor(ABC):
             yield encoder.error(e)
         except Exception as e:  # never let a bug end a stream without a word
             yield encoder.error(InternalError(f"internal error: {type(e).__name__}"))
+        finally:
+            # Close the upstream stream now, not when the garbage collector gets to it.
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def passthrough_body(call: Call, upstream_model: str) -> bytes:
