@@ -185,18 +185,24 @@ class FrontDoor(ABC):
         return self.json_response(self.encode_response(resp, call), request_id)
 
     async def _encode(
-        self, events: AsyncIterator[ir.StreamEvent], encoder: StreamEncoder, model: str
+        self, events: AsyncIterator[list[ir.StreamEvent]], encoder: StreamEncoder, model: str
     ) -> AsyncIterator[bytes]:
+        """Encode each batch of IR events into one write of the client's wire bytes."""
         try:
-            async for event in events:
-                if isinstance(event, ir.StreamError):
-                    yield encoder.error(event.error)
-                    return
-                if isinstance(event, ir.MessageStart):
-                    event.model = model
-                data = encoder.encode(event)
-                if data:
-                    yield data
+            async for batch in events:
+                out: list[bytes] = []
+                for event in batch:
+                    if isinstance(event, ir.StreamError):
+                        out.append(encoder.error(event.error))
+                        yield b"".join(out)
+                        return
+                    if isinstance(event, ir.MessageStart):
+                        event.model = model
+                    data = encoder.encode(event)
+                    if data:
+                        out.append(data)
+                if out:
+                    yield b"".join(out)
             tail = encoder.end()
             if tail:
                 yield tail

@@ -79,7 +79,7 @@ class AnthropicProvider(Provider):
         resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers())
         return codec.decode_response(orjson.loads(await resp.read()))
 
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[ir.StreamEvent]:
+    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
         payload = codec.encode_request(req)
         payload["stream"] = True
         resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers())

@@ -80,8 +80,9 @@ class Provider(ABC):
         """Send an IR request and return the whole answer."""
 
     @abstractmethod
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[ir.StreamEvent]:
-        """Start a streamed answer. Errors before the first byte raise here; later ones are
+    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
+        """Start a streamed answer, as batches of events (one per upstream read). Errors before
+        the first byte raise here; later ones are
         yielded as :class:`ir.StreamError`."""
 
     async def count_tokens(self, req: ir.Request) -> int:
@@ -112,7 +113,7 @@ class Provider(ABC):
             raise self.error_from_upstream(resp.status, raw, resp.headers)
         return resp
 
-    def events(self, resp: UpstreamResponse, decoder: Any) -> AsyncIterator[ir.StreamEvent]:
+    def events(self, resp: UpstreamResponse, decoder: Any) -> AsyncIterator[list[ir.StreamEvent]]:
         """IR events from an upstream SSE body, parsed by ``decoder`` (``decode``/``finish``),
         with pings when the upstream is quiet."""
         return sse_events(resp, decoder.decode, decoder.finish, self._client.idle_ping)
@@ -148,32 +149,37 @@ async def frame_aligned(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 async def sse_events(
     resp: UpstreamResponse, decode, finish, idle: float | None = None
-) -> AsyncIterator[ir.StreamEvent]:
+) -> AsyncIterator[list[ir.StreamEvent]]:
     """Parse an upstream SSE body into IR events with ``decode(frame)``, then ``finish()``.
 
-    Every ``idle`` seconds of upstream silence yields an :class:`ir.Ping` (clients give up
-    on streams that send nothing for minutes). A transport failure mid-stream becomes a
-    final :class:`ir.StreamError`.
+    Events come in batches, one per upstream read, so that a front door writes what one
+    read brought in one write rather than one per event. Every ``idle`` seconds of upstream
+    silence yields an :class:`ir.Ping` (clients give up on streams that send nothing for
+    minutes). A transport failure mid-stream becomes a final :class:`ir.StreamError`.
     """
     parser = SSEParser()
+    batch: list[ir.StreamEvent] = []
     try:
         async for chunk in resp.iter_chunks(idle):
             if not chunk:
-                yield ir.Ping()
+                yield [ir.Ping()]
                 continue
             for frame in parser.feed(chunk):
-                for event in decode(frame):
-                    yield event
+                batch.extend(decode(frame))
+            if batch:
+                yield batch
+                batch = []
         for frame in parser.flush():
-            for event in decode(frame):
-                yield event
+            batch.extend(decode(frame))
     except GatewayError as e:  # typed by iter_chunks: UpstreamTimeout / UpstreamUnavailable
-        yield ir.StreamError(e)
+        yield [*batch, ir.StreamError(e)]
         return
     except (ValueError, KeyError, TypeError) as e:  # a frame the decoder could not understand
-        yield ir.StreamError(UpstreamUnavailable(f"upstream sent an invalid stream event: {type(e).__name__}"))
+        error = UpstreamUnavailable(f"upstream sent an invalid stream event: {type(e).__name__}")
+        yield [*batch, ir.StreamError(error)]
         return
     finally:
         resp.close()
-    for event in finish():
-        yield event
+    batch.extend(finish())
+    if batch:
+        yield batch

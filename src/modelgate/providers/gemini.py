@@ -63,7 +63,7 @@ class GeminiProvider(Provider):
             raise UpstreamUnavailable("the Gemini upstream answered with something other than a JSON object")
         return codec.decode_response(answer)
 
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[ir.StreamEvent]:
+    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
         body = orjson.dumps(codec.encode_request(req))
         resp = await self.post(self.url(req.model, "streamGenerateContent", sse=True), body, self.headers())
         decoder = codec.StreamDecoder()

@@ -118,7 +118,7 @@ class OpenAIProvider(OpenAICompatibleProvider):
         resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers())
         return chat_codec.decode_response(orjson.loads(await resp.read()))
 
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[ir.StreamEvent]:
+    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
         if self.api_for(req.model) == "responses":
             payload = self._responses_payload(req)
             payload["stream"] = True

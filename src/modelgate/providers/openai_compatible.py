@@ -44,7 +44,7 @@ class OpenAICompatibleProvider(Provider):
         resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers())
         return codec.decode_response(orjson.loads(await resp.read()))
 
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[ir.StreamEvent]:
+    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
         payload = codec.encode_request(req, req.model)
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
