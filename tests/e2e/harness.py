@@ -1,13 +1,15 @@
 """What every end-to-end test with a real CLI shares, on both sides of the namespace.
 
 Each scenario runs in its own loopback-only network namespace: pytest starts
-``unshare -n -- python -m tests.e2e.<runner> SCENARIO …`` (:func:`scenario_runner`);
-the runner (``netns_run`` for Claude Code, ``netns_codex`` for Codex) refuses to run
-anywhere but in such a namespace (:func:`check_isolated`), brings ``lo`` up, starts the
-fake upstream and the gateway, runs the CLI once with a scrubbed environment and an
-empty ``HOME`` (:func:`cli_env`, :func:`run_cli`) and prints one JSON report on stdout
-(:func:`emit`). The pytest side parses it and asserts; :func:`explain` renders a
-report for a failing assertion.
+``unshare -n -- python -m tests.e2e.<runner> SCENARIO …`` (:func:`scenario_runner`,
+through the fixtures of :func:`cli_fixtures`); the runner (``netns_run`` for Claude
+Code, ``netns_codex`` for Codex, ``netns_gemini`` for Gemini CLI) is
+:func:`run_scenario` with the CLI's own configuration and command line: it refuses to
+run anywhere but in such a namespace (:func:`check_isolated`), brings ``lo`` up, starts
+the fake upstream, the gateway and optionally a recording proxy, runs the CLI once with
+a scrubbed environment and an empty ``HOME`` (:func:`cli_env`, :func:`run_cli`) and
+prints one JSON report on stdout (:func:`emit`). The pytest side parses it and asserts;
+:func:`explain` renders a report for a failing assertion.
 
 A report holds at least::
 
@@ -23,6 +25,7 @@ and, when a recording proxy sat between the CLI and the gateway, ``client_reques
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,10 +33,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
+
+from modelgate.testing.gateway_runner import run_gateway
+from modelgate.testing.runner import FakeUpstream, run_fake_upstream
+from tests.e2e.npm_tools import SetupError
+from tests.e2e.recording_proxy import recording_proxy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,6 +78,7 @@ def check_isolated() -> None:
 
 
 def bring_loopback_up() -> None:
+    """Bring this namespace's ``lo`` up."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
 
@@ -109,6 +120,7 @@ def cli_env(home: Path, overrides: Iterable[str] = (), **variables: str) -> dict
 
 
 def make_dirs(*dirs: Path) -> None:
+    """Create ``dirs`` and their parents."""
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
 
@@ -151,6 +163,84 @@ def emit(report: Report) -> None:
     sys.stdout.write("\n")
 
 
+@dataclass
+class Stage:
+    """A scenario ready for its CLI: the runner's arguments, the report so far, the fake, an
+    empty ``home`` and ``workdir`` under ``tmp``, and the base URL and key the CLI must use
+    (the proxy's or the gateway's and the master key, or the fake's and the provider key)."""
+
+    args: argparse.Namespace
+    report: Report
+    fake: FakeUpstream
+    tmp: Path
+    home: Path
+    workdir: Path
+    base_url: str
+    api_key: str
+
+
+def run_scenario(
+    doc: str | None,
+    scenarios: Mapping[str, tuple[str, ...]],
+    cli_option: str,
+    argv: list[str] | None,
+    *,
+    gateway_config: Callable[[str, FakeUpstream], dict[str, Any]],
+    launch: Callable[[Stage], dict[str, Any]],
+    proxied: bool,
+    tmp_prefix: str = "modelgate-e2e-",
+    extra: Callable[[str], Report] | None = None,
+) -> int:
+    """A runner's ``main``: run one scenario in this namespace and print its report.
+
+    ``scenarios`` maps a name to ``(provider, …, prompt)``; ``provider`` ``direct`` means no
+    gateway, any other is given to ``gateway_config``. With ``proxied``, a recording proxy
+    stands in front of the gateway (or the fake), its records become ``client_requests``
+    and the CLI's ``started`` becomes ``started_at`` on its clock. ``launch`` runs the CLI
+    (see :func:`run_cli`), may add to the report and returns the CLI's result; ``extra(name)``
+    adds fields to the report before anything starts."""
+    args = runner_parser(doc, scenarios, cli_option).parse_args(argv)
+    check_isolated()
+    bring_loopback_up()
+
+    spec = scenarios[args.scenario]
+    report: Report = {
+        "scenario": args.scenario,
+        "provider": spec[0],
+        "prompt": spec[-1],
+        "master_key": MASTER_KEY,
+        "upstream_key": UPSTREAM_KEY,
+        "gateway_url": None,
+        "gateway_log": "",
+        **(extra(args.scenario) if extra else {}),
+    }
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=tmp_prefix)))
+        fake = stack.enter_context(run_fake_upstream(require_key=UPSTREAM_KEY))
+        gateway = None
+        if spec[0] == "direct":
+            target, base_url, api_key = (fake.host, fake.port), fake.base_url, UPSTREAM_KEY
+        else:
+            gateway = stack.enter_context(run_gateway(gateway_config(spec[0], fake), master_key=MASTER_KEY))
+            target, base_url, api_key = (gateway.host, gateway.port), gateway.base_url, MASTER_KEY
+            report["gateway_url"] = gateway.base_url
+        proxy = stack.enter_context(recording_proxy(*target)) if proxied else None
+        stage = Stage(args, report, fake, tmp, tmp / "home", tmp / "project", base_url, api_key)
+        if proxy is not None:
+            stage.base_url = proxy.base_url
+        make_dirs(stage.home / "tmp", stage.workdir)
+        cli = launch(stage)
+        if proxy is not None:
+            cli["started_at"] = round(cli.pop("started") - proxy.started, 4)
+            report["client_requests"] = proxy.records()
+        report["cli"] = cli
+        report["requests"] = fake.requests()
+        if gateway is not None:
+            report["gateway_log"] = gateway.output()
+    emit(report)
+    return 0
+
+
 # --------------------------------------------------------------------------- pytest side
 
 
@@ -177,6 +267,32 @@ def check_namespace_tools() -> None:
         )
 
 
+def cli_fixtures(
+    binary: str, ensure: Callable[[], Path], runner: str, *, cli_timeout: float, scenario_timeout: float
+) -> tuple[Any, Any]:
+    """A test module's two session fixtures: ``binary`` (``<cli>_binary``: the pinned CLI,
+    installed on first use; a missing tool or a failed install fails the tests) and
+    ``scenario`` (run a scenario of the ``runner`` module once per session, return its report)."""
+    import pytest  # only the pytest side gets here
+
+    option = binary.removesuffix("_binary")
+
+    @pytest.fixture(scope="session", name=binary)
+    def binary_fixture() -> Path:
+        check_namespace_tools()
+        try:
+            return ensure()
+        except SetupError as exc:
+            fail(str(exc))
+
+    @pytest.fixture(scope="session", name="scenario")
+    def scenario_fixture(request: pytest.FixtureRequest) -> Callable[[str], Report]:
+        args = [f"--{option}", str(request.getfixturevalue(binary)), "--timeout", str(cli_timeout)]
+        return scenario_runner(runner, args, timeout=scenario_timeout)
+
+    return binary_fixture, scenario_fixture
+
+
 def scenario_runner(module: str, args: list[str], *, timeout: float) -> Callable[[str], Report]:
     """``run(name)``: the report of ``python -m MODULE name *args`` in a fresh namespace, run once per name."""
     done: dict[str, Report] = {}
@@ -197,6 +313,20 @@ def scenario_runner(module: str, args: list[str], *, timeout: float) -> Callable
         return done[name]
 
     return run
+
+
+def assert_cli_exited(report: Report) -> dict[str, Any]:
+    """The report's ``cli``, after checking the CLI finished in time and exited 0."""
+    cli = report["cli"]
+    assert not cli["timed_out"], explain(report)
+    assert cli["exit_code"] == 0, explain(report)
+    return cli
+
+
+def assert_gateway_log_clean(report: Report) -> None:
+    """The gateway logged no exception."""
+    for broken in ("Traceback", "Exception in ASGI application"):
+        assert broken not in report["gateway_log"], explain(report)
 
 
 def explain(report: Report) -> str:
@@ -232,6 +362,7 @@ def model_requests(report: Report, path: str) -> list[dict[str, Any]]:
 
 
 def assert_no_master_key(report: Report) -> None:
+    """No upstream request carried the master key, in a header or in a body."""
     for r in report["requests"]:
         assert MASTER_KEY not in json.dumps(r["headers"]), f"master key sent upstream in {r['headers']}"
         assert MASTER_KEY not in r["raw_body"], "master key sent upstream in a body"

@@ -30,29 +30,12 @@ document; only a failure to start the servers makes this script exit non-zero.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from modelgate.testing.gateway_runner import run_gateway
-from modelgate.testing.runner import run_fake_upstream
-from tests.e2e.harness import (
-    MARKER,
-    MASTER_KEY,
-    PLAIN_REPLY,
-    UPSTREAM_KEY,
-    bring_loopback_up,
-    check_isolated,
-    cli_env,
-    emit,
-    make_dirs,
-    run_cli,
-    runner_parser,
-)
-from tests.e2e.recording_proxy import recording_proxy
+from modelgate.testing.runner import FakeUpstream
+from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
 
 #: Model names Codex asks for. ``gpt-5.5`` is in Codex's bundled model catalog (so Codex
 #: sends what it sends OpenAI: reasoning effort, text verbosity); the Claude name is not
@@ -77,12 +60,13 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def gateway_config(provider: str, fake_anthropic_url: str, fake_openai_url: str) -> dict[str, Any]:
+def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
+    """``gpt-5.5`` passed through to OpenAI, or every ``claude-*`` name to Anthropic."""
     if provider == "openai":
-        prov = {"name": "oai", "type": "openai", "base_url": fake_openai_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "oai", "type": "openai", "base_url": fake.openai_base_url, "api_keys": [UPSTREAM_KEY]}
         models = [{"name": OPENAI_MODEL, "provider": "oai"}]
     else:
-        prov = {"name": "anth", "type": "anthropic", "base_url": fake_anthropic_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "anth", "type": "anthropic", "base_url": fake.anthropic_base_url, "api_keys": [UPSTREAM_KEY]}
         models = [{"name": "claude-*", "provider": "anth"}]
     return {"providers": [prov], "models": models}
 
@@ -128,53 +112,34 @@ def parse_events(stdout: str) -> list[Any]:
     return events
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = runner_parser(__doc__, SCENARIOS, "codex").parse_args(argv)
-    check_isolated()
-    bring_loopback_up()
+def launch(stage: Stage) -> dict[str, Any]:
+    """Write ``config.toml`` into an empty ``CODEX_HOME`` and run ``codex exec`` once."""
+    args, report, tmp = stage.args, stage.report, stage.tmp
+    codex_home, workdir, last = tmp / "codex-home", stage.workdir, tmp / "last-message.txt"
+    make_dirs(codex_home)
+    report["config_toml"] = config_toml(stage.base_url + "/v1", report["model"])
+    (codex_home / "config.toml").write_text(report["config_toml"])
+    env = cli_env(stage.home, args.env, CODEX_HOME=str(codex_home), **{KEY_VARIABLE: stage.api_key})
+    argv = [args.codex, "exec", "--json", "--color", "never", "--skip-git-repo-check", "--strict-config"]
+    argv += ["-C", str(workdir), "-o", str(last), report["prompt"]]
+    cli = run_cli(argv, workdir, env, args.timeout)
+    cli["events"] = parse_events(cli["stdout"])
+    cli["last_message"] = last.read_text() if last.exists() else None
+    return cli
 
-    provider, model, prompt = SCENARIOS[args.scenario]
-    report: dict[str, Any] = {
-        "scenario": args.scenario,
-        "provider": provider,
-        "model": model,
-        "prompt": prompt,
-        "master_key": MASTER_KEY,
-        "upstream_key": UPSTREAM_KEY,
-        "gateway_url": None,
-        "gateway_log": "",
-    }
-    with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelgate-e2e-codex-")))
-        fake = stack.enter_context(run_fake_upstream(require_key=UPSTREAM_KEY))
-        gateway = None
-        if provider == "direct":
-            target, api_key = (fake.host, fake.port), UPSTREAM_KEY
-        else:
-            config = gateway_config(provider, fake.anthropic_base_url, fake.openai_base_url)
-            gateway = stack.enter_context(run_gateway(config, master_key=MASTER_KEY))
-            target, api_key = (gateway.host, gateway.port), MASTER_KEY
-            report["gateway_url"] = gateway.base_url
-        proxy = stack.enter_context(recording_proxy(*target))
-        home, codex_home, workdir = tmp / "home", tmp / "codex-home", tmp / "project"
-        make_dirs(home / "tmp", codex_home, workdir)
-        report["config_toml"] = config_toml(proxy.base_url + "/v1", model)
-        (codex_home / "config.toml").write_text(report["config_toml"])
-        env = cli_env(home, args.env, CODEX_HOME=str(codex_home), **{KEY_VARIABLE: api_key})
-        last = tmp / "last-message.txt"
-        argv_ = [args.codex, "exec", "--json", "--color", "never", "--skip-git-repo-check", "--strict-config"]
-        argv_ += ["-C", str(workdir), "-o", str(last), prompt]
-        cli = run_cli(argv_, workdir, env, args.timeout)
-        cli["started_at"] = round(cli.pop("started") - proxy.started, 4)
-        cli["events"] = parse_events(cli["stdout"])
-        cli["last_message"] = last.read_text() if last.exists() else None
-        report["cli"] = cli
-        report["client_requests"] = proxy.records()
-        report["requests"] = fake.requests()
-        if gateway is not None:
-            report["gateway_log"] = gateway.output()
-    emit(report)
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return run_scenario(
+        __doc__,
+        SCENARIOS,
+        "codex",
+        argv,
+        gateway_config=gateway_config,
+        launch=launch,
+        proxied=True,
+        tmp_prefix="modelgate-e2e-codex-",
+        extra=lambda name: {"model": SCENARIOS[name][1]},
+    )
 
 
 if __name__ == "__main__":

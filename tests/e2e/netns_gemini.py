@@ -31,29 +31,12 @@ document; only a failure to start the servers makes this script exit non-zero.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from modelgate.testing.gateway_runner import run_gateway
-from modelgate.testing.runner import run_fake_upstream
-from tests.e2e.harness import (
-    MARKER,
-    MASTER_KEY,
-    PLAIN_REPLY,
-    UPSTREAM_KEY,
-    bring_loopback_up,
-    check_isolated,
-    cli_env,
-    emit,
-    make_dirs,
-    run_cli,
-    runner_parser,
-)
-from tests.e2e.recording_proxy import recording_proxy
+from modelgate.testing.runner import FakeUpstream
+from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
 
 #: The pinned release's shell tool (``SHELL_TOOL_NAME``); its one required argument is ``command``.
 SHELL_TOOL = "run_shell_command"
@@ -71,7 +54,6 @@ OPENAI_UPSTREAM_MODELS = ("gpt-4.1-mini", "gpt-4.1")
 #: times: the prompt's directives are in the router's input too, and would answer it otherwise.
 ROUTER_REPLY = '{"complexity_reasoning": "One explicit shell command.", "complexity_score": 5}'
 ROUTER_ANSWERS = 10
-'{"complexity_reasoning": "One explicit shell command.", "complexity_score": 5}'
 
 #: scenario → (how the CLI reaches the fake, prompt)
 SCENARIOS: dict[str, tuple[str, str]] = {
@@ -85,21 +67,22 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 }
 
 
-def gateway_config(provider: str, fake_url: str, fake_openai_url: str) -> dict[str, Any]:
+def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
     """Every model name the CLI asks for (``gemini-*``) goes to the one provider of the scenario."""
     if provider == "gemini":
-        prov = {"name": "google", "type": "gemini", "base_url": fake_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "google", "type": "gemini", "base_url": fake.base_url, "api_keys": [UPSTREAM_KEY]}
         models: list[dict[str, Any]] = [{"name": "gemini-*", "provider": "google"}]
     elif provider == "anthropic":
-        prov = {"name": "anth", "type": "anthropic", "base_url": fake_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "anth", "type": "anthropic", "base_url": fake.base_url, "api_keys": [UPSTREAM_KEY]}
         models = translated_models("anth", ANTHROPIC_UPSTREAM_MODELS)
     else:
-        prov = {"name": "oai", "type": "openai", "base_url": fake_openai_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "oai", "type": "openai", "base_url": fake.openai_base_url, "api_keys": [UPSTREAM_KEY]}
         models = translated_models("oai", OPENAI_UPSTREAM_MODELS)
     return {"providers": [prov], "models": models}
 
 
 def translated_models(provider: str, upstream: tuple[str, str]) -> list[dict[str, Any]]:
+    """The router's model and every other ``gemini-*`` name, mapped to ``upstream``."""
     router, main = upstream
     return [
         {"name": ROUTER_MODEL, "provider": provider, "upstream_model": router},
@@ -138,51 +121,32 @@ def parse_output(stdout: str) -> Any:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = runner_parser(__doc__, SCENARIOS, "gemini").parse_args(argv)
-    check_isolated()
-    bring_loopback_up()
+def launch(stage: Stage) -> dict[str, Any]:
+    """Queue the router's answers, write ``settings.json`` and run ``gemini -p`` once."""
+    args, report, fake, home = stage.args, stage.report, stage.fake, stage.home
+    fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(report["provider"])}, times=ROUTER_ANSWERS)
+    make_dirs(home / ".gemini")
+    (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
+    env = cli_env(home, args.env, GOOGLE_GEMINI_BASE_URL=stage.base_url, GEMINI_API_KEY=stage.api_key)
+    argv = [args.gemini, "-p", report["prompt"], "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
+    cli = run_cli(argv, stage.workdir, env, args.timeout)
+    cli["json"] = parse_output(cli["stdout"])
+    report["router_answers_left"] = sum(item["remaining"] for item in fake.pending())
+    return cli
 
-    provider, prompt = SCENARIOS[args.scenario]
-    report: dict[str, Any] = {
-        "scenario": args.scenario,
-        "provider": provider,
-        "prompt": prompt,
-        "master_key": MASTER_KEY,
-        "upstream_key": UPSTREAM_KEY,
-        "gateway_url": None,
-        "gateway_log": "",
-        "settings": settings(),
-    }
-    with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelgate-e2e-gemini-")))
-        fake = stack.enter_context(run_fake_upstream(require_key=UPSTREAM_KEY))
-        gateway = None
-        if provider == "direct":
-            target, api_key = (fake.host, fake.port), UPSTREAM_KEY
-        else:
-            config = gateway_config(provider, fake.base_url, fake.openai_base_url)
-            gateway = stack.enter_context(run_gateway(config, master_key=MASTER_KEY))
-            target, api_key = (gateway.host, gateway.port), MASTER_KEY
-            report["gateway_url"] = gateway.base_url
-        fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(provider)}, times=ROUTER_ANSWERS)
-        proxy = stack.enter_context(recording_proxy(*target))
-        home, workdir = tmp / "home", tmp / "project"
-        make_dirs(home / "tmp", home / ".gemini", workdir)
-        (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
-        env = cli_env(home, args.env, GOOGLE_GEMINI_BASE_URL=proxy.base_url, GEMINI_API_KEY=api_key)
-        argv_ = [args.gemini, "-p", prompt, "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
-        cli = run_cli(argv_, workdir, env, args.timeout)
-        cli["started_at"] = round(cli.pop("started") - proxy.started, 4)
-        cli["json"] = parse_output(cli["stdout"])
-        report["cli"] = cli
-        report["client_requests"] = proxy.records()
-        report["requests"] = fake.requests()
-        report["router_answers_left"] = sum(item["remaining"] for item in fake.pending())
-        if gateway is not None:
-            report["gateway_log"] = gateway.output()
-    emit(report)
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return run_scenario(
+        __doc__,
+        SCENARIOS,
+        "gemini",
+        argv,
+        gateway_config=gateway_config,
+        launch=launch,
+        proxied=True,
+        tmp_prefix="modelgate-e2e-gemini-",
+        extra=lambda name: {"settings": settings()},
+    )
 
 
 if __name__ == "__main__":

@@ -22,28 +22,13 @@ start-up probes it otherwise leaves out.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelgate.testing.gateway_runner import run_gateway
-from modelgate.testing.runner import run_fake_upstream
-from tests.e2e.harness import (
-    MARKER,
-    MASTER_KEY,
-    PLAIN_REPLY,
-    UPSTREAM_KEY,
-    bring_loopback_up,
-    check_isolated,
-    cli_env,
-    emit,
-    make_dirs,
-    run_cli,
-    runner_parser,
-)
+from modelgate.testing.runner import FakeUpstream
+from tests.e2e.harness import MARKER, MASTER_KEY, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, run_cli, run_scenario
 
 __all__ = ["MARKER", "MASTER_KEY", "OPENAI_UPSTREAM_MODEL", "PLAIN_REPLY", "SCENARIOS", "UPSTREAM_KEY", "main"]
 
@@ -64,17 +49,19 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 }
 
 
-def gateway_config(provider: str, fake_anthropic_url: str, fake_openai_url: str) -> dict[str, Any]:
+def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
+    """Every ``claude-*`` name goes to the one provider of the scenario."""
     if provider == "openai-compatible":
-        prov = {"name": "local", "type": provider, "base_url": fake_openai_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "local", "type": provider, "base_url": fake.openai_base_url, "api_keys": [UPSTREAM_KEY]}
         models = [{"name": "claude-*", "provider": "local", "upstream_model": OPENAI_UPSTREAM_MODEL}]
     else:
-        prov = {"name": "anth", "type": "anthropic", "base_url": fake_anthropic_url, "api_keys": [UPSTREAM_KEY]}
+        prov = {"name": "anth", "type": "anthropic", "base_url": fake.anthropic_base_url, "api_keys": [UPSTREAM_KEY]}
         models = [{"name": "claude-*", "provider": "anth"}]
     return {"providers": [prov], "models": models}
 
 
 def claude_env(home: Path, base_url: str, api_key: str, overrides: list[str]) -> dict[str, str]:
+    """Claude Code's environment: the endpoint and key, and no telemetry, updates or extra traffic."""
     return cli_env(
         home,
         overrides,
@@ -90,6 +77,7 @@ def claude_env(home: Path, base_url: str, api_key: str, overrides: list[str]) ->
 
 
 def run_claude(claude: str, prompt: str, workdir: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run ``claude -p PROMPT --output-format json`` once; ``json`` is its parsed output."""
     # Root may not use --dangerously-skip-permissions; allowing Bash is all the tool scenarios need.
     argv = [claude, "-p", prompt, "--output-format", "json", "--allowedTools", "Bash", "--max-turns", "4"]
     result = run_cli(argv, workdir, env, timeout)
@@ -100,41 +88,15 @@ def run_claude(claude: str, prompt: str, workdir: Path, env: dict[str, str], tim
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = runner_parser(__doc__, SCENARIOS, "claude").parse_args(argv)
-    check_isolated()
-    bring_loopback_up()
+def launch(stage: Stage) -> dict[str, Any]:
+    """Run Claude Code once against the stage's endpoint."""
+    args = stage.args
+    env = claude_env(stage.home, stage.base_url, stage.api_key, args.env)
+    return run_claude(args.claude, stage.report["prompt"], stage.workdir, env, args.timeout)
 
-    provider, prompt = SCENARIOS[args.scenario]
-    report: dict[str, Any] = {
-        "scenario": args.scenario,
-        "provider": provider,
-        "prompt": prompt,
-        "master_key": MASTER_KEY,
-        "upstream_key": UPSTREAM_KEY,
-        "gateway_url": None,
-        "gateway_log": "",
-    }
-    with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelgate-e2e-")))
-        fake = stack.enter_context(run_fake_upstream(require_key=UPSTREAM_KEY))
-        gateway = None
-        if provider == "direct":
-            base_url, api_key = fake.anthropic_base_url, UPSTREAM_KEY
-        else:
-            config = gateway_config(provider, fake.anthropic_base_url, fake.openai_base_url)
-            gateway = stack.enter_context(run_gateway(config, master_key=MASTER_KEY))
-            base_url, api_key = gateway.base_url, MASTER_KEY
-            report["gateway_url"] = base_url
-        home, workdir = tmp / "home", tmp / "project"
-        make_dirs(home / "tmp", workdir)
-        env = claude_env(home, base_url, api_key, args.env)
-        report["cli"] = run_claude(args.claude, prompt, workdir, env, args.timeout)
-        report["requests"] = fake.requests()
-        if gateway is not None:
-            report["gateway_log"] = gateway.output()
-    emit(report)
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return run_scenario(__doc__, SCENARIOS, "claude", argv, gateway_config=gateway_config, launch=launch, proxied=False)
 
 
 if __name__ == "__main__":

@@ -44,18 +44,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.claude_code import CLAUDE_CODE_VERSION, SetupError, ensure_claude_code
+from tests.e2e.claude_code import CLAUDE_CODE_VERSION, ensure_claude_code
 from tests.e2e.harness import (
     MARKER,
     PLAIN_REPLY,
     UPSTREAM_KEY,
     Report,
+    assert_cli_exited,
     assert_no_master_key,
-    check_namespace_tools,
+    cli_fixtures,
     explain,
-    fail,
     model_requests,
-    scenario_runner,
 )
 from tests.e2e.netns_run import OPENAI_UPSTREAM_MODEL
 
@@ -69,30 +68,22 @@ CLI_TIMEOUT = 90
 # --------------------------------------------------------------------------- setup
 
 
-@pytest.fixture(scope="session")
-def claude_binary() -> Path:
-    check_namespace_tools()
-    try:
-        return ensure_claude_code()
-    except SetupError as exc:
-        fail(str(exc))
-
-
-@pytest.fixture(scope="session")
-def scenario(claude_binary: Path) -> Callable[[str], Report]:
-    """Run a scenario of ``netns_run.py`` (once per session) and return its report."""
-    args = ["--claude", str(claude_binary), "--timeout", str(CLI_TIMEOUT)]
-    return scenario_runner("tests.e2e.netns_run", args, timeout=SCENARIO_TIMEOUT)
+#: ``claude_binary`` and ``scenario`` (a scenario of ``netns_run.py``, run once per session).
+claude_binary, scenario = cli_fixtures(
+    "claude_binary",
+    ensure_claude_code,
+    "tests.e2e.netns_run",
+    cli_timeout=CLI_TIMEOUT,
+    scenario_timeout=SCENARIO_TIMEOUT,
+)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def cli_result(report: Report) -> dict[str, Any]:
-    cli = report["cli"]
-    assert not cli["timed_out"], explain(report)
-    assert cli["exit_code"] == 0, explain(report)
-    result = cli["json"]
+    """Claude Code's JSON result, after checking the run went well."""
+    result = assert_cli_exited(report)["json"]
     assert isinstance(result, dict), explain(report)
     assert result.get("type") == "result", explain(report)
     assert result.get("is_error") is False, explain(report)

@@ -48,19 +48,19 @@ from typing import Any
 import pytest
 
 from modelgate.testing.reply import TOOL_RESULT_PREFIX
-from tests.e2e.codex_cli import CODEX_VERSION, SetupError, ensure_codex, native_binary
+from tests.e2e.codex_cli import CODEX_VERSION, ensure_codex, native_binary
 from tests.e2e.harness import (
     MARKER,
     MASTER_KEY,
     PLAIN_REPLY,
     UPSTREAM_KEY,
     Report,
+    assert_cli_exited,
+    assert_gateway_log_clean,
     assert_no_master_key,
-    check_namespace_tools,
+    cli_fixtures,
     explain,
-    fail,
     model_requests,
-    scenario_runner,
 )
 from tests.e2e.netns_codex import ANTHROPIC_MODEL, OPENAI_MODEL, PLAIN_PROMPT, SHELL_TOOL, TOOL_PROMPT
 
@@ -84,20 +84,10 @@ Item = dict[str, Any]
 # --------------------------------------------------------------------------- setup
 
 
-@pytest.fixture(scope="session")
-def codex_binary() -> Path:
-    check_namespace_tools()
-    try:
-        return ensure_codex()
-    except SetupError as exc:
-        fail(str(exc))
-
-
-@pytest.fixture(scope="session")
-def scenario(codex_binary: Path) -> Callable[[str], Report]:
-    """Run a scenario of ``netns_codex.py`` (once per session) and return its report."""
-    args = ["--codex", str(codex_binary), "--timeout", str(CLI_TIMEOUT)]
-    return scenario_runner("tests.e2e.netns_codex", args, timeout=SCENARIO_TIMEOUT)
+#: ``codex_binary`` and ``scenario`` (a scenario of ``netns_codex.py``, run once per session).
+codex_binary, scenario = cli_fixtures(
+    "codex_binary", ensure_codex, "tests.e2e.netns_codex", cli_timeout=CLI_TIMEOUT, scenario_timeout=SCENARIO_TIMEOUT
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -110,17 +100,13 @@ def completed_items(report: Report) -> list[Item]:
     completes, no ``error`` event (Codex reports its retries that way) and no error
     item except the warning about a model missing from its catalog; the gateway logged
     no exception."""
-    cli = report["cli"]
-    assert not cli["timed_out"], explain(report)
-    assert cli["exit_code"] == 0, explain(report)
-    events = cli["events"]
+    events = assert_cli_exited(report)["events"]
     assert events and all(isinstance(e, dict) for e in events), explain(report)
     kinds = [e["type"] for e in events]
     assert kinds[0] == "thread.started", explain(report)
     assert kinds.count("turn.started") == kinds.count("turn.completed") == 1, explain(report)
     assert not {"turn.failed", "error"} & set(kinds), explain(report)
-    for broken in ("Traceback", "Exception in ASGI application"):
-        assert broken not in report["gateway_log"], explain(report)
+    assert_gateway_log_clean(report)
     items = [e["item"] for e in events if e["type"] == "item.completed"]
     for item in items:
         if item["type"] == "error":

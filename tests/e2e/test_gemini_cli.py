@@ -50,26 +50,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from modelgate.testing.reply import TOOL_RESULT_PREFIX
-from tests.e2e.gemini_cli import GEMINI_CLI_VERSION, SetupError, ensure_gemini_cli
+from tests.e2e.gemini_cli import GEMINI_CLI_VERSION, ensure_gemini_cli
 from tests.e2e.harness import (
     MARKER,
     MASTER_KEY,
     PLAIN_REPLY,
     UPSTREAM_KEY,
     Report,
+    assert_cli_exited,
+    assert_gateway_log_clean,
     assert_no_master_key,
-    check_namespace_tools,
+    cli_fixtures,
     explain,
-    fail,
     model_requests,
-    scenario_runner,
 )
 from tests.e2e.netns_gemini import (
     ANTHROPIC_UPSTREAM_MODELS,
@@ -96,20 +95,14 @@ Json = dict[str, Any]
 # --------------------------------------------------------------------------- setup
 
 
-@pytest.fixture(scope="session")
-def gemini_binary() -> Path:
-    check_namespace_tools()
-    try:
-        return ensure_gemini_cli()
-    except SetupError as exc:
-        fail(str(exc))
-
-
-@pytest.fixture(scope="session")
-def scenario(gemini_binary: Path) -> Callable[[str], Report]:
-    """Run a scenario of ``netns_gemini.py`` (once per session) and return its report."""
-    args = ["--gemini", str(gemini_binary), "--timeout", str(CLI_TIMEOUT)]
-    return scenario_runner("tests.e2e.netns_gemini", args, timeout=SCENARIO_TIMEOUT)
+#: ``gemini_binary`` and ``scenario`` (a scenario of ``netns_gemini.py``, run once per session).
+gemini_binary, scenario = cli_fixtures(
+    "gemini_binary",
+    ensure_gemini_cli,
+    "tests.e2e.netns_gemini",
+    cli_timeout=CLI_TIMEOUT,
+    scenario_timeout=SCENARIO_TIMEOUT,
+)
 
 
 # --------------------------------------------------------------------------- the CLI's side
@@ -118,9 +111,7 @@ def scenario(gemini_binary: Path) -> Callable[[str], Report]:
 def cli_output(report: Report) -> Json:
     """The CLI's JSON output, after checking the run went well: exit 0 in time, no error,
     no API error in its stats, no exception in the gateway's log."""
-    cli = report["cli"]
-    assert not cli["timed_out"], explain(report)
-    assert cli["exit_code"] == 0, explain(report)
+    cli = assert_cli_exited(report)
     assert cli["elapsed"] < QUICK_RUN, explain(report)
     output = cli["json"]
     assert isinstance(output, dict), explain(report)
@@ -128,8 +119,7 @@ def cli_output(report: Report) -> Json:
     assert isinstance(output.get("response"), str), explain(report)
     for model, stats in output["stats"]["models"].items():
         assert stats["api"]["totalErrors"] == 0, (model, stats["api"], explain(report))
-    for broken in ("Traceback", "Exception in ASGI application"):
-        assert broken not in report["gateway_log"], explain(report)
+    assert_gateway_log_clean(report)
     return output
 
 
@@ -213,7 +203,35 @@ def assert_tool_result_output(report: Report) -> Json:
 
 
 def router_answers_used(report: Report) -> int:
+    """How many of the router answers queued on the fake were taken."""
     return ROUTER_ANSWERS - report["router_answers_left"]
+
+
+def plain_calls(report: Report) -> tuple[Json, list[Json]]:
+    """A plain prompt's routing call and its one streamed call, after checking the CLI
+    printed the fake's fixed answer."""
+    assert cli_output(report)["response"].strip() == PLAIN_REPLY, explain(report)
+    router, main = client_calls(report)
+    assert_router_call(router)
+    assert len(main) == 1, explain(report)
+    return router, main
+
+
+def tool_calls(report: Report, *, check_router: bool = False) -> tuple[list[Json], Json]:
+    """A tool round trip's two streamed calls and the CLI's shell ``functionCall`` part,
+    after checking the tool result reached the output (and, if asked, the routing call)."""
+    assert_tool_result_output(report)
+    router, main = client_calls(report)
+    if check_router:
+        assert_router_call(router)
+    assert len(main) == 2, explain(report)
+    call_part, _ = tool_exchange(main[1])
+    return main, call_part
+
+
+def assert_own_signature(call_part: Json) -> None:
+    """The call came back with a thought signature of its own, not the skip value."""
+    assert call_part["thoughtSignature"] not in (SKIP_SIGNATURE, ""), call_part
 
 
 # --------------------------------------------------------------------------- baseline
@@ -222,12 +240,8 @@ def router_answers_used(report: Report) -> int:
 def test_baseline_gemini_cli_against_the_fake_directly(scenario: Callable[[str], Report]) -> None:
     """Without the gateway: proves the harness works and shows what the CLI sends."""
     report = scenario("direct-tool")
-    assert_tool_result_output(report)
-    router, main = client_calls(report)
-    assert_router_call(router)
-    assert len(main) == 2, explain(report)
-    call_part, _ = tool_exchange(main[1])
-    assert call_part["thoughtSignature"] not in (SKIP_SIGNATURE, ""), call_part
+    _, call_part = tool_calls(report, check_router=True)
+    assert_own_signature(call_part)
     assert router_answers_used(report) == 1, explain(report)
     assert len(report["requests"]) == 3, explain(report)
 
@@ -255,22 +269,16 @@ def assert_passthrough(report: Report) -> None:
 
 def test_gemini_passthrough_plain_prompt(scenario: Callable[[str], Report]) -> None:
     report = scenario("gemini-plain")
-    assert cli_output(report)["response"].strip() == PLAIN_REPLY, explain(report)
-    router, main = client_calls(report)
-    assert_router_call(router)
-    assert len(main) == 1, explain(report)
+    plain_calls(report)
     assert router_answers_used(report) == 1, explain(report)
     assert_passthrough(report)
 
 
 def test_gemini_passthrough_tool_round_trip(scenario: Callable[[str], Report]) -> None:
     report = scenario("gemini-tool")
-    assert_tool_result_output(report)
-    _, main = client_calls(report)
-    assert len(main) == 2, explain(report)
-    call_part, _ = tool_exchange(main[1])
+    _, call_part = tool_calls(report)
     # The fake's own signature came back untouched; it verified it (the 200 in assert_passthrough).
-    assert call_part["thoughtSignature"] not in (SKIP_SIGNATURE, ""), call_part
+    assert_own_signature(call_part)
     assert_passthrough(report)
 
 
@@ -315,10 +323,7 @@ def assert_anthropic_turn(request: Json, main: Json) -> None:
 
 def test_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None:
     report = scenario("anthropic-plain")
-    assert cli_output(report)["response"].strip() == PLAIN_REPLY, explain(report)
-    router, main = client_calls(report)
-    assert_router_call(router)
-    assert len(main) == 1, explain(report)
+    router, main = plain_calls(report)
     first, second = model_requests(report, "/v1/messages")
     schema = assert_translated_router(report, first, router, ANTHROPIC_UPSTREAM_MODELS[0])
     assert first["body"]["output_config"]["format"] == {"type": "json_schema", "schema": schema}
@@ -330,12 +335,9 @@ def test_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None:
 
 def test_anthropic_tool_round_trip(scenario: Callable[[str], Report]) -> None:
     report = scenario("anthropic-tool")
-    assert_tool_result_output(report)
-    _, main = client_calls(report)
-    assert len(main) == 2, explain(report)
-    call_part, _ = tool_exchange(main[1])
+    main, call_part = tool_calls(report)
     # Claude's thinking and its signature, packed by the gateway into the call's signature.
-    assert call_part["thoughtSignature"] not in (SKIP_SIGNATURE, ""), call_part
+    assert_own_signature(call_part)
     _, first, second = model_requests(report, "/v1/messages")
     for request, call in zip((first, second), main, strict=True):
         assert_anthropic_turn(request, call)
@@ -371,10 +373,7 @@ def assert_openai_turn(request: Json, main: Json) -> None:
 
 def test_openai_plain_prompt(scenario: Callable[[str], Report]) -> None:
     report = scenario("openai-plain")
-    assert cli_output(report)["response"].strip() == PLAIN_REPLY, explain(report)
-    router, main = client_calls(report)
-    assert_router_call(router)
-    assert len(main) == 1, explain(report)
+    router, main = plain_calls(report)
     first, second = model_requests(report, "/v1/chat/completions")
     schema = assert_translated_router(report, first, router, OPENAI_UPSTREAM_MODELS[0])
     response_format = first["body"]["response_format"]
@@ -388,10 +387,7 @@ def test_openai_plain_prompt(scenario: Callable[[str], Report]) -> None:
 
 def test_openai_tool_round_trip(scenario: Callable[[str], Report]) -> None:
     report = scenario("openai-tool")
-    assert_tool_result_output(report)
-    _, main = client_calls(report)
-    assert len(main) == 2, explain(report)
-    call_part, _ = tool_exchange(main[1])
+    main, call_part = tool_calls(report)
     # The gateway had no signature to give; the CLI fills in Google's documented skip value.
     assert call_part["thoughtSignature"] == SKIP_SIGNATURE, call_part
     _, first, second = model_requests(report, "/v1/chat/completions")
