@@ -9,6 +9,7 @@ process) calls.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -58,6 +59,12 @@ def ensure_master_key(config: Config) -> str:
     return key
 
 
+def _refused_handshake(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's error line for a WebSocket handshake the app refused on purpose (Codex's
+    upgrade on ``GET /v1/responses`` gets a 426): the refusal is correct, not an error."""
+    return "without completing handshake" not in record.getMessage()
+
+
 class Gateway:
     def __init__(self, config: Config, authenticator: Authenticator | None = None) -> None:
         self.config = config
@@ -87,11 +94,14 @@ class Gateway:
     def asgi(self) -> Starlette:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            server_log = logging.getLogger("uvicorn.error")
+            server_log.addFilter(_refused_handshake)
             await self.start()
             try:
                 yield
             finally:
                 await self.close()
+                server_log.removeFilter(_refused_handshake)
 
         # The model endpoints first: routes are matched in order, on every request.
         routes = [
