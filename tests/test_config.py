@@ -108,3 +108,28 @@ def test_cli_config_check(tmp_path: Path) -> None:
     bad = runner.invoke(main, ["config", "check", str(good)], env={"ANTHROPIC_API_KEY": ""})
     assert bad.exit_code == 2
     assert "providers.0.api_keys: an API key is empty" in bad.output
+
+
+def test_no_file_takes_base_urls_from_the_sdk_variables() -> None:
+    env = {
+        "ANTHROPIC_API_KEY": "a",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9999",
+        "OPENAI_API_KEY": "o",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9998/v1",
+        "GEMINI_API_KEY": "g",
+        "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9997",
+    }
+    config = load_config(None, env=env)
+    assert [(p.type, p.url, p.api_keys) for p in config.providers] == [
+        ("anthropic", "http://127.0.0.1:9999", ["a"]),
+        ("openai", "http://127.0.0.1:9998/v1", ["o"]),
+        ("gemini", "http://127.0.0.1:9997", ["g"]),
+    ]
+    assert {"gemini-2.5-flash", "gemini-*"} <= {m.name for m in config.models}
+
+
+def test_a_base_url_pointing_at_the_gateway_itself_is_ignored() -> None:
+    env = {"ANTHROPIC_API_KEY": "a", "ANTHROPIC_BASE_URL": "http://127.0.0.1:8080", "MODELGATE_PORT": "8080"}
+    assert load_config(None, env=env).providers[0].url == "https://api.anthropic.com"
+    env["MODELGATE_PORT"] = "9000"
+    assert load_config(None, env=env).providers[0].url == "http://127.0.0.1:8080"

@@ -34,6 +34,7 @@ WELL_KNOWN_MODELS: dict[str, list[str]] = {
         "claude-sonnet-4-0",
         "claude-3-5-haiku-latest",
     ],
+    "gemini": ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"],
     "openai": [
         "gpt-5",
         "gpt-5-mini",
@@ -50,6 +51,7 @@ WELL_KNOWN_MODELS: dict[str, list[str]] = {
 WELL_KNOWN_PATTERNS: dict[str, list[str]] = {
     "anthropic": ["claude-*"],
     "openai": ["gpt-*", "o1*", "o3*", "o4*", "chatgpt-*"],
+    "gemini": ["gemini-*"],
 }
 
 
@@ -234,16 +236,40 @@ def load_config(path: str | os.PathLike[str] | None, env: dict[str, str] | None 
     return parse_config(data, source, env)
 
 
+#: Environment providers: (type, key variables, base-URL variables), as each provider's own SDK reads them.
+ENV_PROVIDERS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("anthropic", ("ANTHROPIC_API_KEY",), ("ANTHROPIC_BASE_URL",)),
+    ("openai", ("OPENAI_API_KEY",), ("OPENAI_BASE_URL",)),
+    ("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GOOGLE_GEMINI_BASE_URL", "GEMINI_BASE_URL")),
+)
+
+
 def default_config(env: dict[str, str]) -> Config:
-    """No config file: serve the well-known models of the providers whose keys are set."""
+    """No config file: serve the well-known models of the providers whose keys are set.
+
+    A provider's base URL comes from the variable its SDK reads (``ANTHROPIC_BASE_URL`` …),
+    unless it points at this gateway itself — the usual case when a shell is set up for
+    Claude Code or Gemini CLI to use the gateway — which would make requests loop.
+    """
     data: dict[str, Any] = {"providers": [], "models": []}
-    for kind, var in (("anthropic", "ANTHROPIC_API_KEY"), ("openai", "OPENAI_API_KEY")):
-        if not env.get(var):
-            continue
-        data["providers"].append({"name": kind, "type": kind, "api_keys": [env[var]]})
-        data["models"] += [{"name": m, "provider": kind} for m in WELL_KNOWN_MODELS[kind]]
-        data["models"] += [{"name": p, "provider": kind} for p in WELL_KNOWN_PATTERNS[kind]]
     for key, var in (("host", "MODELGATE_HOST"), ("port", "MODELGATE_PORT"), ("data_dir", "MODELGATE_DATA_DIR")):
         if env.get(var):
             data.setdefault("server", {})[key] = env[var]
+    own_port = str(data.get("server", {}).get("port", ServerConfig().port))
+    for kind, key_vars, url_vars in ENV_PROVIDERS:
+        key = next((env[v] for v in key_vars if env.get(v)), None)
+        if not key:
+            continue
+        provider: dict[str, Any] = {"name": kind, "type": kind, "api_keys": [key]}
+        url = next((env[v] for v in url_vars if env.get(v)), None)
+        if url and not _points_at_self(url, own_port):
+            provider["base_url"] = url
+        data["providers"].append(provider)
+        data["models"] += [{"name": m, "provider": kind} for m in WELL_KNOWN_MODELS[kind]]
+        data["models"] += [{"name": p, "provider": kind} for p in WELL_KNOWN_PATTERNS[kind]]
     return parse_config(data, "<environment>", env)
+
+
+def _points_at_self(url: str, port: str) -> bool:
+    match = re.match(r"^https?://(localhost|127\.0\.0\.1|\[::1\]|0\.0\.0\.0)(?::(\d+))?", url)
+    return bool(match) and (match.group(2) or "80") == port

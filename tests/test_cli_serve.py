@@ -1,0 +1,56 @@
+"""``modelgate serve`` with no config file: the embedded defaults, as the README's first command runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from modelgate.testing.gateway_runner import free_port
+from modelgate.testing.runner import stop_process, wait_until_listening
+from tests.conftest import UPSTREAM_KEY
+
+MASTER = "mg-defaults-master"
+
+
+@contextmanager
+def serve_without_config(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    child_env = {**clean, "MODELGATE_MASTER_KEY": MASTER, "MODELGATE_DATA_DIR": str(tmp_path / "data"), **env}
+    cmd = [sys.executable, "-m", "modelgate", "serve", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_listening("127.0.0.1", port, timeout=20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc, 10)
+
+
+def test_no_keys_still_starts_and_says_no_provider_serves_the_model(tmp_path: Path) -> None:
+    with serve_without_config(tmp_path, {}) as base:
+        assert httpx.get(base + "/healthz").json()["status"] == "ok"
+        client = anthropic.Anthropic(base_url=base, api_key=MASTER, max_retries=0)
+        with pytest.raises(anthropic.NotFoundError) as info:
+            client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert "no provider serves model 'claude-sonnet-4-6'" in info.value.body["error"]["message"]
+
+
+def test_keys_and_base_urls_from_the_environment(tmp_path: Path, upstream) -> None:
+    env = {"ANTHROPIC_API_KEY": UPSTREAM_KEY, "ANTHROPIC_BASE_URL": upstream.anthropic_base_url}
+    with serve_without_config(tmp_path, env) as base:
+        client = anthropic.Anthropic(base_url=base, api_key=MASTER, max_retries=0)
+        message = client.messages.create(
+            model="claude-haiku-4-5-20251001", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert "You said: hi" in message.content[0].text
+        assert next(m.id for m in client.models.list()) == "claude-opus-4-5"
