@@ -54,7 +54,10 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     else:
         click.echo(f"modelgate: clients authenticate with the master key kept in {key_file}")
     if not config.providers:
-        click.echo("modelgate: no provider configured (set ANTHROPIC_API_KEY / OPENAI_API_KEY or use --config)")
+        click.echo(
+            "modelgate: no provider configured "
+            "(set ANTHROPIC_API_KEY / OPENAI_API_KEY / GEMINI_API_KEY or use --config)"
+        )
     if config_path:
         os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
     uvicorn.run(
