@@ -40,8 +40,6 @@ import importlib.util
 import json
 import os
 import resource
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -53,7 +51,9 @@ import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 import mock_upstream  # noqa: E402
+from harness import ensure_wrk, stop, wait_port  # noqa: E402
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -173,20 +173,6 @@ end
 """
 
 
-def ensure_wrk() -> str:
-    wrk = shutil.which("wrk")
-    if wrk:
-        return wrk
-    print("wrk not found: installing it with apt-get (Debian package 'wrk') ...", flush=True)
-    if os.geteuid() == 0:
-        subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
-    wrk = shutil.which("wrk")
-    if not wrk:
-        sys.exit("wrk is missing and could not be installed: run `sudo apt-get install -y wrk` and retry.")
-    return wrk
-
-
 def port_free(port: int) -> None:
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -196,27 +182,6 @@ def port_free(port: int) -> None:
 def start(cmd: list[str], cpu: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     f = open(log, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(["taskset", "-c", cpu, *cmd], cwd=HERE, env=env, stdout=f, stderr=f, start_new_session=True)
-
-
-def stop(p: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(p.pid, signal.SIGTERM)
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
-
-
-def wait_port(port: int, p: subprocess.Popen, timeout: float = 20) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if p.poll() is not None:
-            raise RuntimeError(f"process exited with {p.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def cpu_seconds(pid: int) -> float:
