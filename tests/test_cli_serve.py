@@ -13,7 +13,7 @@ import anthropic
 import httpx
 import pytest
 
-from modelgate.testing.gateway_runner import free_port
+from modelgate.testing.gateway_runner import free_port, run_gateway
 from modelgate.testing.runner import stop_process, wait_until_listening
 from tests.conftest import UPSTREAM_KEY
 
@@ -54,3 +54,17 @@ def test_keys_and_base_urls_from_the_environment(tmp_path: Path, upstream) -> No
         )
         assert "You said: hi" in message.content[0].text
         assert next(m.id for m in client.models.list()) == "claude-opus-4-5"
+
+
+def test_several_workers_serve_the_same_config(upstream) -> None:
+    config = {
+        "providers": [{"name": "a", "type": "anthropic", "base_url": upstream.base_url, "api_keys": [UPSTREAM_KEY]}],
+        "models": [{"name": "claude-*", "provider": "a"}],
+    }
+    with run_gateway(config, master_key=MASTER, workers=2) as gateway:
+        client = anthropic.Anthropic(base_url=gateway.base_url, api_key=MASTER, max_retries=0)
+        for _ in range(10):
+            message = client.messages.create(
+                model="claude-x", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert message.stop_reason == "end_turn"
