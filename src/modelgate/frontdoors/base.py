@@ -107,6 +107,11 @@ class FrontDoor(ABC):
     def passthrough(self, request: Request, call: Call, route: ModelRoute) -> Target:
         """Upstream URL, body and headers for a call to a provider of this same protocol."""
 
+    def fit(self, req: ir.Request, max_tokens: int) -> None:
+        """Set the final ``max_tokens`` (the model's cap may have lowered it); a hook for
+        protocols whose decoding derived other values from the requested one."""
+        req.max_tokens = max_tokens
+
     # ------------------------------------------------------------------ shared steps
 
     def error_response(self, err: GatewayError, request_id: str) -> Response:
@@ -173,7 +178,7 @@ class FrontDoor(ABC):
     async def _translate(self, request: Request, call: Call, route: ModelRoute, request_id: str) -> Response:
         req = self.decode(call)
         req.model = route.upstream_model
-        req.max_tokens = route.max_tokens(req.max_tokens)
+        self.fit(req, route.max_tokens(req.max_tokens))
         req.stream = call.stream
         if call.stream:
             events = await until_disconnect(request, route.provider.open_stream(req))

@@ -65,10 +65,10 @@ class OpenAIFrontDoor(FrontDoor):
         return response
 
     def decode(self, call: Call) -> ir.Request:
-        req = self.request_codec.decode_request(call.body)
-        route = self.gw.catalog.resolve(call.model)
-        self.request_codec.fit_thinking(req, route.max_tokens(req.max_tokens))
-        return req
+        return self.request_codec.decode_request(call.body)
+
+    def fit(self, req: ir.Request, max_tokens: int) -> None:
+        self.request_codec.fit_thinking(req, max_tokens)
 
     # ------------------------------------------------------------------ endpoint steps
 

@@ -48,7 +48,8 @@ always sends ``store: false``.
 
 from __future__ import annotations
 
-from modelgate.protocols.openai_responses.client_request import check_request, decode_request, fit_thinking
+from modelgate.protocols.openai_chat.client_request import fit_thinking
+from modelgate.protocols.openai_responses.client_request import check_request, decode_request
 from modelgate.protocols.openai_responses.client_response import encode_response, encode_usage
 from modelgate.protocols.openai_responses.client_stream import StreamEncoder, failed_event
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, PROTOCOL

@@ -319,12 +319,3 @@ def decode_reasoning(raw: Any, max_tokens: int) -> tuple[str | None, ir.Thinking
 def _fitted(budget: int, max_tokens: int) -> ir.Thinking | None:
     budget = min(budget, max_tokens - 1)
     return ir.Thinking("enabled", budget) if budget >= MIN_THINKING_BUDGET else None
-
-
-def fit_thinking(req: ir.Request, max_tokens: int) -> None:
-    """Set the final ``max_tokens`` (the model's cap may lower it) and keep the thinking
-    budget below it: Anthropic requires budget < max_tokens, and at least 1024."""
-    req.max_tokens = max_tokens
-    th = req.thinking
-    if th is not None and th.type == "enabled" and th.budget_tokens is not None:
-        req.thinking = _fitted(th.budget_tokens, max_tokens)
