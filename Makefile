@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-.PHONY: install run test lint bench fake-upstream
+.PHONY: install run test lint typecheck bench fake-upstream
 install: $(STAMP)
 
 run: $(STAMP)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 fake-upstream: $(STAMP)
 	$(VENV)/bin/modelgate fake-upstream $(ARGS)
