@@ -257,10 +257,10 @@ def default_config(env: dict[str, str]) -> Config:
             data.setdefault("server", {})[key] = env[var]
     own_port = str(data.get("server", {}).get("port", ServerConfig().port))
     for kind, key_vars, url_vars in ENV_PROVIDERS:
-        key = next((env[v] for v in key_vars if env.get(v)), None)
-        if not key:
+        api_key = next((env[v] for v in key_vars if env.get(v)), None)
+        if not api_key:
             continue
-        provider: dict[str, Any] = {"name": kind, "type": kind, "api_keys": [key]}
+        provider: dict[str, Any] = {"name": kind, "type": kind, "api_keys": [api_key]}
         url = next((env[v] for v in url_vars if env.get(v)), None)
         if url and not _points_at_self(url, own_port):
             provider["base_url"] = url
@@ -272,4 +272,4 @@ def default_config(env: dict[str, str]) -> Config:
 
 def _points_at_self(url: str, port: str) -> bool:
     match = re.match(r"^https?://(localhost|127\.0\.0\.1|\[::1\]|0\.0\.0\.0)(?::(\d+))?", url)
-    return bool(match) and (match.group(2) or "80") == port
+    return match is not None and (match.group(2) or "80") == port

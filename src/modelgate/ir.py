@@ -67,10 +67,14 @@ class ToolUseBlock:
     type: Literal["tool_use"] = "tool_use"
 
 
+#: What a tool result may hold.
+ToolResultContent = TextBlock | ImageBlock | DocumentBlock
+
+
 @dataclass(slots=True)
 class ToolResultBlock:
     tool_use_id: str
-    content: list[TextBlock | ImageBlock | DocumentBlock] = field(default_factory=list)
+    content: list[ToolResultContent] = field(default_factory=list)
     is_error: bool = False
     cache_control: dict[str, Any] | None = None
     type: Literal["tool_result"] = "tool_result"

@@ -64,6 +64,7 @@ def encode_block(b: ir.Block) -> dict[str, Any]:
     elif isinstance(b, ir.RedactedThinkingBlock):
         return {"type": "redacted_thinking", "data": b.data}
     elif isinstance(b, ir.ImageBlock):
+        src: dict[str, Any]
         if b.url is not None:
             src = {"type": "url", "url": b.url}
         else:

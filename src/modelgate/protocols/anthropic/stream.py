@@ -49,7 +49,7 @@ def encode_event(ev: ir.StreamEvent) -> bytes:
     if isinstance(ev, ir.BlockStop):
         return encode_frame(orjson.dumps({"type": "content_block_stop", "index": ev.index}), "content_block_stop")
     if isinstance(ev, ir.MessageStart):
-        message = {
+        message: dict[str, Any] = {
             "id": ev.id,
             "type": "message",
             "role": "assistant",

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -99,13 +100,13 @@ def decode_messages(raw: list[Any]) -> tuple[list[ir.TextBlock] | None, list[ir.
     return (system or None), turns
 
 
-def _append(turns: list[ir.Message], role: ir.Role, blocks: list[ir.Block]) -> None:
+def _append(turns: list[ir.Message], role: ir.Role, blocks: Sequence[ir.Block]) -> None:
     if not blocks:
         return
     if turns and turns[-1].role == role:
         turns[-1].content.extend(blocks)
     else:
-        turns.append(ir.Message(role, blocks))
+        turns.append(ir.Message(role, list(blocks)))
 
 
 def _parts(content: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -142,8 +143,8 @@ def _text_only(content: Any, where: str) -> list[ir.TextBlock]:
     return blocks
 
 
-def _user_content(content: Any, where: str) -> list[ir.Block]:
-    blocks: list[ir.Block] = []
+def _user_content(content: Any, where: str) -> list[ir.ToolResultContent]:
+    blocks: list[ir.ToolResultContent] = []
     for w, part in _parts(content, where):
         kind = part["type"]
         if kind == "text":
@@ -183,7 +184,7 @@ def _image(spec: Any, where: str) -> ir.ImageBlock:
     raise invalid(f"{where}.url: expected an http(s) URL or a base64 data URL", f"{where}.url", "invalid_value")
 
 
-def _file(spec: Any, where: str) -> ir.Block:
+def _file(spec: Any, where: str) -> ir.DocumentBlock | ir.ImageBlock:
     if not isinstance(spec, dict):
         raise wrong_type(where, "an object", spec)
     if spec.get("file_id") is not None and spec.get("file_data") is None:
@@ -321,7 +322,7 @@ def _tool_result(m: dict[str, Any], where: str) -> ir.ToolResultBlock:
         raise missing(f"{where}.tool_call_id")
     content = m.get("content")
     blocks = _user_content(content, f"{where}.content") if content is not None else []
-    return ir.ToolResultBlock(call_id, blocks)  # type: ignore[arg-type]
+    return ir.ToolResultBlock(call_id, blocks)
 
 
 def _function_result(m: dict[str, Any], where: str, pending: dict[str, list[str]]) -> ir.ToolResultBlock:

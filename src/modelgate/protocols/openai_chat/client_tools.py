@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from modelgate import ir
 from modelgate.protocols.openai_chat.client_errors import invalid
@@ -73,10 +73,11 @@ def _tool(t: Any, where: str, *, legacy: bool) -> ir.Tool:
                 f"{where}.type",
                 "invalid_value",
             )
-        fn = t.get("function")
+        spec = t.get("function")
         where = f"{where}.function"
-        if not isinstance(fn, dict):
-            raise missing(where) if fn is None else wrong_type(where, "an object", fn)
+        if not isinstance(spec, dict):
+            raise missing(where) if spec is None else wrong_type(where, "an object", spec)
+        fn = spec
     name = fn.get("name")
     if not isinstance(name, str) or not name:
         raise missing(f"{where}.name")
@@ -92,7 +93,11 @@ def _tool(t: Any, where: str, *, legacy: bool) -> ir.Tool:
     return ir.Tool(name, description, schema, extras=extras)
 
 
-def _choice(body: dict[str, Any]) -> ir.ToolChoice | tuple[str, set[str]] | None:
+#: ``allowed_tools``: the mode the allowed tools are offered with, and their names.
+_Allowed = tuple[Literal["auto", "any"], set[str]]
+
+
+def _choice(body: dict[str, Any]) -> ir.ToolChoice | _Allowed | None:
     field = "tool_choice" if body.get("tool_choice") is not None else "function_call"
     raw = body.get(field)
     if raw is None:
@@ -123,7 +128,7 @@ def _choice(body: dict[str, Any]) -> ir.ToolChoice | tuple[str, set[str]] | None
     )
 
 
-def _allowed(spec: Any) -> tuple[str, set[str]]:
+def _allowed(spec: Any) -> _Allowed:
     where = "tool_choice.allowed_tools"
     if not isinstance(spec, dict):
         raise missing(where) if spec is None else wrong_type(where, "an object", spec)

@@ -154,7 +154,8 @@ class StreamDecoder:
     def _tool_call(self, call: dict[str, Any], out: list[ir.StreamEvent]) -> bool:
         index = call.get("index")
         call_id = call.get("id") or None
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        raw_fn = call.get("function")
+        fn: dict[str, Any] = raw_fn if isinstance(raw_fn, dict) else {}
         args = fn.get("arguments")
         if not self._continues(index, call_id):
             if (call_id is not None and call_id in self._closed_ids) or (
