@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from typing import Any, Literal
 
 from modelgate import ir
 from modelgate.protocols.openai_chat.upstream_response import parse_arguments
@@ -61,7 +61,11 @@ def decode_input(raw: Any) -> tuple[list[ir.TextBlock], list[ir.Message]]:
     return system, turns
 
 
-def _item(item: dict[str, Any], where: str) -> tuple[str, list[ir.Block]]:
+#: Whose turn an input item belongs to; system items feed the system prompt.
+_Turn = Literal["system", "user", "assistant"]
+
+
+def _item(item: dict[str, Any], where: str) -> tuple[_Turn, list[ir.Block]]:
     kind = item.get("type")
     if kind is None and "role" in item:
         kind = "message"
@@ -85,7 +89,7 @@ def _item(item: dict[str, Any], where: str) -> tuple[str, list[ir.Block]]:
     raise invalid(f"{where}: items of type {kind!r} cannot be sent to this model", f"{where}.type", "invalid_value")
 
 
-def _message(item: dict[str, Any], where: str) -> tuple[str, list[ir.Block]]:
+def _message(item: dict[str, Any], where: str) -> tuple[_Turn, list[ir.Block]]:
     role = item.get("role")
     if role not in ("user", "assistant", "system", "developer"):
         raise invalid(

@@ -23,7 +23,7 @@ Field by field (see the package docstring for the whole policy):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from modelgate import ir
 from modelgate.protocols.openai_responses.client_input import decode_conversation
@@ -227,11 +227,14 @@ def _custom_description(description: str | None, fmt: Any) -> str | None:
     return description
 
 
+_TOOL_CHOICES: dict[str, Literal["auto", "any", "none"]] = {"auto": "auto", "required": "any", "none": "none"}
+
+
 def _tool_choice(raw: Any, tools: list[ir.Tool]) -> ir.ToolChoice | None:
     if raw is None:
         return None
     if raw in ("auto", "required", "none"):
-        return ir.ToolChoice({"auto": "auto", "required": "any", "none": "none"}[raw])
+        return ir.ToolChoice(_TOOL_CHOICES[raw])
     if isinstance(raw, dict):
         kind = raw.get("type")
         if kind in ("function", "custom") and isinstance(raw.get("name"), str):

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from modelgate import ir
-from modelgate.protocols.openai_responses.common import ToolNames, item_id, seal_reasoning, tool_names
+from modelgate.protocols.openai_responses.common import ToolNames, item_id, json_object, seal_reasoning, tool_names
 
 
 def wants_summary(body: dict[str, Any]) -> bool:
@@ -47,8 +47,8 @@ def response_shell(
     body: dict[str, Any], response_id: str, created_at: int, model: str, status: str = "in_progress"
 ) -> dict[str, Any]:
     """The Response object around the output: the request's settings echoed back."""
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
-    text = body.get("text") if isinstance(body.get("text"), dict) else {}
+    reasoning = json_object(body.get("reasoning"))
+    text = json_object(body.get("text"))
     return {
         "id": response_id,
         "object": "response",
@@ -149,8 +149,9 @@ def custom_input(arguments: str) -> str:
         value = orjson.loads(arguments) if arguments else {}
     except orjson.JSONDecodeError:
         return arguments
-    if isinstance(value, dict) and isinstance(value.get("input"), str):
-        return value["input"]
+    text = value.get("input") if isinstance(value, dict) else None
+    if isinstance(text, str):
+        return text
     return arguments
 
 

@@ -27,7 +27,7 @@ An error after the stream began becomes ``response.failed`` with ``response.erro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -267,10 +267,12 @@ class StreamEncoder:
             self._stop_tool(state, text, out)
 
     def _message_parts(self, state: _Block) -> list[dict[str, Any]]:
-        return state.item["_parts"]
+        parts: list[dict[str, Any]] = state.item["_parts"]
+        return parts
 
     def _stop_reasoning(self, state: _Block, text: str, out: list[bytes]) -> None:
-        block = state.block
+        # a "reasoning" state always streams a thinking or redacted-thinking block
+        block = cast("ir.ThinkingBlock | ir.RedactedThinkingBlock", state.block)
         if isinstance(block, ir.ThinkingBlock):
             signature = "".join(state.signature) or block.signature
             block = ir.ThinkingBlock(text, signature, block.origin, block.id)

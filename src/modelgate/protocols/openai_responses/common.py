@@ -49,6 +49,11 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
     return CodedInvalidRequest(message, param=param, code=code)
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def item_id(prefix: str, response_id: str, n: int) -> str:
     """The id of output item ``n``: unique within the response, tied to its id (``msg_…``)."""
     return f"{prefix}_{response_id.removeprefix('resp_')}{n:02x}"

@@ -23,15 +23,15 @@ from typing import Any
 
 from modelgate import ir
 from modelgate.protocols.openai_chat.upstream_response import parse_arguments
-from modelgate.protocols.openai_responses.common import count
+from modelgate.protocols.openai_responses.common import count, json_object
 from modelgate.protocols.openai_responses.errors import error_from_object
 
 
 def decode_usage(raw: Any) -> ir.Usage:
     if not isinstance(raw, dict):
         return ir.Usage()
-    details = raw.get("input_tokens_details") if isinstance(raw.get("input_tokens_details"), dict) else {}
-    out_details = raw.get("output_tokens_details") if isinstance(raw.get("output_tokens_details"), dict) else {}
+    details = json_object(raw.get("input_tokens_details"))
+    out_details = json_object(raw.get("output_tokens_details"))
     cached = count(details.get("cached_tokens"))
     written = count(details.get("cache_write_tokens"))
     return ir.Usage(

@@ -26,6 +26,7 @@ import orjson
 
 from modelgate import ir
 from modelgate.errors import GatewayError, UpstreamUnavailable
+from modelgate.protocols.openai_responses.common import json_object
 from modelgate.protocols.openai_responses.errors import error_from_object
 from modelgate.protocols.openai_responses.upstream_response import decode_usage, stop_reason_for
 from modelgate.protocols.sse import SSEFrame
@@ -78,7 +79,7 @@ class StreamDecoder:
             return self._fail(error_from_object(data))
         out: list[ir.StreamEvent] = []
         if not self._started:
-            response = data.get("response") if isinstance(data.get("response"), dict) else {}
+            response = json_object(data.get("response"))
             self._started = True
             out.append(ir.MessageStart(str(response.get("id") or ""), str(response.get("model") or ""), ir.Usage()))
         self._event(str(kind), data, out)
@@ -93,10 +94,11 @@ class StreamDecoder:
 
     def _event(self, kind: str, data: dict[str, Any], out: list[ir.StreamEvent]) -> None:
         oi = data.get("output_index")
+        index: int | None
         if kind == "response.output_item.added" and isinstance(data.get("item"), dict):
             self._item_added(oi, data["item"], out)
         elif kind == "response.content_part.added":
-            part = data.get("part") if isinstance(data.get("part"), dict) else {}
+            part = json_object(data.get("part"))
             self._part(oi, data.get("content_index"), out, refusal=part.get("type") == "refusal")
         elif kind in _TEXT_DELTAS and isinstance(data.get("delta"), str):
             index = self._part(oi, data.get("content_index"), out, refusal=kind == "response.refusal.delta")
@@ -125,7 +127,7 @@ class StreamDecoder:
         elif kind == "response.output_item.done" and isinstance(data.get("item"), dict):
             self._item_done(oi, data["item"], out)
         elif kind in _ENDS:
-            self._end(data.get("response") if isinstance(data.get("response"), dict) else {}, out)
+            self._end(json_object(data.get("response")), out)
 
     def _begin(self, key: tuple[Any, ...], block: ir.Block, out: list[ir.StreamEvent]) -> int:
         for other in list(self._open):
