@@ -26,7 +26,7 @@ blocks:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -36,6 +36,9 @@ from modelgate.protocols.gemini.errors import error_from_object
 from modelgate.protocols.gemini.fields import get
 from modelgate.protocols.gemini.response import decode_part, decode_usage, stop_reason
 from modelgate.protocols.sse import SSEFrame
+
+#: The kind of the block being streamed, if one is open.
+_Open = Literal["thinking", "text"]
 
 
 class StreamDecoder:
@@ -48,7 +51,7 @@ class StreamDecoder:
         self._done = False
         self._next = 0
         self._index = -1
-        self._open: str | None = None  # "thinking" or "text"
+        self._open: _Open | None = None
         self._calls = 0
         self._finish: Any = None
 
@@ -119,6 +122,7 @@ class StreamDecoder:
             out.append(ir.BlockDelta(index, "input_json", orjson.dumps(args).decode()))
             out.append(ir.BlockStop(index))
             return
+        kind: _Open
         if isinstance(block, ir.ThinkingBlock):
             kind, text, signature = "thinking", block.thinking, block.signature
             fresh: ir.Block = ir.ThinkingBlock("", origin="gemini")
