@@ -128,7 +128,7 @@ def _turn(body: dict[str, Any]) -> Turn:
     if i < len(items):
         results = [text_of(item.get("output"), part_type=None) for item in items[i:]]
     last_user = next((m for m in reversed(items) if m.get("role") == "user"), None)
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    reasoning = _object(body.get("reasoning"))
     limit = body.get("max_output_tokens")
     return Turn(
         model=body["model"],
@@ -223,7 +223,7 @@ async def compact(state: FakeState, inc: Incoming, send: Send) -> int:
     ]
     summary = f"Compacted {len(items)} items."
     kept.append({"id": state.ident("cmp_", 48), "type": "compaction", "encrypted_content": encrypt(summary)})
-    usage = {
+    usage: dict[str, Any] = {
         "input_tokens": estimate_tokens([body.get("instructions"), raw]),
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": count_words(summary),
@@ -254,8 +254,8 @@ def encode_usage(reply: Reply) -> dict[str, Any]:
 
 
 def _shell(body: dict[str, Any], response_id: str, status: str) -> dict[str, Any]:
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
-    text = body.get("text") if isinstance(body.get("text"), dict) else {}
+    reasoning = _object(body.get("reasoning"))
+    text = _object(body.get("text"))
     return {
         "id": response_id,
         "object": "response",
@@ -289,6 +289,11 @@ def _shell(body: dict[str, Any], response_id: str, status: str) -> dict[str, Any
     }
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _custom_tools(body: dict[str, Any]) -> set[str]:
     return {t["name"] for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "custom"}
 
@@ -298,7 +303,7 @@ def output_items(reply: Reply, body: dict[str, Any], response_id: str) -> list[d
     base = response_id.removeprefix("resp_")
     items: list[dict[str, Any]] = []
     if reply.thinking is not None:
-        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+        reasoning = _object(body.get("reasoning"))
         item: dict[str, Any] = {"id": f"rs_{base}0", "type": "reasoning", "summary": []}
         if reasoning.get("summary"):
             item["summary"] = [{"type": "summary_text", "text": reply.thinking}]

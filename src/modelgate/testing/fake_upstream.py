@@ -285,6 +285,7 @@ class FakeUpstreamApp:
 
     async def _control(self, inc: Incoming, send: Send) -> None:
         state, method, what = self.state, inc.method, inc.path[len("/_fake/") :]
+        payload: dict[str, Any]
         status, payload = 200, {"ok": True}
         try:
             if what == "script" and method == "POST":

@@ -175,10 +175,12 @@ class FakeUpstream:
             items.append(fields)
         for item in items:
             Script.from_json(item)  # fail here, in the test, rather than in the server
-        return self._call("POST", "/_fake/script", items)["pending"]
+        queued: int = self._call("POST", "/_fake/script", items)["pending"]
+        return queued
 
     def pending(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/_fake/script")["pending"]
+        pending: list[dict[str, Any]] = self._call("GET", "/_fake/script")["pending"]
+        return pending
 
     def requests(self, path: str | None = None) -> list[dict[str, Any]]:
         """Recorded requests, oldest first; ``path`` keeps those whose path equals it."""
@@ -196,7 +198,8 @@ class FakeUpstream:
 
     def configure(self, **options: Any) -> dict[str, Any]:
         """Change require_key, quirks, verify_signatures, coalesce_stream or max_body_bytes until the next reset."""
-        return self._call("POST", "/_fake/config", options)
+        config: dict[str, Any] = self._call("POST", "/_fake/config", options)
+        return config
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)

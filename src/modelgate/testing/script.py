@@ -361,25 +361,34 @@ def _tool_directive(text: str, i: int, calls: list[ToolCall]) -> int:
 # --------------------------------------------------------------------------- queue
 
 
+@dataclass(slots=True)
+class _Queued:
+    """A queued script, the uses it has left, and the JSON it came from."""
+
+    script: Script
+    remaining: int
+    source: dict[str, Any]
+
+
 class ScriptQueue:
     """FIFO of scripts; a request takes the first one whose ``match`` fits it."""
 
     __slots__ = ("_items",)
 
     def __init__(self) -> None:
-        self._items: deque[list[Any]] = deque()  # [script, remaining uses, source json]
+        self._items: deque[_Queued] = deque()
 
     def push(self, script: Script, source: dict[str, Any]) -> None:
-        self._items.append([script, script.times, source])
+        self._items.append(_Queued(script, script.times, source))
 
     def take(self, protocol: str, endpoint: str, model: str) -> Script | None:
         if not self._items:
             return None
         for item in self._items:
-            script = item[0]
+            script = item.script
             if script.matches(protocol, endpoint, model):
-                item[1] -= 1
-                if item[1] <= 0:
+                item.remaining -= 1
+                if item.remaining <= 0:
                     self._items.remove(item)
                 return script
         return None
@@ -388,7 +397,7 @@ class ScriptQueue:
         self._items.clear()
 
     def pending(self) -> list[dict[str, Any]]:
-        return [{**source, "remaining": left} for _, left, source in self._items]
+        return [{**item.source, "remaining": item.remaining} for item in self._items]
 
     def __len__(self) -> int:
         return len(self._items)
