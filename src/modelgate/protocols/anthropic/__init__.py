@@ -13,10 +13,12 @@ from modelgate.protocols.anthropic.errors import error_body, error_type, prompt_
 from modelgate.protocols.anthropic.request import MIN_THINKING_BUDGET, check_request, decode_request, encode_request
 from modelgate.protocols.anthropic.response import decode_response, decode_usage, encode_response, encode_usage
 from modelgate.protocols.anthropic.stream import StreamDecoder, encode_event
+from modelgate.protocols.anthropic.tap import AnthropicTap
 
 __all__ = [
     "MIN_THINKING_BUDGET",
     "PROTOCOL",
+    "AnthropicTap",
     "StreamDecoder",
     "check_request",
     "decode_block",

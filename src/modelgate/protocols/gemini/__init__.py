@@ -30,11 +30,13 @@ from modelgate.protocols.gemini.generation import DEFAULT_MAX_TOKENS, include_th
 from modelgate.protocols.gemini.response import decode_response, encode_response
 from modelgate.protocols.gemini.stream_decode import StreamDecoder
 from modelgate.protocols.gemini.stream_encode import StreamEncoder
+from modelgate.protocols.gemini.tap import GeminiTap
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "KEY_MISSING",
     "PROTOCOL",
+    "GeminiTap",
     "StreamDecoder",
     "StreamEncoder",
     "decode_count_request",

@@ -39,6 +39,7 @@ from modelgate.protocols.openai_chat.client_request import (
 from modelgate.protocols.openai_chat.client_response import encode_response
 from modelgate.protocols.openai_chat.client_stream import StreamEncoder
 from modelgate.protocols.openai_chat.errors import error_from_object, error_from_upstream
+from modelgate.protocols.openai_chat.tap import ChatTap
 from modelgate.protocols.openai_chat.upstream_request import encode_request, unmapped_extras
 from modelgate.protocols.openai_chat.upstream_response import (
     decode_response,
@@ -56,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "EFFORTS",
     "PROTOCOL",
+    "ChatTap",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",

@@ -55,6 +55,7 @@ from modelgate.protocols.openai_responses.client_stream import StreamEncoder, fa
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, PROTOCOL
 from modelgate.protocols.openai_responses.compact import compaction_request, compaction_response
 from modelgate.protocols.openai_responses.errors import error_from_object, response_error
+from modelgate.protocols.openai_responses.tap import ResponsesTap
 from modelgate.protocols.openai_responses.upstream_request import encode_request
 from modelgate.protocols.openai_responses.upstream_response import decode_response, decode_usage
 from modelgate.protocols.openai_responses.upstream_stream import StreamDecoder
@@ -62,6 +63,7 @@ from modelgate.protocols.openai_responses.upstream_stream import StreamDecoder
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
     "PROTOCOL",
+    "ResponsesTap",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",

@@ -1,0 +1,151 @@
+"""Answer taps: what a passthrough answer said about itself, read from its bytes as they go by.
+
+On the passthrough path the upstream's answer goes to the client untouched, so nothing parses
+it; yet the gateway must still learn the token usage (for accounting and limits) and whether
+the answer ended as its protocol promises (or was cut short, or failed upstream). A tap reads
+exactly that, and nothing else, from the bytes on their way through:
+
+- :meth:`AnswerTap.feed` takes one chunk of a streamed answer and returns the bytes to forward
+  (``chunk`` itself, the same object, except where a tap is asked to hide what the gateway
+  itself added to the request: see :class:`~modelgate.protocols.openai_chat.tap.ChatTap`);
+- :meth:`AnswerTap.whole` takes a non-streamed answer body.
+
+Streamed chunks arrive cut on frame boundaries (SSE frames ``...\\n\\n`` or
+``...\\r\\n\\r\\n``, possibly several per chunk; the elements of a Gemini JSON array as
+:class:`~modelgate.protocols.gemini.jsonarray.ArrayCutter` cuts them). A stream cut short
+simply stops: ``ended`` stays False and ``usage`` holds what was seen. Taps never raise on what
+they read: bytes they cannot understand are forwarded and ignored.
+
+It is on the hot path, so a tap never parses every event: each chunk costs a few substring
+checks for the keys that only the frames worth reading carry (usage, the end, an error), and
+only those frames are parsed. The checks are written ``chunk.find(key) >= 0`` rather than
+``key in chunk``: on Python 3.11, ``bytes.__contains__`` first tries its argument as an integer
+and pays for the ``TypeError`` every time, which makes ``in`` about twice as slow as ``find``.
+
+One tap per wire protocol, each in its protocol's package (``anthropic.tap``,
+``openai_chat.tap``, ``openai_responses.tap``, ``gemini.tap``) and exported by it. This module
+knows none of them: every tap class registers itself under its protocol's ids (its package's
+name, which is also its ``PROTOCOL``; the Chat tap under ``openai`` too, that package's older
+id), and :func:`new_tap` builds one by id, so a front door needs one line and no import of
+another protocol::
+
+    tap = new_tap(self.protocol, sse=alt_sse, hide_usage=added_usage)
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import orjson
+
+from modelgate import ir
+
+#: The end of one SSE frame: two line ends in a row (``\\n``, ``\\r\\n`` or ``\\r``; atomic, so
+#: the two halves of one ``\\r\\n`` never count as two line ends).
+_FRAME_END = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
+
+
+class AnswerTap(ABC):
+    """Reads usage and the end of one passthrough answer as it goes by."""
+
+    __slots__ = ()
+
+    #: Tap classes by protocol id (``anthropic``, ``openai_chat``, ``openai_responses``, ``gemini``).
+    registry: ClassVar[dict[str, type[AnswerTap]]] = {}
+
+    #: None until the answer said it.
+    usage: ir.Usage | None
+    #: The answer reached the end its protocol promises.
+    ended: bool
+    #: The upstream itself ended it with an error (error event / ``response.failed``).
+    failed: bool
+    #: The protocol's own stop/finish reason, as sent.
+    stop_reason: str | None
+    #: The model id the upstream says served.
+    model: str | None
+
+    def __init_subclass__(cls, protocols: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in protocols:
+            AnswerTap.registry[str(name)] = cls
+
+    @classmethod
+    def create(cls, *, sse: bool = True, hide_usage: bool = False) -> AnswerTap:
+        """A tap for one answer; taps that take no option ignore them (see :func:`new_tap`)."""
+        return cls()
+
+    @abstractmethod
+    def feed(self, chunk: bytes) -> bytes:
+        """One chunk of a streamed answer; returns the bytes to forward (normally `chunk` itself, same object)."""
+
+    @abstractmethod
+    def whole(self, body: bytes) -> None:
+        """A non-streamed answer body (JSON)."""
+
+
+def new_tap(protocol: str, *, sse: bool = True, hide_usage: bool = False) -> AnswerTap:
+    """The tap for an answer in ``protocol`` (a codec package's ``PROTOCOL``, or its name).
+
+    ``sse``: a Gemini stream is SSE (``?alt=sse``) rather than a JSON array; ``hide_usage``: the
+    gateway added ``stream_options.include_usage`` to a Chat Completions request (see
+    :func:`modelgate.protocols.openai_chat.tap.request_usage`) and the client must not see what
+    it added. Other protocols ignore both. The protocol's codec package must have been imported
+    (its front door does): that is where its tap registers.
+    """
+    try:
+        cls = AnswerTap.registry[protocol]
+    except KeyError:
+        raise LookupError(f"no answer tap registered for protocol {protocol!r}") from None
+    return cls.create(sse=sse, hide_usage=hide_usage)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def split_frames(chunk: bytes) -> list[bytes]:
+    """The SSE frames of a chunk, each with its blank-line terminator, so that joining them
+    gives ``chunk`` back byte for byte. A last frame without a terminator (a body that ended
+    without one) is kept as it is."""
+    frames: list[bytes] = []
+    start = 0
+    for m in _FRAME_END.finditer(chunk):
+        frames.append(chunk[start : m.end()])
+        start = m.end()
+    if start < len(chunk):
+        frames.append(chunk[start:])
+    return frames
+
+
+def frame_data(frame: bytes) -> bytes | None:
+    """The ``data`` of one SSE frame (its ``data:`` lines joined by ``\\n``), None when it has none."""
+    body = frame.rstrip(b"\r\n")
+    if body.startswith(b"data: ") and b"\n" not in body and b"\r" not in body:
+        return body[6:]
+    data = []
+    for line in frame.splitlines():
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value[:1] == b" " else value)
+    return b"\n".join(data) if data else None
+
+
+def frame_event(frame: bytes) -> bytes | None:
+    """The ``event`` name of one SSE frame, None when it has none."""
+    if not frame.startswith(b"event:") and b"\nevent:" not in frame and b"\revent:" not in frame:
+        return None
+    for line in frame.splitlines():
+        if line.startswith(b"event:"):
+            return line[6:].strip()
+    return None  # pragma: no cover  (found above)
+
+
+def load(data: bytes | None) -> Any:
+    """``data`` as JSON, None when it is absent or not JSON."""
+    if not data:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None

@@ -1,0 +1,133 @@
+"""The Anthropic answer tap, on real answers of the fake upstream (``/v1/messages``).
+
+(Named ``test_anthropic_tap`` rather than ``test_tap``: this directory is not a package, so its
+test modules need names of their own, like ``test_anthropic_codec``.)
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from tests.protocols.taps import USAGE, crlf, fetch, same_everywhere, seen, sse_frames
+
+from modelgate import ir
+from modelgate.protocols import anthropic as codec
+from modelgate.protocols import tap as tap_module
+from modelgate.protocols.anthropic import AnthropicTap
+from modelgate.protocols.sse import SSEParser
+from modelgate.protocols.tap import new_tap
+
+MODEL = "claude-sonnet-4-6"
+HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
+#: ``taps.USAGE`` in Anthropic's terms (Anthropic reports no reasoning count of its own).
+EXPECTED = ir.Usage(input_tokens=120, output_tokens=30, cache_read_tokens=40, cache_write_tokens=7)
+
+
+def answer(fake, prompt: str, *, stream: bool = True) -> bytes:
+    body = {"model": MODEL, "max_tokens": 256, "stream": stream, "messages": [{"role": "user", "content": prompt}]}
+    return fetch(fake.base_url + "/v1/messages", HEADERS, json=body)
+
+
+def decoded(raw: bytes) -> tuple[ir.Usage, str | None, str]:
+    """The codec's own reading of a whole stream: final usage, stop reason, model."""
+    decoder, parser = codec.StreamDecoder(), SSEParser()
+    events = [e for f in parser.feed(raw) + parser.flush() for e in decoder.decode(f)]
+    start = next(e for e in events if isinstance(e, ir.MessageStart))
+    delta = [e for e in events if isinstance(e, ir.MessageDelta)][-1]
+    return delta.usage, delta.stop_reason, start.model
+
+
+@pytest.mark.parametrize("framing", ["lf", "crlf"])
+def test_streamed_answer(fake_upstream, framing: str) -> None:
+    raw = answer(fake_upstream, USAGE + ' [[fake:thinking pondering]] [[fake:tool Bash {"command": "ls"}]] hi')
+    usage, stop, model = decoded(raw)
+    assert (usage, stop, model) == (EXPECTED, "tool_use", MODEL)
+    if framing == "crlf":
+        raw = crlf(raw)
+    assert same_everywhere(AnthropicTap, sse_frames(raw)) == (EXPECTED, True, False, "tool_use", MODEL)
+
+
+def test_output_is_a_running_total_and_counts_resent_in_message_delta_win() -> None:
+    tap = AnthropicTap()
+    start = {
+        "type": "message_start",
+        "message": {"model": "m", "usage": {"input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 1}},
+    }
+    tap.feed(b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n")
+    assert tap.usage == ir.Usage(input_tokens=10, output_tokens=1, cache_read_tokens=5)
+    for output in (7, 20):
+        delta = {"type": "message_delta", "delta": {"stop_reason": None}, "usage": {"output_tokens": output}}
+        tap.feed(b"event: message_delta\ndata: " + orjson.dumps(delta) + b"\n\n")
+    assert tap.usage == ir.Usage(input_tokens=10, output_tokens=20, cache_read_tokens=5)
+    assert tap.stop_reason is None and not tap.ended
+    resent = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+        "usage": {"input_tokens": 12, "cache_creation_input_tokens": 3, "output_tokens": 21},
+    }
+    tap.feed(b"event: message_delta\ndata: " + orjson.dumps(resent) + b"\n\n")
+    assert tap.usage == ir.Usage(input_tokens=12, output_tokens=21, cache_read_tokens=5, cache_write_tokens=3)
+    tap.feed(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    assert seen(tap) == (tap.usage, True, False, "max_tokens", "m")
+
+
+def test_cut_short(fake_upstream) -> None:
+    raw = answer(fake_upstream, USAGE + " [[fake:break 5]] hi")
+    frames = sse_frames(raw)
+    assert len(frames) == 5 and b"message_stop" not in raw
+    # What message_start said: the input and cache counts, and its small first output count.
+    usage = ir.Usage(input_tokens=120, output_tokens=1, cache_read_tokens=40, cache_write_tokens=7)
+    assert same_everywhere(AnthropicTap, frames) == (usage, False, False, None, MODEL)
+
+
+def test_upstream_error_event(fake_upstream) -> None:
+    raw = answer(fake_upstream, USAGE + " [[fake:error 529 after=4]] hi")
+    frames = sse_frames(raw)
+    assert frames[-1].startswith(b"event: error\n")
+    usage = ir.Usage(input_tokens=120, output_tokens=1, cache_read_tokens=40, cache_write_tokens=7)
+    assert same_everywhere(AnthropicTap, frames) == (usage, False, True, None, MODEL)
+
+
+def test_text_that_looks_like_events_is_not_read(fake_upstream) -> None:
+    """Quotes inside text are escaped: a delta quoting an event type or an error is just text."""
+    text = 'the "message_stop" event and {"type": "error"} and data: [DONE]'
+    raw = answer(fake_upstream, f"[[fake:text {text}]]")
+    assert b'\\"message_stop\\"' in raw
+    tap = AnthropicTap()
+    for frame in sse_frames(raw)[:-2]:  # all but message_delta and message_stop
+        tap.feed(frame)
+    assert not tap.ended and not tap.failed and tap.stop_reason is None
+
+
+def test_only_the_message_frames_are_parsed(fake_upstream, monkeypatch) -> None:
+    raw = answer(fake_upstream, "[[fake:words 200]]")
+    parsed = []
+    monkeypatch.setattr(
+        "modelgate.protocols.anthropic.tap.load", lambda data: parsed.append(data) or tap_module.load(data)
+    )
+    tap = AnthropicTap()
+    for frame in sse_frames(raw):
+        tap.feed(frame)
+    assert [orjson.loads(d)["type"] for d in parsed] == ["message_start", "message_delta", "message_stop"]
+    assert tap.ended and tap.usage is not None and tap.usage.output_tokens == 200
+
+
+def test_whole_answer(fake_upstream) -> None:
+    raw = answer(fake_upstream, USAGE + " hi", stream=False)
+    assert codec.decode_response(orjson.loads(raw)).usage == EXPECTED
+    tap = AnthropicTap()
+    tap.whole(raw)
+    assert seen(tap) == (EXPECTED, True, False, "end_turn", MODEL)
+
+
+def test_whole_error_and_broken_bodies() -> None:
+    tap = AnthropicTap()
+    tap.whole(b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}')
+    assert seen(tap) == (None, False, True, None, None)
+    tap = AnthropicTap()
+    tap.whole(b'{"id":"msg_1","type":"message","usage":{"input_tok')  # cut in half
+    assert seen(tap) == (None, False, False, None, None)
+
+
+def test_made_by_protocol_name() -> None:
+    assert isinstance(new_tap(codec.PROTOCOL), AnthropicTap)
