@@ -20,27 +20,34 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from modelgate.config import Config, load_config
-from modelgate.errors import GatewayError, InternalError, NotFound
+from modelgate.errors import InternalError, http_error
 from modelgate.frontdoors.anthropic import AnthropicFrontDoor
 from modelgate.frontdoors.base import FrontDoor
-from modelgate.frontdoors.catalogs import Catalogs
 from modelgate.frontdoors.gemini import GeminiFrontDoor
+from modelgate.frontdoors.listings import ModelListings
 from modelgate.frontdoors.openai_chat import OpenAIChatFrontDoor
 from modelgate.frontdoors.openai_responses import OpenAIResponsesFrontDoor
-from modelgate.frontdoors.pipeline import new_request_id
+from modelgate.observability.request_log import RequestLog
+from modelgate.pipeline.admit import Admission
+from modelgate.pipeline.chain import Chain
+from modelgate.pipeline.context import new_request_id
+from modelgate.pipeline.settle import Settler
 from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
+from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
-from modelgate.routing.catalog import Catalog
+from modelgate.routing.catalog import ModelCatalog
 
 CONFIG_ENV = "MODELGATE_CONFIG"
+#: The protocol of a path no route matched, for an error in the envelope its client expects.
 _PATH_PROTOCOLS = (
-    (("/v1beta/", "/api/gemini/"), "gemini"),
-    (("/v1/responses", "/responses", "/api/openai/v1/responses"), "openai_responses"),
-    (("/v1/chat/", "/chat/", "/api/openai/"), "openai"),
+    (("/v1beta/", "/api/gemini/"), WireProtocol.GEMINI),
+    (("/v1/responses", "/responses", "/api/openai/v1/responses"), WireProtocol.OPENAI_RESPONSES),
+    (("/v1/chat/", "/chat/", "/api/openai/"), WireProtocol.OPENAI_CHAT),
 )
+log = logging.getLogger("modelgate")
 
 
 def ensure_master_key(config: Config) -> str:
@@ -66,30 +73,50 @@ def _refused_handshake(record: logging.LogRecord) -> bool:
 
 
 class Gateway:
+    """The application object: owns the config, the upstream HTTP pool, the providers, the
+    catalog, the authenticator and the request chain, and wires the front doors to them."""
+
     def __init__(self, config: Config, authenticator: Authenticator | None = None) -> None:
         self.config = config
         self.client = HttpClient(idle_ping=config.server.stream_ping_interval)
         self.providers: dict[str, Provider] = {
             p.name: build_provider(p, self.client, config.models) for p in config.providers
         }
-        self.catalog = Catalog(list(config.models), self.providers)
+        self.catalog = ModelCatalog(list(config.models), self.providers)
         self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
-        self.created_at = "2025-01-01T00:00:00Z"
-        self.anthropic = AnthropicFrontDoor(self)
+        self.admission = Admission(self.authenticator, config.server.max_body_bytes)
+        self.settler = Settler(RequestLog(config.server.request_log_level))
+        self.chain = Chain(self.admission, self.catalog, self.settler)
+        self.anthropic = AnthropicFrontDoor(self.chain)
+        self.openai_chat = OpenAIChatFrontDoor(self.chain)
+        self.openai_responses = OpenAIResponsesFrontDoor(self.chain, self.admission)
+        self.gemini = GeminiFrontDoor(self.chain)
         #: Front doors by wire protocol, for whatever must answer in a caller's own envelope.
-        self.openai_chat = OpenAIChatFrontDoor(self)
-        self.front_doors: dict[str, FrontDoor] = {"anthropic": self.anthropic, "openai": self.openai_chat}
-        self.openai_responses = OpenAIResponsesFrontDoor(self)
-        self.front_doors[self.openai_responses.protocol] = self.openai_responses
-        self.gemini = GeminiFrontDoor(self)
-        self.front_doors[self.gemini.protocol] = self.gemini
-        self.catalogs = Catalogs(self)
+        self.doors: dict[WireProtocol, FrontDoor] = {
+            door.protocol: door for door in (self.anthropic, self.openai_chat, self.openai_responses, self.gemini)
+        }
+        self.listings = ModelListings(self.catalog, self.admission, self.doors)
 
     async def start(self) -> None:
         await self.client.start()
 
     async def close(self) -> None:
         await self.client.close()
+
+    def routes(self) -> list[BaseRoute]:
+        # The model endpoints first: routes are matched in order, on every request.
+        return [
+            *self.anthropic.routes(),
+            *self.openai_chat.routes(),
+            *self.openai_responses.routes(),
+            *self.gemini.routes(),
+            *self.anthropic.routes("/api/anthropic"),
+            *self.gemini.routes("/api/gemini"),
+            *self.listings.routes(),
+            Route("/", self.root, methods=["GET", "HEAD"]),
+            Route("/api/hello", self.root, methods=["GET", "HEAD"]),
+            Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+        ]
 
     def asgi(self) -> Starlette:
         @contextlib.asynccontextmanager
@@ -103,21 +130,8 @@ class Gateway:
                 await self.close()
                 server_log.removeFilter(_refused_handshake)
 
-        # The model endpoints first: routes are matched in order, on every request.
-        routes = [
-            *self.anthropic.routes(),
-            *self.openai_chat.routes(),
-            *self.openai_responses.routes(),
-            *self.gemini.routes(),
-            *self.anthropic.routes("/api/anthropic"),
-            *self.gemini.routes("/api/gemini"),
-            *self.catalogs.routes(),
-            Route("/", self.root, methods=["GET", "HEAD"]),
-            Route("/api/hello", self.root, methods=["GET", "HEAD"]),
-            Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
-        ]
         return Starlette(
-            routes=routes,
+            routes=self.routes(),
             lifespan=lifespan,
             exception_handlers={HTTPException: self.http_error, Exception: self.crash},
         )
@@ -132,26 +146,26 @@ class Gateway:
     def door_for_path(self, path: str) -> FrontDoor:
         """The front door whose envelope fits a path no route matched (Anthropic by default)."""
         for prefixes, protocol in _PATH_PROTOCOLS:
-            if path.startswith(prefixes) and protocol in self.front_doors:
-                return self.front_doors[protocol]
+            if path.startswith(prefixes):
+                return self.doors[protocol]
         return self.anthropic
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         """Unknown paths and wrong methods, in the envelope of the protocol the path belongs to."""
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            err: GatewayError = NotFound(f"Not found: {request.method} {request.url.path}")
-        else:
-            err = GatewayError(exc.detail or "error", status=exc.status_code)
-            err.kind = "invalid_request" if exc.status_code < 500 else "api_error"
-        response = self.door_for_path(request.url.path).error_response(err, new_request_id())
+        message = f"Not found: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
+        response = self.door_for_path(request.url.path).error_response(
+            http_error(exc.status_code, message or "error"), new_request_id()
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     async def crash(self, request: Request, exc: Exception) -> Response:
+        request_id = new_request_id()
+        log.error("unexpected error (request %s)", request_id, exc_info=exc)
         door = self.door_for_path(request.url.path)
-        return door.error_response(InternalError("internal server error"), new_request_id())
+        return door.error_response(InternalError(f"internal error (request {request_id})"), request_id)
 
 
 def create_app(config: Config | None = None) -> Starlette:

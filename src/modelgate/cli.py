@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,11 +71,28 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         log_level=log_level,
+        log_config=log_config(log_level),
         access_log=False,
         # X-Forwarded-For is only trustworthy behind a known proxy: never by default.
         proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config, plus the gateway's own loggers (``modelgate.*``: the request
+    log line, tracebacks of unexpected errors) on stderr at ``level``."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["modelgate"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["modelgate"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "modelgate",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["modelgate"] = {"handlers": ["modelgate"], "level": level.upper(), "propagate": False}
+    return config
 
 
 @main.group("config")

@@ -140,6 +140,8 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     #: Seconds of upstream silence after which a translated stream sends its client a ping.
     stream_ping_interval: float = Field(default=10.0, gt=0)
+    #: Level of the one log line each request writes when it settles (``off``: none).
+    request_log_level: Literal["debug", "info", "warning", "off"] = "info"
 
 
 class Config(_Strict):

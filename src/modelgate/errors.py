@@ -1,32 +1,82 @@
 """One exception hierarchy for the whole gateway.
 
-Everything inside raises these; each front door renders them in its own wire
-envelope and status code at the edge (see ``protocols.*.render_error``).
-``kind`` is protocol-neutral; the front door maps it to its own error type.
+Everything inside raises these; each front door renders them in its own wire envelope and
+status at the edge (``protocols.<name>.errors``)::
+
+    GatewayError                  kind            status  retryable
+    ├── InvalidRequest            INVALID_REQUEST  400
+    ├── AuthenticationFailed      AUTHENTICATION   401
+    ├── PermissionDenied          PERMISSION       403
+    ├── NotFound                  NOT_FOUND        404
+    ├── RequestTooLarge           REQUEST_TOO_LARGE 413
+    ├── InternalError             API_ERROR        500
+    ├── UpstreamUnavailable       API_ERROR        502     yes   (refused, reset, broken stream)
+    ├── UpstreamTimeout           TIMEOUT          504     yes
+    └── UpstreamHTTPError         by status        as is   by status (429, 5xx) or x-should-retry
+
+Callers decide by ``kind`` (protocol-neutral: each protocol maps it to its own error type)
+and ``retryable`` (whether another attempt may succeed: the router's retry and fallback
+loops read it), never by matching messages. ``code`` is a stable, machine-readable reason
+where one is more precise than the kind, in OpenAI's vocabulary where OpenAI has a word
+for it (``invalid_api_key``, ``model_not_found``, ``context_length_exceeded``…).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, independent of any wire protocol."""
+
+    INVALID_REQUEST = "invalid_request"
+    AUTHENTICATION = "authentication"
+    BILLING = "billing"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    REQUEST_TOO_LARGE = "request_too_large"
+    RATE_LIMIT = "rate_limit"
+    API_ERROR = "api_error"
+    TIMEOUT = "timeout"
+    OVERLOADED = "overloaded"
+
+
+class _Default:
+    """Marks an argument left out, apart from an explicit ``None``."""
+
+
+_DEFAULT: Final = _Default()
 
 
 class GatewayError(Exception):
     status: int = 500
-    kind: str = "api_error"
+    kind: ErrorKind = ErrorKind.API_ERROR
+    code: str | None = None
+    retryable: bool = False
 
     def __init__(
         self,
         message: str,
         *,
         status: int | None = None,
+        kind: ErrorKind | None = None,
+        code: str | _Default | None = _DEFAULT,
         param: str | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        if kind is not None:
+            self.kind = kind
+        if not isinstance(code, _Default):
+            self.code = code
+        if retryable is not None:
+            self.retryable = retryable
         self.param = param
         self.retry_after = retry_after
         self.headers = headers or {}
@@ -34,54 +84,54 @@ class GatewayError(Exception):
 
 class InvalidRequest(GatewayError):
     status = 400
-    kind = "invalid_request"
+    kind = ErrorKind.INVALID_REQUEST
 
 
 class AuthenticationFailed(GatewayError):
     status = 401
-    kind = "authentication"
+    kind = ErrorKind.AUTHENTICATION
+    code = "invalid_api_key"
 
 
 class PermissionDenied(GatewayError):
     status = 403
-    kind = "permission"
+    kind = ErrorKind.PERMISSION
 
 
 class NotFound(GatewayError):
     status = 404
-    kind = "not_found"
+    kind = ErrorKind.NOT_FOUND
 
 
 class RequestTooLarge(GatewayError):
     status = 413
-    kind = "request_too_large"
-
-
-class RateLimited(GatewayError):
-    status = 429
-    kind = "rate_limit"
+    kind = ErrorKind.REQUEST_TOO_LARGE
+    code = "request_too_large"
 
 
 class InternalError(GatewayError):
+    """A bug in the gateway: logged with its traceback, answered without details."""
+
     status = 500
-    kind = "api_error"
+    kind = ErrorKind.API_ERROR
 
 
 class UpstreamUnavailable(GatewayError):
-    """The upstream could not be reached or broke the connection (502)."""
+    """The upstream could not be reached, broke the connection, or answered nonsense (502)."""
 
     status = 502
-    kind = "api_error"
+    kind = ErrorKind.API_ERROR
+    retryable = True
 
 
 class UpstreamTimeout(GatewayError):
     status = 504
-    kind = "timeout"
+    kind = ErrorKind.TIMEOUT
+    retryable = True
 
 
-class Overloaded(GatewayError):
-    status = 529
-    kind = "overloaded"
+#: Upstream statuses worth another attempt (elsewhere, or later).
+RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 class UpstreamHTTPError(GatewayError):
@@ -97,41 +147,60 @@ class UpstreamHTTPError(GatewayError):
         message: str,
         *,
         status: int,
-        kind: str,
+        kind: ErrorKind,
         protocol: str,
         body: Any = None,
         raw: bytes = b"",
+        param: str | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message, status=status, retry_after=retry_after, headers=headers)
-        self.kind = kind
+        if retryable is None:
+            retryable = status in RETRYABLE_STATUSES or status >= 500
+        super().__init__(
+            message,
+            status=status,
+            kind=kind,
+            param=param,
+            retry_after=retry_after,
+            retryable=retryable,
+            headers=headers,
+        )
         self.protocol = protocol
         self.body = body
         self.raw = raw
 
 
 #: The neutral kind for each HTTP status an upstream may answer.
-_KIND_BY_STATUS = {
-    400: "invalid_request",
-    401: "authentication",
-    402: "billing",
-    403: "permission",
-    404: "not_found",
-    408: "timeout",
-    409: "invalid_request",
-    413: "request_too_large",
-    422: "invalid_request",
-    429: "rate_limit",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded",
-    504: "timeout",
-    529: "overloaded",
+_KIND_BY_STATUS: Final = {
+    400: ErrorKind.INVALID_REQUEST,
+    401: ErrorKind.AUTHENTICATION,
+    402: ErrorKind.BILLING,
+    403: ErrorKind.PERMISSION,
+    404: ErrorKind.NOT_FOUND,
+    408: ErrorKind.TIMEOUT,
+    409: ErrorKind.INVALID_REQUEST,
+    413: ErrorKind.REQUEST_TOO_LARGE,
+    422: ErrorKind.INVALID_REQUEST,
+    429: ErrorKind.RATE_LIMIT,
+    500: ErrorKind.API_ERROR,
+    502: ErrorKind.API_ERROR,
+    503: ErrorKind.OVERLOADED,
+    504: ErrorKind.TIMEOUT,
+    529: ErrorKind.OVERLOADED,
 }
 
 
-def kind_for_status(status: int) -> str:
+def kind_for_status(status: int) -> ErrorKind:
     if status in _KIND_BY_STATUS:
         return _KIND_BY_STATUS[status]
-    return "invalid_request" if 400 <= status < 500 else "api_error"
+    return ErrorKind.INVALID_REQUEST if 400 <= status < 500 else ErrorKind.API_ERROR
+
+
+def http_error(status: int, message: str) -> GatewayError:
+    """A gateway error for an HTTP status the server itself chose (a wrong method, say)."""
+    if status == 404:
+        return NotFound(message)
+    kind = ErrorKind.INVALID_REQUEST if status < 500 else ErrorKind.API_ERROR
+    return GatewayError(message, status=status, kind=kind)

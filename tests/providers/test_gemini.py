@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from modelgate.config import ProviderConfig
 from modelgate.errors import UpstreamUnavailable
+from modelgate.protocols import WireProtocol
 from modelgate.providers import build_provider
 from modelgate.providers.gemini import GeminiProvider, _array_chunks
 from modelgate.providers.http import HttpClient
@@ -40,7 +41,7 @@ def test_headers_carry_our_key_and_the_clients_identity_only() -> None:
         "x-goog-api-client": "gl-node/22",
         "cookie": "c",
     }
-    assert p.headers(client) == {
+    assert p.headers(p.keys.pick(), client, WireProtocol.GEMINI) == {
         "content-type": "application/json",
         "user-agent": "GeminiCLI/1.0",
         "x-goog-api-client": "gl-node/22",
@@ -61,7 +62,13 @@ def test_errors_keep_googles_body_and_retry_delay() -> None:
     }
     err = p.error_from_upstream(429, json.dumps(body).encode(), {})
     assert (err.protocol, err.body, err.retry_after, err.kind) == ("gemini", body, 9.0, "rate_limit")
-    assert p.error_from_upstream(429, json.dumps(body).encode(), {"retry-after": "3"}).retry_after == 3.0
+    assert err.retryable and err.code is None
+
+
+def test_translated_requests_send_no_client_header() -> None:
+    p = provider()
+    assert p.headers(None) == {"content-type": "application/json"}
+    assert p.headers(p.keys.pick(), {"user-agent": "x"}) == {"content-type": "application/json", "x-goog-api-key": KEY}
 
 
 def test_redaction_of_our_key() -> None:

@@ -58,7 +58,7 @@ def test_config_api_overrides_the_list_by_upstream_model() -> None:
             ModelConfig(name="gpt-4.1-nano", provider="other", api="responses"),
         ],
     )
-    assert isinstance(provider, OpenAIProvider) and provider.protocols == {"openai", "openai_responses"}
+    assert isinstance(provider, OpenAIProvider) and provider.protocols == {"openai_chat", "openai_responses"}
     assert provider.api_for("gpt-5-mini") == "responses" and provider.api_for("gpt-5-codex") == "chat"
     assert provider.api_for("ft:gpt-4o:acme") == "responses" and provider.api_for("gpt-4.1") == "responses"
     assert provider.api_for("gpt-4.1-nano") == "chat"  # another provider's model

@@ -7,10 +7,10 @@ import pytest
 from modelgate.config import parse_config
 from modelgate.errors import NotFound
 from modelgate.providers import HttpClient, build_provider
-from modelgate.routing.catalog import Catalog
+from modelgate.routing.catalog import ModelCatalog
 
 
-def catalog() -> Catalog:
+def catalog() -> ModelCatalog:
     config = parse_config(
         {
             "providers": [
@@ -27,7 +27,7 @@ def catalog() -> Catalog:
     )
     client = HttpClient()
     providers = {p.name: build_provider(p, client) for p in config.providers}
-    return Catalog(list(config.models), providers)
+    return ModelCatalog(list(config.models), providers)
 
 
 def test_exact_name_wins_and_maps_upstream_model() -> None:

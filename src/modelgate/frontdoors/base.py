@@ -1,46 +1,29 @@
-"""The one pipeline every front door runs on.
+"""What a front door is: one wire protocol's hooks for the one chain (``pipeline.chain``).
 
-A front door supplies its wire protocol's hooks (credentials, cheap checks,
-decode, encode, stream encoder, error envelope, passthrough target); this
-module does the rest the same way for all of them: authenticate, read and
-parse the body, route, then either pass the bytes through to an upstream of
-the same protocol or translate through the IR, streaming event by event,
-cancelling the upstream call if the client goes away.
+A door says where its clients put their keys and how it words refusals, parses and checks
+a call, renders errors in its envelope, and holds its codec for the translated path and
+its tap for the passthrough path. It owns its routes, each of which hands the request to
+the chain with the operation the route asks for. A door knows nothing of the application
+object: the chain is all it needs (and the admission, for endpoints with no model).
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelgate import ir
-from modelgate.errors import GatewayError, InternalError
-from modelgate.frontdoors.pipeline import (
-    ClientDisconnected,
-    EventStream,
-    new_request_id,
-    parse_json,
-    read_body,
-    until_disconnect,
-)
-from modelgate.policy.auth import Principal
-
-if TYPE_CHECKING:
-    from modelgate.app import Gateway
-    from modelgate.routing.catalog import Route as ModelRoute
-
-JSON = "application/json"
-SSE = "text/event-stream"
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-#: Status recorded for a request whose client has gone (nginx's convention; nobody sees it).
-CLIENT_CLOSED = 499
+from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
+from modelgate.pipeline.chain import Chain
+from modelgate.pipeline.context import Call, Operation
+from modelgate.pipeline.respond import JSON, json_response
+from modelgate.protocols import WireProtocol
+from modelgate.protocols.tap import AnswerTap
 
 
 class StreamEncoder(Protocol):
@@ -53,47 +36,93 @@ class StreamEncoder(Protocol):
     def end(self) -> bytes: ...
 
 
-@dataclass(slots=True)
-class Call:
-    """One decoded client call, ready to route."""
-
-    raw: bytes
-    body: Any
-    model: str
-    stream: bool
-
-
-@dataclass(slots=True)
-class Target:
-    """Where a passthrough call goes upstream and with which bytes."""
-
-    url: str
-    body: bytes
-    headers: dict[str, str]
-
-
 class FrontDoor(ABC):
-    #: The wire protocol spoken to clients; equal to a provider's ``protocol`` for passthrough.
-    protocol: ClassVar[str]
+    #: The wire protocol spoken to clients; equal to one of a provider's ``protocols`` for passthrough.
+    protocol: ClassVar[WireProtocol]
     #: The header that carries the request id back to the client.
     request_id_header: ClassVar[str] = "request-id"
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
 
-    # ------------------------------------------------------------------ protocol hooks
+    async def handle(self, request: Request, operation: Operation, endpoint: str) -> Response:
+        return await self.chain.handle(request, self, operation, endpoint)
+
+    # ------------------------------------------------------------------ admit
+
+    def check_path(self, request: Request) -> None:  # noqa: B027  (a hook: most doors need none)
+        """Refuse a path the protocol does not serve before anything else."""
 
     @abstractmethod
     def credentials(self, request: Request) -> list[str]:
         """The API keys the client presented, in this protocol's places."""
 
+    def authentication_error(self, err: AuthenticationFailed, credentials: list[str]) -> GatewayError:
+        """A refused (or missing) key, in this protocol's words."""
+        return err
+
     @abstractmethod
-    def error_body(self, err: GatewayError, request_id: str) -> Any:
-        """This protocol's error envelope for ``err``."""
+    def parse(self, request: Request, raw: bytes, operation: Operation) -> Call:
+        """The call in ``raw``, checked as the protocol checks it (cheap checks only)."""
+
+    # ------------------------------------------------------------------ plan
+
+    def model_not_found(self, call: Call, err: NotFound) -> GatewayError:
+        """An unknown model, in this protocol's words."""
+        return err
+
+    # ------------------------------------------------------------------ errors
+
+    @abstractmethod
+    def render_error(self, err: GatewayError, request_id: str) -> tuple[int, Any]:
+        """(HTTP status, body) of ``err`` in this protocol's envelope."""
+
+    def error_response(self, err: GatewayError, request_id: str) -> Response:
+        status, body = self.render_error(err, request_id)
+        headers = {self.request_id_header: request_id, **err.headers}
+        if err.retry_after is not None:
+            headers["retry-after"] = str(max(0, math.ceil(err.retry_after)))
+        return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=JSON)
+
+    def json_response(self, body: Any, request_id: str) -> Response:
+        return json_response(self, body, request_id)
+
+    # ------------------------------------------------------------------ passthrough
+
+    def passthrough_query(self, request: Request) -> str:
+        """The client's query string, as it goes upstream (``?beta=true`` passes; a hook)."""
+        query = request.url.query
+        return "?" + query if query else ""
+
+    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+        """The client's bytes, unless the upstream knows the model by another name: then the
+        body is re-serialised with that name (orjson keeps key order and every string as it was)."""
+        if upstream_model == call.model:
+            return call.raw
+        return orjson.dumps({**call.body, "model": upstream_model})
+
+    @abstractmethod
+    def tap(self, call: Call) -> AnswerTap | None:
+        """A fresh tap for one relayed answer (usage and the end, read as it goes by)."""
+
+    def relay_error(self, err: GatewayError, call: Call, tap: AnswerTap | None, request_id: str) -> bytes:
+        """The bytes that end a relayed stream broken after the 200 (a hook: protocols whose
+        events carry ids and sequence numbers end the upstream's own stream consistently)."""
+        return self.stream_encoder(call, request_id).error(err)
+
+    def stream_media_type(self, call: Call) -> str:
+        return "text/event-stream"
+
+    # ------------------------------------------------------------------ translated
 
     @abstractmethod
     def decode(self, call: Call) -> ir.Request:
-        """Client JSON → IR (only on the translated path)."""
+        """Client JSON → IR."""
+
+    def fit(self, req: ir.Request, max_tokens: int) -> None:
+        """Set the final ``max_tokens`` (the model's cap may have lowered it); a hook for
+        protocols whose decoding derived other values from the requested one."""
+        req.max_tokens = max_tokens
 
     @abstractmethod
     def encode_response(self, resp: ir.Response, call: Call) -> Any:
@@ -103,134 +132,16 @@ class FrontDoor(ABC):
     def stream_encoder(self, call: Call, request_id: str) -> StreamEncoder:
         """A fresh encoder for one streamed answer."""
 
-    @abstractmethod
-    def passthrough(self, request: Request, call: Call, route: ModelRoute) -> Target:
-        """Upstream URL, body and headers for a call to a provider of this same protocol."""
+    def decode_count(self, call: Call) -> ir.Request:
+        """The request whose input tokens a count asks for (doors with a count endpoint)."""
+        raise InvalidRequest("this protocol has no token count")
 
-    def fit(self, req: ir.Request, max_tokens: int) -> None:
-        """Set the final ``max_tokens`` (the model's cap may have lowered it); a hook for
-        protocols whose decoding derived other values from the requested one."""
-        req.max_tokens = max_tokens
+    def count_body(self, call: Call, tokens: int) -> Any:
+        raise InvalidRequest("this protocol has no token count")
 
-    # ------------------------------------------------------------------ shared steps
+    def decode_compaction(self, call: Call) -> ir.Request:
+        """The request that writes a compaction summary (doors with a compact endpoint)."""
+        raise InvalidRequest("this protocol has no compaction")
 
-    def error_response(self, err: GatewayError, request_id: str) -> Response:
-        headers = {self.request_id_header: request_id}
-        headers.update(err.headers)
-        if err.retry_after is not None:
-            headers["retry-after"] = str(max(0, math.ceil(err.retry_after)))
-        body = orjson.dumps(self.error_body(err, request_id))
-        return Response(body, status_code=err.status, headers=headers, media_type=JSON)
-
-    def json_response(self, body: Any, request_id: str, status: int = 200) -> Response:
-        return Response(
-            orjson.dumps(body), status_code=status, headers={self.request_id_header: request_id}, media_type=JSON
-        )
-
-    async def authenticate(self, request: Request) -> Principal:
-        return await self.gw.authenticator.authenticate(self.credentials(request))
-
-    async def read_json(self, request: Request) -> tuple[bytes, Any]:
-        raw = await read_body(request, self.gw.config.server.max_body_bytes)
-        return raw, parse_json(raw)
-
-    async def serve(self, request: Request, call: Call) -> Response:
-        """Route ``call`` and answer it: passthrough when the protocols match, else via the IR."""
-        request_id = new_request_id()
-        try:
-            route = self.gw.catalog.resolve(call.model)
-            if route.provider.passes_through(self.protocol, route.upstream_model):
-                return await self._passthrough(request, call, route, request_id)
-            return await self._translate(request, call, route, request_id)
-        except GatewayError as e:
-            return self.error_response(e, request_id)
-        except ClientDisconnected:
-            return Response(status_code=CLIENT_CLOSED)
-
-    async def _passthrough(self, request: Request, call: Call, route: ModelRoute, request_id: str) -> Response:
-        provider = route.provider
-        target = self.passthrough(request, call, route)
-        if call.stream:
-            reply = await until_disconnect(request, provider.forward_stream(target.url, target.body, target.headers))
-            reply.headers.setdefault(self.request_id_header, request_id)
-            reply.headers.update(SSE_HEADERS)
-            chunks = self.guard_stream(reply.chunks, self.stream_encoder(call, request_id))
-            return EventStream(chunks, reply.headers)
-        return await self.forward(request, route, target, request_id)
-
-    async def forward(self, request: Request, route: ModelRoute, target: Target, request_id: str) -> Response:
-        """Send ``target`` to the routed provider and answer with its reply as it came (status,
-        headers, bytes): non-streamed passthrough, and the side endpoints (count tokens, compact)."""
-        reply = await until_disconnect(request, route.provider.forward(target.url, target.body, target.headers))
-        reply.headers.setdefault(self.request_id_header, request_id)
-        return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
-
-    async def guard_stream(self, chunks: AsyncIterator[bytes], encoder: StreamEncoder) -> AsyncIterator[bytes]:
-        """Forward passthrough stream bytes; a failure after the 200 becomes this protocol's
-        stream error. A hook: protocols whose events carry ids and sequence numbers (Responses)
-        override it to end the upstream's own stream consistently."""
-        try:
-            async for chunk in chunks:
-                yield chunk
-        except GatewayError as e:
-            yield encoder.error(e)
-
-    async def _translate(self, request: Request, call: Call, route: ModelRoute, request_id: str) -> Response:
-        req = self.decode(call)
-        req.model = route.upstream_model
-        self.fit(req, route.max_tokens(req.max_tokens))
-        req.stream = call.stream
-        if call.stream:
-            events = await until_disconnect(request, route.provider.open_stream(req))
-            encoder = self.stream_encoder(call, request_id)
-            headers = {self.request_id_header: request_id, **SSE_HEADERS}
-            return EventStream(self._encode(events, encoder, call.model), headers)
-        resp = await until_disconnect(request, route.provider.complete(req))
-        resp.model = call.model
-        return self.json_response(self.encode_response(resp, call), request_id)
-
-    async def _encode(
-        self, events: AsyncIterator[list[ir.StreamEvent]], encoder: StreamEncoder, model: str
-    ) -> AsyncIterator[bytes]:
-        """Encode each batch of IR events into one write of the client's wire bytes."""
-        try:
-            async for batch in events:
-                out: list[bytes] = []
-                for event in batch:
-                    if isinstance(event, ir.StreamError):
-                        out.append(encoder.error(event.error))
-                        yield b"".join(out)
-                        return
-                    if isinstance(event, ir.MessageStart):
-                        event.model = model
-                    data = encoder.encode(event)
-                    if data:
-                        out.append(data)
-                if out:
-                    yield b"".join(out)
-            tail = encoder.end()
-            if tail:
-                yield tail
-        except GatewayError as e:
-            yield encoder.error(e)
-        except Exception as e:  # never let a bug end a stream without a word
-            yield encoder.error(InternalError(f"internal error: {type(e).__name__}"))
-        finally:
-            # Close the upstream stream now, not when the garbage collector gets to it.
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-
-def passthrough_body(call: Call, upstream_model: str) -> bytes:
-    """The client's bytes, unless the upstream knows the model by another name: then the body
-    is re-serialised with that name (orjson keeps key order and every string as it was)."""
-    if upstream_model == call.model:
-        return call.raw
-    return orjson.dumps({**call.body, "model": upstream_model})
-
-
-def with_query(url: str, request: Request) -> str:
-    """``url`` with the client's query string (``?beta=true``): passthrough keeps it."""
-    query = request.url.query
-    return f"{url}?{query}" if query else url
+    def compaction_body(self, call: Call, resp: ir.Response) -> Any:
+        raise InvalidRequest("this protocol has no compaction")

@@ -4,8 +4,10 @@
 When the routed provider serves Chat Completions natively (OpenAI, OpenAI-compatible servers),
 the client's bytes go to ``{base_url}/chat/completions`` untouched (``stream_options``, ``n``,
 ``logprobs`` and every other field survive) unless the model id must be rewritten, and the
-upstream's bytes come back untouched (so ``model`` in the answer is the upstream's id). Otherwise
-the request goes through the IR: see :mod:`modelgate.protocols.openai_chat` for the mapping.
+upstream's bytes come back untouched (so ``model`` in the answer is the upstream's id). A
+stream whose client did not ask for usage is the one exception: the gateway asks for it and
+hides it again (docs/decisions/0002-chat-stream-usage.md). Otherwise the request goes through
+the IR: see :mod:`modelgate.protocols.openai_chat` for the mapping.
 
 Errors use OpenAI's envelope and the ``x-request-id`` header; keys arrive as
 ``Authorization: Bearer`` (``x-api-key`` is accepted too): see :mod:`.openai_common`.
@@ -14,18 +16,19 @@ Errors use OpenAI's envelope and the ``x-request-id`` header; keys arrive as
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.frontdoors.base import Call, StreamEncoder, Target, passthrough_body
-from modelgate.frontdoors.openai_common import OpenAIFrontDoor
+from modelgate.frontdoors.base import FrontDoor, StreamEncoder
+from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
+from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import openai_chat as codec
-
-if TYPE_CHECKING:
-    from modelgate.routing.catalog import Route as ModelRoute
+from modelgate.protocols.openai_chat.tap import request_usage
+from modelgate.protocols.tap import AnswerTap
 
 #: Base paths clients are configured with; each serves ``{base}/chat/completions``.
 BASES = ("/v1", "/api/openai/v1", "/api/openai")
@@ -33,12 +36,32 @@ BASES = ("/v1", "/api/openai/v1", "/api/openai")
 
 class OpenAIChatFrontDoor(OpenAIFrontDoor):
     protocol = codec.PROTOCOL
-    request_codec = codec
+    request_codec: ClassVar[RequestCodec] = codec
 
     def routes(self) -> list[Route]:
-        return [Route(base + "/chat/completions", self.answer, methods=["POST"]) for base in BASES]
+        return [Route(base + "/chat/completions", self.completions, methods=["POST"]) for base in BASES]
 
-    # ------------------------------------------------------------------ protocol hooks
+    async def completions(self, request: Request) -> Response:
+        return await self.handle(request, Operation.GENERATE, "chat")
+
+    # ------------------------------------------------------------------ passthrough
+
+    def passthrough_query(self, request: Request) -> str:
+        return ""
+
+    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+        """The client's bytes (see :meth:`FrontDoor.passthrough_body`), asking for usage in a
+        stream whose client did not."""
+        raw = FrontDoor.passthrough_body(self, call, upstream_model)
+        if _adds_usage(call):
+            body = call.body if raw is call.raw else {**call.body, "model": upstream_model}
+            raw = request_usage(raw, body) or raw
+        return raw
+
+    def tap(self, call: Call) -> AnswerTap | None:
+        return codec.ChatTap(hide_usage=_adds_usage(call))
+
+    # ------------------------------------------------------------------ translated
 
     def encode_response(self, resp: ir.Response, call: Call) -> Any:
         return codec.encode_response(resp, int(time.time()))
@@ -46,7 +69,11 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
     def stream_encoder(self, call: Call, request_id: str) -> StreamEncoder:
         return codec.StreamEncoder(call.model, int(time.time()), include_usage=codec.include_usage(call.body))
 
-    def passthrough(self, request: Request, call: Call, route: ModelRoute) -> Target:
-        provider = route.provider
-        body = passthrough_body(call, route.upstream_model)
-        return Target(provider.base_url + "/chat/completions", body, provider.headers())  # type: ignore[attr-defined]
+
+def _adds_usage(call: Call) -> bool:
+    """Whether the gateway asks for the usage of a relayed stream (the client did not)."""
+    body = call.body
+    options = body.get("stream_options")
+    return body.get("stream") is True and (
+        options is None or (isinstance(options, dict) and not codec.include_usage(body))
+    )

@@ -1,34 +1,85 @@
 """The interface every upstream provider implements, and what they share.
 
-A provider turns IR requests into calls to one upstream kind and parses the
-answers back into IR (``complete``, ``open_stream``). When the client already
-speaks the upstream's protocol, the front door uses ``forward`` /
-``forward_stream`` instead: the body and the stream bytes go through untouched.
+A provider turns IR requests into calls to one upstream kind and parses the answers back
+into IR (``complete``, ``open_stream``, ``count_tokens``: the translated path). When the
+client already speaks one of the upstream's protocols, the chain relays the client's bytes
+instead (``passthrough_url``, ``headers``, ``relay``, ``relay_stream``) and the upstream's
+bytes come back untouched. Every method that reaches the upstream takes the
+:class:`UpstreamKey` chosen for that attempt.
 """
 
 from __future__ import annotations
 
-import itertools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar, Protocol
 
 from modelgate import ir
 from modelgate.accounting.tokens import estimate_request_tokens
 from modelgate.config import ProviderConfig
-from modelgate.errors import GatewayError, UpstreamHTTPError, UpstreamUnavailable
-from modelgate.protocols.sse import SSEParser
+from modelgate.errors import UpstreamHTTPError
+from modelgate.pipeline.context import Call
+from modelgate.protocols import WireProtocol
+from modelgate.protocols.sse import SSEFrame
 from modelgate.providers.http import HttpClient, Timeouts, UpstreamResponse
+from modelgate.providers.keys import KeyPool, UpstreamKey
+from modelgate.providers.streams import frame_aligned, sse_events
 
 #: Upstream response headers a passthrough hands back to the client.
 _PASS_RESPONSE_HEADERS = ("request-id", "retry-after", "x-should-retry", "x-request-id", "openai-processing-ms")
 _PASS_RESPONSE_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 
 
+@dataclass(slots=True, frozen=True)
+class ClientHeaderPolicy:
+    """Which client request headers a passthrough forwards upstream: names and prefixes."""
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def select(self, headers: Mapping[str, str]) -> dict[str, str]:
+        if not self.names and not self.prefixes:
+            return {}
+        return {
+            low: value
+            for name, value in headers.items()
+            if (low := name.lower()) in self.names or low.startswith(self.prefixes)
+        }
+
+
+#: The one place that says which client headers reach an upstream of each protocol on the
+#: passthrough path: the protocol's own options and the client's identity, never credentials
+#: or hop-by-hop headers. (The translated path forwards none.)
+CLIENT_HEADERS: Mapping[WireProtocol, ClientHeaderPolicy] = {
+    # Versions and betas are open lists: forward every ``anthropic-*`` header unchanged.
+    WireProtocol.ANTHROPIC: ClientHeaderPolicy(
+        frozenset({"user-agent", "x-app", "x-claude-code-session-id"}), ("anthropic-",)
+    ),
+    WireProtocol.OPENAI_CHAT: ClientHeaderPolicy(),
+    # Codex's session and identity headers, OpenAI betas.
+    WireProtocol.OPENAI_RESPONSES: ClientHeaderPolicy(
+        frozenset(
+            {
+                "openai-beta",
+                "user-agent",
+                "originator",
+                "session_id",
+                "session-id",
+                "conversation_id",
+                "thread-id",
+                "x-client-request-id",
+            }
+        ),
+        ("x-codex-", "x-openai-"),
+    ),
+    WireProtocol.GEMINI: ClientHeaderPolicy(frozenset({"user-agent", "x-goog-api-client"})),
+}
+
+
 @dataclass(slots=True)
 class Reply:
-    """A passthrough answer: the upstream's status, the headers worth keeping, the raw body."""
+    """A relayed answer: the upstream's status, the headers worth keeping, the raw body."""
 
     status: int
     headers: dict[str, str]
@@ -51,48 +102,100 @@ def pass_headers(upstream: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class StreamDecoder(Protocol):
+    """An upstream protocol's stream decoder: SSE frames in, IR events out."""
+
+    def decode(self, frame: SSEFrame) -> list[ir.StreamEvent]: ...
+
+    def finish(self) -> list[ir.StreamEvent]: ...
+
+
 class Provider(ABC):
     #: The wire protocol the translated path speaks to the upstream.
-    protocol: str = ""
+    protocol: ClassVar[WireProtocol]
     #: Every wire protocol the upstream serves natively: a front door of one of these
-    #: protocols forwards its bytes untouched (passthrough) instead of translating.
-    protocols: frozenset[str] = frozenset()
+    #: protocols relays its bytes untouched (passthrough) instead of translating.
+    protocols: ClassVar[frozenset[WireProtocol]]
+    #: Headers every request carries, before the client's and the config's.
+    base_headers: ClassVar[Mapping[str, str]] = {"content-type": "application/json"}
 
     def __init__(self, config: ProviderConfig, client: HttpClient) -> None:
-        if not self.protocols:
-            self.protocols = frozenset({self.protocol})
         self.config = config
         self.name = config.name
         self.base_url = config.url
+        self.keys = KeyPool(config.name, config.api_keys)
         self._client = client
         self._timeouts = Timeouts(config.connect_timeout, config.read_timeout)
-        self._keys = itertools.cycle(config.api_keys) if config.api_keys else None
         self._secrets = [k.encode() for k in config.api_keys if len(k) >= 8]
 
     def passes_through(self, protocol: str, model: str) -> bool:
         """Whether a client speaking ``protocol`` for upstream ``model`` gets the passthrough path."""
         return protocol in self.protocols
 
+    # ----------------------------------------------------------------- passthrough
+
+    @abstractmethod
+    def passthrough_url(self, call: Call, protocol: WireProtocol, upstream_model: str) -> str:
+        """Where a ``protocol`` client's call goes on this upstream (without the query)."""
+
+    @abstractmethod
+    def auth_header(self, secret: str) -> tuple[str, str]:
+        """The header that carries an upstream key."""
+
+    def headers(
+        self,
+        key: UpstreamKey | None,
+        client_headers: Mapping[str, str] | None = None,
+        protocol: WireProtocol | None = None,
+    ) -> dict[str, str]:
+        """Upstream request headers: the base ones, the client's that ``CLIENT_HEADERS`` lets
+        through for ``protocol`` (passthrough only), the config's, then ``key``."""
+        out = dict(self.base_headers)
+        if client_headers is not None and protocol is not None:
+            out.update(CLIENT_HEADERS[protocol].select(client_headers))
+        out.update(self.config.headers)
+        if key is not None:
+            name, value = self.auth_header(key.secret)
+            out[name] = value
+        return out
+
+    async def relay(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
+        resp = await self.post(url, body, headers)
+        return Reply(resp.status, pass_headers(resp.headers), await resp.read())
+
+    async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
+        resp = await self.post(url, body, headers)
+        return StreamReply(resp.status, pass_headers(resp.headers), frame_aligned(resp.iter_chunks()))
+
     # ----------------------------------------------------------------- translated path
 
     @abstractmethod
-    async def complete(self, req: ir.Request) -> ir.Response:
+    async def complete(self, req: ir.Request, key: UpstreamKey | None) -> ir.Response:
         """Send an IR request and return the whole answer."""
 
     @abstractmethod
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
         """Start a streamed answer, as batches of events (one per upstream read). Errors before
-        the first byte raise here; later ones are
-        yielded as :class:`ir.StreamError`."""
+        the first byte raise here; later ones are yielded as :class:`ir.StreamError`."""
 
-    async def count_tokens(self, req: ir.Request) -> int:
+    async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
         """Input tokens of ``req``: a local estimate unless the upstream can count."""
         return estimate_request_tokens(req)
 
     # ----------------------------------------------------------------- shared plumbing
 
-    def next_key(self) -> str | None:
-        return next(self._keys) if self._keys is not None else None
+    @abstractmethod
+    def error_from_upstream(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
+        """The typed error for an upstream error answer (``raw`` already redacted): the
+        protocol codec's reading of it."""
 
     def redact(self, raw: bytes) -> bytes:
         """Remove our own provider secrets from upstream text before it reaches a client."""
@@ -101,85 +204,21 @@ class Provider(ABC):
                 raw = raw.replace(secret, b"[redacted]")
         return raw
 
-    @abstractmethod
-    def error_from_upstream(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
-        """The typed error for an upstream error answer (body already redacted)."""
-
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
         """POST and raise the typed upstream error for any status >= 400."""
         resp = await self._client.post(url, body, headers, self._timeouts, self.name)
         if resp.status >= 400:
             raw = self.redact(await resp.read())
-            raise self.error_from_upstream(resp.status, raw, resp.headers)
+            err = self.error_from_upstream(resp.status, raw, resp.headers)
+            delay = parse_retry_after(resp.headers)
+            if delay is not None:
+                err.retry_after = delay
+            should_retry = resp.headers.get("x-should-retry")
+            if should_retry in ("true", "false"):
+                err.retryable = should_retry == "true"
+            raise err
         return resp
 
-    def events(self, resp: UpstreamResponse, decoder: Any) -> AsyncIterator[list[ir.StreamEvent]]:
-        """IR events from an upstream SSE body, parsed by ``decoder`` (``decode``/``finish``),
-        with pings when the upstream is quiet."""
+    def events(self, resp: UpstreamResponse, decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
+        """IR events from an upstream SSE body, with pings when the upstream is quiet."""
         return sse_events(resp, decoder.decode, decoder.finish, self._client.idle_ping)
-
-    async def forward(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
-        resp = await self.post(url, body, headers)
-        return Reply(resp.status, pass_headers(resp.headers), await resp.read())
-
-    async def forward_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
-        resp = await self.post(url, body, headers)
-        return StreamReply(resp.status, pass_headers(resp.headers), frame_aligned(resp.iter_chunks()))
-
-
-async def frame_aligned(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Re-chunk an SSE byte stream on frame boundaries, so that a stream broken mid-frame
-    never leaves half a frame in front of the error event that follows."""
-    pending = b""
-    async for chunk in chunks:
-        if pending:
-            chunk = pending + chunk
-        cut = chunk.rfind(b"\n\n")
-        if cut < 0:
-            cr = chunk.rfind(b"\r\n\r\n")
-            if cr < 0:
-                pending = chunk
-                continue
-            cut = cr + 2
-        pending = chunk[cut + 2 :]
-        yield chunk[: cut + 2]
-    if pending.strip():
-        yield pending
-
-
-async def sse_events(
-    resp: UpstreamResponse, decode, finish, idle: float | None = None
-) -> AsyncIterator[list[ir.StreamEvent]]:
-    """Parse an upstream SSE body into IR events with ``decode(frame)``, then ``finish()``.
-
-    Events come in batches, one per upstream read, so that a front door writes what one
-    read brought in one write rather than one per event. Every ``idle`` seconds of upstream
-    silence yields an :class:`ir.Ping` (clients give up on streams that send nothing for
-    minutes). A transport failure mid-stream becomes a final :class:`ir.StreamError`.
-    """
-    parser = SSEParser()
-    batch: list[ir.StreamEvent] = []
-    try:
-        async for chunk in resp.iter_chunks(idle):
-            if not chunk:
-                yield [ir.Ping()]
-                continue
-            for frame in parser.feed(chunk):
-                batch.extend(decode(frame))
-            if batch:
-                yield batch
-                batch = []
-        for frame in parser.flush():
-            batch.extend(decode(frame))
-    except GatewayError as e:  # typed by iter_chunks: UpstreamTimeout / UpstreamUnavailable
-        yield [*batch, ir.StreamError(e)]
-        return
-    except (ValueError, KeyError, TypeError) as e:  # a frame the decoder could not understand
-        error = UpstreamUnavailable(f"upstream sent an invalid stream event: {type(e).__name__}")
-        yield [*batch, ir.StreamError(error)]
-        return
-    finally:
-        resp.close()
-    batch.extend(finish())
-    if batch:
-        yield batch

@@ -17,70 +17,65 @@ import orjson
 
 from modelgate import ir
 from modelgate.errors import GatewayError, UpstreamHTTPError, UpstreamUnavailable
+from modelgate.pipeline.context import Call, Operation
+from modelgate.protocols import WireProtocol
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.gemini.jsonarray import ArrayCutter
-from modelgate.providers.anthropic import parse_retry_after
-from modelgate.providers.base import Provider, StreamReply, frame_aligned, pass_headers
+from modelgate.providers.base import Provider, StreamReply, pass_headers
+from modelgate.providers.keys import UpstreamKey
+from modelgate.providers.streams import frame_aligned
 
 API_VERSION = "v1beta"
-#: Client identification forwarded on passthrough; credentials never pass.
-_CLIENT_HEADERS = frozenset({"user-agent", "x-goog-api-client"})
 ARRAY_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
 class GeminiProvider(Provider):
-    protocol = codec.PROTOCOL
+    protocol = WireProtocol.GEMINI
+    protocols = frozenset({WireProtocol.GEMINI})
 
     def url(self, model: str, method: str, *, sse: bool = False, version: str = API_VERSION) -> str:
         return f"{self.base_url}/{version}/models/{model}:{method}" + ("?alt=sse" if sse else "")
 
-    def headers(self, client_headers: Mapping[str, str] | None = None) -> dict[str, str]:
-        out = {"content-type": "application/json"}
-        if client_headers is not None:
-            for name, value in client_headers.items():
-                if name.lower() in _CLIENT_HEADERS:
-                    out[name.lower()] = value
-        out.update(self.config.headers)
-        key = self.next_key()
-        if key is not None:
-            out["x-goog-api-key"] = key
-        return out
+    def passthrough_url(self, call: Call, protocol: WireProtocol, upstream_model: str) -> str:
+        if call.operation is Operation.COUNT_TOKENS:
+            method = "countTokens"
+        else:
+            method = "streamGenerateContent" if call.stream else "generateContent"
+        return self.url(upstream_model, method, version=call.api_version or API_VERSION)
+
+    def auth_header(self, secret: str) -> tuple[str, str]:
+        return "x-goog-api-key", secret
 
     def error_from_upstream(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamHTTPError:
-        err = codec.error_from_upstream(status, raw)
-        header_delay = parse_retry_after(headers)
-        if header_delay is not None:
-            err.retry_after = header_delay
-        return err
+        return codec.error_from_upstream(status, raw, headers)
 
     # ----------------------------------------------------------------- translated path
 
-    async def complete(self, req: ir.Request) -> ir.Response:
+    async def complete(self, req: ir.Request, key: UpstreamKey | None) -> ir.Response:
         body = orjson.dumps(codec.encode_request(req))
-        resp = await self.post(self.url(req.model, "generateContent"), body, self.headers())
+        resp = await self.post(self.url(req.model, "generateContent"), body, self.headers(key))
         answer = orjson.loads(await resp.read())
         if not isinstance(answer, dict):
             raise UpstreamUnavailable("the Gemini upstream answered with something other than a JSON object")
         return codec.decode_response(answer)
 
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
         body = orjson.dumps(codec.encode_request(req))
-        resp = await self.post(self.url(req.model, "streamGenerateContent", sse=True), body, self.headers())
-        decoder = codec.StreamDecoder()
-        return self.events(resp, decoder)
+        resp = await self.post(self.url(req.model, "streamGenerateContent", sse=True), body, self.headers(key))
+        return self.events(resp, codec.StreamDecoder())
 
-    async def count_tokens(self, req: ir.Request) -> int:
+    async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
         """Counted by Gemini itself, system instruction and tools included."""
         inner = codec.encode_request(req)
         inner.pop("generationConfig", None)
         inner.pop("toolConfig", None)
         body = orjson.dumps({"generateContentRequest": {"model": f"models/{req.model}", **inner}})
-        resp = await self.post(self.url(req.model, "countTokens"), body, self.headers())
+        resp = await self.post(self.url(req.model, "countTokens"), body, self.headers(key))
         return int(orjson.loads(await resp.read()).get("totalTokens", 0))
 
     # ----------------------------------------------------------------- passthrough
 
-    async def forward_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
+    async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
         resp = await self.post(url, body, headers)
         kept = pass_headers(resp.headers)
         if "alt=sse" in url.partition("?")[2].split("&"):

@@ -34,9 +34,12 @@ import orjson
 
 from modelgate import ir
 from modelgate.config import ModelConfig, ProviderConfig
+from modelgate.pipeline.context import Call, Operation
+from modelgate.protocols import WireProtocol
 from modelgate.protocols import openai_chat as chat_codec
 from modelgate.protocols import openai_responses as responses_codec
 from modelgate.providers.http import HttpClient
+from modelgate.providers.keys import UpstreamKey
 from modelgate.providers.openai_compatible import OpenAICompatibleProvider
 
 _RESPONSES_ONLY = re.compile(r"codex|deep-research|computer-use|^(o1|o3|gpt-5(\.\d+)?)-pro\b")
@@ -54,8 +57,8 @@ def is_reasoning_model(model: str) -> bool:
 
 
 class OpenAIProvider(OpenAICompatibleProvider):
-    protocol = "openai"
-    protocols = frozenset({"openai", responses_codec.PROTOCOL})
+    protocol = WireProtocol.OPENAI_CHAT
+    protocols = frozenset({WireProtocol.OPENAI_CHAT, WireProtocol.OPENAI_RESPONSES})
 
     def __init__(self, config: ProviderConfig, client: HttpClient, models: Sequence[ModelConfig] = ()) -> None:
         super().__init__(config, client)
@@ -80,9 +83,14 @@ class OpenAIProvider(OpenAICompatibleProvider):
         return self.base_url + "/responses/compact"
 
     def passes_through(self, protocol: str, model: str) -> bool:
-        if protocol == chat_codec.PROTOCOL and self.api_for(model) == "responses":
+        if protocol == WireProtocol.OPENAI_CHAT and self.api_for(model) == "responses":
             return False  # OpenAI answers 404 for these on /chat/completions: translate to /responses
         return super().passes_through(protocol, model)
+
+    def passthrough_url(self, call: Call, protocol: WireProtocol, upstream_model: str) -> str:
+        if protocol == WireProtocol.OPENAI_RESPONSES:
+            return self.compact_url if call.operation is Operation.COMPACT else self.responses_url
+        return self.chat_url
 
     def api_for(self, model: str) -> str:
         """``chat`` or ``responses``: the API that serves the upstream model ``model``."""
@@ -95,7 +103,7 @@ class OpenAIProvider(OpenAICompatibleProvider):
 
     # ----------------------------------------------------------------- translated path
 
-    def _chat_payload(self, req: ir.Request) -> dict[str, Any]:
+    def chat_payload(self, req: ir.Request) -> dict[str, Any]:
         payload = chat_codec.encode_request(req, req.model)
         payload["max_completion_tokens"] = payload.pop("max_tokens")
         payload.pop("top_k", None)
@@ -106,28 +114,18 @@ class OpenAIProvider(OpenAICompatibleProvider):
     def _responses_payload(self, req: ir.Request) -> dict[str, Any]:
         return responses_codec.encode_request(req, req.model, reasoning=is_reasoning_model(req.model))
 
-    async def complete(self, req: ir.Request) -> ir.Response:
-        if self.api_for(req.model) == "responses":
-            payload = self._responses_payload(req)
-            payload.pop("stream", None)
-            resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers())
-            return responses_codec.decode_response(orjson.loads(await resp.read()))
-        payload = self._chat_payload(req)
+    async def complete(self, req: ir.Request, key: UpstreamKey | None) -> ir.Response:
+        if self.api_for(req.model) != "responses":
+            return await super().complete(req, key)
+        payload = self._responses_payload(req)
         payload.pop("stream", None)
-        payload.pop("stream_options", None)
-        resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers())
-        return chat_codec.decode_response(orjson.loads(await resp.read()))
+        resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
+        return responses_codec.decode_response(orjson.loads(await resp.read()))
 
-    async def open_stream(self, req: ir.Request) -> AsyncIterator[list[ir.StreamEvent]]:
-        if self.api_for(req.model) == "responses":
-            payload = self._responses_payload(req)
-            payload["stream"] = True
-            resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers())
-            decoder: Any = responses_codec.StreamDecoder()
-        else:
-            payload = self._chat_payload(req)
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
-            resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers())
-            decoder = chat_codec.StreamDecoder()
-        return self.events(resp, decoder)
+    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+        if self.api_for(req.model) != "responses":
+            return await super().open_stream(req, key)
+        payload = self._responses_payload(req)
+        payload["stream"] = True
+        resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
+        return self.events(resp, responses_codec.StreamDecoder())

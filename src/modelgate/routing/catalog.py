@@ -1,4 +1,5 @@
-"""The model catalog: which provider serves a requested model name, and as what.
+"""The model catalog: which provider serves a requested model name, and as what
+(:class:`ModelRoute`, named apart from Starlette's URL ``Route``).
 
 Built once from the config; a lookup is a dict hit, or a scan of the (few)
 prefix patterns such as ``claude-*``.
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True, frozen=True)
-class Route:
+class ModelRoute:
     """Where one request goes: the provider and the model id it knows."""
 
     model: ModelConfig
@@ -31,7 +32,7 @@ class Route:
         return min(requested, cap) if cap else requested
 
 
-class Catalog:
+class ModelCatalog:
     def __init__(self, models: list[ModelConfig], providers: dict[str, Provider]) -> None:
         self._exact: dict[str, ModelConfig] = {}
         self._patterns: list[tuple[str, ModelConfig]] = []
@@ -42,7 +43,7 @@ class Catalog:
             else:
                 self._exact.setdefault(m.name, m)
 
-    def resolve(self, name: str) -> Route:
+    def resolve(self, name: str) -> ModelRoute:
         """The route for ``name``; :class:`NotFound` when no provider serves it."""
         model = self._exact.get(name)
         if model is None:
@@ -52,7 +53,10 @@ class Catalog:
                     break
             else:
                 raise NotFound(f"model: no provider serves model {name!r}", param="model")
-        return Route(model, self._providers[model.provider], model.upstream_model or name)
+        return ModelRoute(model, self._providers[model.provider], model.upstream_model or name)
+
+    def provider(self, name: str) -> Provider:
+        return self._providers[name]
 
     def listed(self) -> list[ModelConfig]:
         """Models to show in catalogs (patterns are not models)."""

@@ -53,8 +53,10 @@ def run_gateway(
     port: int | None = None,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    log_level: str = "info",
 ) -> Iterator[GatewayProcess]:
-    """Run ``modelgate serve`` with ``config`` (a dict written as YAML) until the block ends."""
+    """Run ``modelgate serve`` with ``config`` (a dict written as YAML) until the block ends;
+    its log (one line per request at ``info``) is in ``gateway.log``."""
     port = port or free_port(host)
     with tempfile.TemporaryDirectory(prefix="modelgate-") as tmp:
         config = {**config, "server": {"data_dir": str(Path(tmp) / "data"), **config.get("server", {})}}
@@ -62,7 +64,7 @@ def run_gateway(
         path.write_text(yaml.safe_dump(config))
         log = Path(tmp) / "gateway.log"
         cmd = [sys.executable, "-m", "modelgate", "serve", "--config", str(path)]
-        cmd += ["--host", host, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+        cmd += ["--host", host, "--port", str(port), "--workers", str(workers), "--log-level", log_level]
         child_env = {**os.environ, "MODELGATE_MASTER_KEY": master_key, **(env or {})}
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from modelgate import ir
-from modelgate.errors import InvalidRequest, RateLimited, UpstreamHTTPError
+from modelgate.errors import ErrorKind, GatewayError, InvalidRequest, UpstreamHTTPError
 from modelgate.protocols import anthropic as codec
 from modelgate.protocols.sse import SSEParser
 
@@ -169,7 +169,7 @@ def test_response_round_trip() -> None:
 
 
 def test_gateway_errors_render_in_the_anthropic_envelope() -> None:
-    err = RateLimited("slow down", retry_after=3)
+    err = GatewayError("slow down", status=429, kind=ErrorKind.RATE_LIMIT, retry_after=3)
     assert codec.error_body(err, "req_1") == {
         "type": "error",
         "error": {"type": "rate_limit_error", "message": "slow down"},
@@ -194,7 +194,7 @@ def test_gateway_errors_render_in_the_anthropic_envelope() -> None:
     ],
 )
 def test_foreign_context_overflow_is_worded_like_anthropic(upstream: str, expected: str) -> None:
-    err = UpstreamHTTPError(upstream, status=400, kind="invalid_request", protocol="openai")
+    err = UpstreamHTTPError(upstream, status=400, kind=ErrorKind.INVALID_REQUEST, protocol="openai_chat")
     assert codec.error_body(err)["error"]["message"].startswith(expected)
 
 

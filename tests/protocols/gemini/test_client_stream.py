@@ -9,9 +9,9 @@ import json
 import pytest
 
 from modelgate import ir
-from modelgate.errors import Overloaded
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.gemini import signatures
+from tests.protocols.gateway_errors import overloaded
 
 from .helpers import check
 
@@ -83,6 +83,7 @@ STREAMS: dict[str, tuple[list[ir.StreamEvent], bool]] = {
 }
 
 
+
 def encode(events: list[ir.StreamEvent], *, sse: bool, include: bool) -> str:
     encoder = codec.StreamEncoder(sse=sse, include_thoughts=include)
     out = b"".join(encoder.encode(e) for e in events) + encoder.end()
@@ -141,7 +142,7 @@ def test_error_after_the_start(sse: bool) -> None:
     out = b"".join(
         encoder.encode(e) for e in [START, ir.BlockStart(0, ir.TextBlock("")), ir.BlockDelta(0, "text", "Hi")]
     )
-    out += encoder.error(Overloaded("Overloaded"))
+    out += encoder.error(overloaded("Overloaded"))
     assert encoder.end() == b"" and encoder.encode(ir.MessageStop()) == b""
     error = {"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE"}}
     if sse:
@@ -154,7 +155,7 @@ def test_error_after_the_start(sse: bool) -> None:
 
 def test_error_before_anything_in_array_framing() -> None:
     encoder = codec.StreamEncoder(sse=False, include_thoughts=False)
-    assert json.loads(encoder.error(Overloaded("busy"))) == [
+    assert json.loads(encoder.error(overloaded("busy"))) == [
         {"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}
     ]
     assert codec.StreamEncoder(sse=False, include_thoughts=False).end() == b"[]"

@@ -8,18 +8,18 @@ import pytest
 
 from modelgate.errors import (
     AuthenticationFailed,
+    ErrorKind,
     GatewayError,
     InvalidRequest,
     NotFound,
-    Overloaded,
     PermissionDenied,
-    RateLimited,
     RequestTooLarge,
     UpstreamHTTPError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from modelgate.protocols import gemini as codec
+from tests.protocols.gateway_errors import overloaded, rate_limited
 
 KEY_INVALID_DETAILS = [
     {
@@ -37,7 +37,7 @@ KEY_INVALID_DETAILS = [
 
 
 def upstream(status: int, kind: str, protocol: str = "anthropic", message: str = "m", **kw) -> UpstreamHTTPError:
-    return UpstreamHTTPError(message, status=status, kind=kind, protocol=protocol, **kw)
+    return UpstreamHTTPError(message, status=status, kind=ErrorKind(kind), protocol=protocol, **kw)
 
 
 @pytest.mark.parametrize(
@@ -46,11 +46,11 @@ def upstream(status: int, kind: str, protocol: str = "anthropic", message: str =
         (InvalidRequest("bad"), 400, "INVALID_ARGUMENT", "bad"),
         (PermissionDenied("no"), 403, "PERMISSION_DENIED", "no"),
         (NotFound("gone"), 404, "NOT_FOUND", "gone"),
-        (RateLimited("slow down"), 429, "RESOURCE_EXHAUSTED", "slow down"),
+        (rate_limited("slow down"), 429, "RESOURCE_EXHAUSTED", "slow down"),
         (GatewayError("boom"), 500, "INTERNAL", "boom"),
         (UpstreamUnavailable("unreachable"), 502, "UNAVAILABLE", "unreachable"),
         (UpstreamTimeout("late"), 504, "DEADLINE_EXCEEDED", "late"),
-        (Overloaded("busy"), 503, "UNAVAILABLE", "busy"),
+        (overloaded("busy"), 503, "UNAVAILABLE", "busy"),
         (upstream(529, "overloaded"), 503, "UNAVAILABLE", "m"),
         (upstream(401, "authentication"), 401, "UNAUTHENTICATED", "m"),
         (upstream(402, "billing"), 400, "FAILED_PRECONDITION", "m"),

@@ -6,18 +6,18 @@ import pytest
 
 from modelgate.errors import (
     AuthenticationFailed,
+    ErrorKind,
     GatewayError,
     InternalError,
     NotFound,
-    Overloaded,
     PermissionDenied,
-    RateLimited,
     RequestTooLarge,
     UpstreamHTTPError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from modelgate.protocols import openai_chat as codec
+from tests.protocols.gateway_errors import overloaded, rate_limited
 
 
 @pytest.mark.parametrize(
@@ -30,25 +30,25 @@ from modelgate.protocols import openai_chat as codec
         (NotFound("no"), 404, "invalid_request_error", None),
         (codec.model_not_found("x"), 404, "invalid_request_error", "model_not_found"),
         (RequestTooLarge("big"), 413, "invalid_request_error", "request_too_large"),
-        (RateLimited("slow down"), 429, "rate_limit_error", "rate_limit_exceeded"),
+        (rate_limited("slow down"), 429, "rate_limit_error", "rate_limit_exceeded"),
         (InternalError("oops"), 500, "server_error", None),
         (UpstreamUnavailable("gone"), 502, "server_error", None),
         (UpstreamTimeout("late"), 504, "timeout_error", None),
-        (Overloaded("busy"), 503, "service_unavailable_error", "server_is_overloaded"),
+        (overloaded("busy"), 503, "service_unavailable_error", "server_is_overloaded"),
         (
-            UpstreamHTTPError("Overloaded", status=529, kind="overloaded", protocol="anthropic", body={}),
+            UpstreamHTTPError("Overloaded", status=529, kind=ErrorKind.OVERLOADED, protocol="anthropic", body={}),
             503,
             "service_unavailable_error",
             "server_is_overloaded",
         ),
         (
-            UpstreamHTTPError("credit", status=400, kind="billing", protocol="anthropic"),
+            UpstreamHTTPError("credit", status=400, kind=ErrorKind.BILLING, protocol="anthropic"),
             400,
             "insufficient_quota",
             "insufficient_quota",
         ),
         (
-            UpstreamHTTPError("prompt is too long: 9 tokens > 8 maximum", status=400, kind="invalid_request",
+            UpstreamHTTPError("prompt is too long: 9 tokens > 8 maximum", status=400, kind=ErrorKind.INVALID_REQUEST,
                               protocol="anthropic"),
             400,
             "invalid_request_error",
@@ -61,15 +61,17 @@ def test_kinds_map_to_openai_types(err: GatewayError, status: int, etype: str, c
     assert codec.error_body(err) == {"error": {"message": err.message, "type": etype, "param": err.param, "code": code}}
 
 
-@pytest.mark.parametrize("protocol", ["openai", "openai_responses"])
+@pytest.mark.parametrize("protocol", ["openai_chat", "openai_responses"])
 def test_same_platform_errors_pass_through_with_status_and_body(protocol: str) -> None:
     body = {"error": {"message": "Slow down", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
-    err = UpstreamHTTPError("Slow down", status=529, kind="overloaded", protocol=protocol, body=body)
+    err = UpstreamHTTPError("Slow down", status=529, kind=ErrorKind.OVERLOADED, protocol=protocol, body=body)
     assert (codec.error_status(err), codec.error_body(err)) == (529, body)
 
 
 def test_foreign_shapes_from_compatible_servers_are_rewrapped() -> None:
-    err = UpstreamHTTPError("model not loaded", status=404, kind="not_found", protocol="openai", body={"error": "x"})
+    err = UpstreamHTTPError(
+        "model not loaded", status=404, kind=ErrorKind.NOT_FOUND, protocol="openai_chat", body={"error": "x"}
+    )
     assert codec.error_body(err) == {
         "error": {"message": "model not loaded", "type": "invalid_request_error", "param": None, "code": None}
     }

@@ -13,8 +13,9 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
 from modelgate import ir
-from modelgate.errors import Overloaded, UpstreamHTTPError
+from modelgate.errors import ErrorKind, UpstreamHTTPError
 from modelgate.protocols import openai_chat as codec
+from tests.protocols.gateway_errors import overloaded
 
 from .helpers import check, names
 
@@ -101,7 +102,9 @@ def no_output() -> Events:
 
 
 def error_midway() -> Events:
-    err = UpstreamHTTPError("Overloaded", status=529, kind="overloaded", protocol="anthropic", body={"type": "error"})
+    err = UpstreamHTTPError(
+        "Overloaded", status=529, kind=ErrorKind.OVERLOADED, protocol="anthropic", body={"type": "error"}
+    )
     return [
         ir.MessageStart("msg_4", "m", ir.Usage()),
         ir.BlockStart(0, ir.TextBlock("")),
@@ -226,7 +229,7 @@ def test_an_event_stream_that_just_stops_is_an_error_not_a_finish() -> None:
 
 def test_error_before_any_event_needs_no_message_start() -> None:
     encoder = codec.StreamEncoder("m", 0)
-    assert encoder.error(Overloaded("busy")) == (
+    assert encoder.error(overloaded("busy")) == (
         b'data: {"error":{"message":"busy","type":"service_unavailable_error","param":null,'
         b'"code":"server_is_overloaded"}}\n\n'
     )

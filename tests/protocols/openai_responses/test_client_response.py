@@ -12,10 +12,11 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from modelgate import ir
-from modelgate.errors import RateLimited, UpstreamUnavailable
+from modelgate.errors import UpstreamUnavailable
 from modelgate.protocols.openai_responses import StreamEncoder, encode_response
 from modelgate.protocols.openai_responses.client_stream import KEEPALIVE
 from modelgate.protocols.sse import SSEParser
+from tests.protocols.gateway_errors import rate_limited
 
 from .helpers import check
 
@@ -122,7 +123,7 @@ STREAMS: dict[str, tuple[dict[str, Any], list[ir.StreamEvent]]] = {
             *start(),
             ir.BlockStart(0, ir.TextBlock("")),
             ir.BlockDelta(0, "text", "Hel"),
-            ir.StreamError(RateLimited("slow down")),
+            ir.StreamError(rate_limited("slow down")),
         ],
     ),
     "error_before_start": ({}, [ir.StreamError(UpstreamUnavailable("upstream stream ended unexpectedly"))]),
@@ -185,4 +186,4 @@ def test_ping_is_an_sse_comment_and_nothing_after_the_end() -> None:
     assert encoder.encode(ir.Ping()) == KEEPALIVE == b": keep-alive\n\n"
     for event in [*start(), *text_block(0, "x"), *end()]:
         encoder.encode(event)
-    assert encoder.encode(ir.Ping()) == b"" and encoder.end() == b"" and encoder.error(RateLimited("x")) == b""
+    assert encoder.encode(ir.Ping()) == b"" and encoder.end() == b"" and encoder.error(rate_limited("x")) == b""

@@ -9,7 +9,14 @@ encode and fitting translated requests to the Messages API), ``response``
 """
 
 from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_block
-from modelgate.protocols.anthropic.errors import error_body, error_type, prompt_too_long
+from modelgate.protocols.anthropic.errors import (
+    error_body,
+    error_from_object,
+    error_from_upstream,
+    error_type,
+    prompt_too_long,
+    render_error,
+)
 from modelgate.protocols.anthropic.request import MIN_THINKING_BUDGET, check_request, decode_request, encode_request
 from modelgate.protocols.anthropic.response import decode_response, decode_usage, encode_response, encode_usage
 from modelgate.protocols.anthropic.stream import StreamDecoder, encode_event
@@ -31,6 +38,9 @@ __all__ = [
     "encode_response",
     "encode_usage",
     "error_body",
+    "error_from_object",
+    "error_from_upstream",
     "error_type",
     "prompt_too_long",
+    "render_error",
 ]

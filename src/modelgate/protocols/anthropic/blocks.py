@@ -6,8 +6,9 @@ from typing import Any
 
 from modelgate import ir
 from modelgate.errors import InvalidRequest
+from modelgate.protocols import WireProtocol
 
-PROTOCOL = "anthropic"
+PROTOCOL = WireProtocol.ANTHROPIC
 
 
 def decode_block(b: Any, where: str = "content") -> ir.Block:

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 
 from modelgate import ir
-from modelgate.errors import UpstreamHTTPError, UpstreamUnavailable
-from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_block
-from modelgate.protocols.anthropic.errors import KIND_BY_TYPE, STATUS_BY_TYPE, error_body
+from modelgate.errors import UpstreamUnavailable
+from modelgate.protocols.anthropic.blocks import decode_block, encode_block
+from modelgate.protocols.anthropic.errors import error_body, error_from_object
 from modelgate.protocols.anthropic.response import decode_usage, encode_usage
 from modelgate.protocols.sse import SSEFrame, encode_frame
 
@@ -135,18 +135,5 @@ class StreamDecoder:
             return [ir.Ping()]
         if kind == "error":
             self.done = True
-            err = data.get("error") or {}
-            etype = err.get("type", "api_error")
-            status = STATUS_BY_TYPE.get(etype, 500)
-            return [
-                ir.StreamError(
-                    UpstreamHTTPError(
-                        err.get("message", "upstream error"),
-                        status=status,
-                        kind=KIND_BY_TYPE.get(etype, "api_error"),
-                        protocol=PROTOCOL,
-                        body=data,
-                    )
-                )
-            ]
+            return [ir.StreamError(error_from_object(data))]
         return []

@@ -24,13 +24,15 @@ JSON-array stream sends it, becomes :class:`UpstreamHTTPError` (protocol "gemini
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from modelgate.errors import AuthenticationFailed, GatewayError, UpstreamHTTPError, kind_for_status
+from modelgate.errors import AuthenticationFailed, ErrorKind, GatewayError, UpstreamHTTPError, kind_for_status
+from modelgate.protocols import WireProtocol
 
-PROTOCOL = "gemini"
+PROTOCOL = WireProtocol.GEMINI
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -47,18 +49,18 @@ STATUS_NAMES = {
     504: "DEADLINE_EXCEEDED",
 }
 #: The neutral kind of each Google status name (an upstream error inside a stream has no HTTP status).
-KIND_BY_NAME = {
-    "INVALID_ARGUMENT": "invalid_request",
-    "FAILED_PRECONDITION": "invalid_request",
-    "OUT_OF_RANGE": "invalid_request",
-    "UNAUTHENTICATED": "authentication",
-    "PERMISSION_DENIED": "permission",
-    "NOT_FOUND": "not_found",
-    "RESOURCE_EXHAUSTED": "rate_limit",
-    "UNAVAILABLE": "overloaded",
-    "DEADLINE_EXCEEDED": "timeout",
-    "INTERNAL": "api_error",
-    "UNKNOWN": "api_error",
+KIND_BY_NAME: dict[str, ErrorKind] = {
+    "INVALID_ARGUMENT": ErrorKind.INVALID_REQUEST,
+    "FAILED_PRECONDITION": ErrorKind.INVALID_REQUEST,
+    "OUT_OF_RANGE": ErrorKind.INVALID_REQUEST,
+    "UNAUTHENTICATED": ErrorKind.AUTHENTICATION,
+    "PERMISSION_DENIED": ErrorKind.PERMISSION,
+    "NOT_FOUND": ErrorKind.NOT_FOUND,
+    "RESOURCE_EXHAUSTED": ErrorKind.RATE_LIMIT,
+    "UNAVAILABLE": ErrorKind.OVERLOADED,
+    "DEADLINE_EXCEEDED": ErrorKind.TIMEOUT,
+    "INTERNAL": ErrorKind.API_ERROR,
+    "UNKNOWN": ErrorKind.API_ERROR,
 }
 STATUS_BY_NAME = {
     "INVALID_ARGUMENT": 400,
@@ -104,7 +106,7 @@ def key_invalid_body() -> dict[str, Any]:
     return envelope(400, KEY_INVALID, "INVALID_ARGUMENT", details)
 
 
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
+def render_error(err: GatewayError, request_id: str | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of ``err`` as Google answers it; see the module docstring."""
     if isinstance(err, UpstreamHTTPError) and err.protocol == PROTOCOL and _is_envelope(err.body):
         body = err.body[0] if isinstance(err.body, list) else err.body
@@ -113,11 +115,11 @@ def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
         return 400, key_invalid_body()  # our own key check: Google answers a bad key with 400
     status = _status_for(err)
     name = STATUS_NAMES.get(status) or ("INVALID_ARGUMENT" if status < 500 else "INTERNAL")
-    if err.kind == "billing":
+    if err.kind is ErrorKind.BILLING:
         name = "FAILED_PRECONDITION"
     message = err.message
     details: list[Any] = []
-    if err.kind == "request_too_large":
+    if err.kind is ErrorKind.REQUEST_TOO_LARGE:
         limit = re.search(r"\((\d+)\)", message)
         message = (
             f"Request payload size exceeds the limit: {limit.group(1) if limit else 'the allowed number of'} bytes."
@@ -136,11 +138,11 @@ def error_body(err: GatewayError) -> dict[str, Any]:
 
 
 def _status_for(err: GatewayError) -> int:
-    if err.kind == "overloaded" or err.status == 529:
+    if err.kind is ErrorKind.OVERLOADED or err.status == 529:
         return 503
-    if err.kind in ("request_too_large", "billing"):
+    if err.kind in (ErrorKind.REQUEST_TOO_LARGE, ErrorKind.BILLING):
         return 400
-    if err.kind == "timeout":
+    if err.kind is ErrorKind.TIMEOUT:
         return 504
     return err.status
 
@@ -173,7 +175,7 @@ def _token_limit(message: str) -> str | None:
 # --------------------------------------------------------------------------- from an upstream
 
 
-def error_from_upstream(status: int, raw: bytes) -> UpstreamHTTPError:
+def error_from_upstream(status: int, raw: bytes, headers: Mapping[str, str] | None = None) -> UpstreamHTTPError:
     """A Gemini upstream's error answer (``raw`` already redacted of provider keys)."""
     try:
         parsed = orjson.loads(raw) if raw else None
@@ -201,8 +203,9 @@ def error_from_object(data: Any, status: int | None) -> UpstreamHTTPError:
             status = STATUS_BY_NAME.get(name or "", 500)
     kind = KIND_BY_NAME.get(name or "") or kind_for_status(status)
     if name == "INVALID_ARGUMENT" and _reason(error) == "API_KEY_INVALID":
-        kind = "authentication"
-    message = error.get("message") if isinstance(error.get("message"), str) else f"upstream answered HTTP {status}"
+        kind = ErrorKind.AUTHENTICATION
+    text = error.get("message")
+    message = text if isinstance(text, str) else f"upstream answered HTTP {status}"
     return UpstreamHTTPError(
         message,
         status=status,
@@ -215,8 +218,9 @@ def error_from_object(data: Any, status: int | None) -> UpstreamHTTPError:
 
 def _reason(error: dict[str, Any]) -> str | None:
     for d in error.get("details") or ():
-        if isinstance(d, dict) and isinstance(d.get("reason"), str):
-            return d["reason"]
+        reason = d.get("reason") if isinstance(d, dict) else None
+        if isinstance(reason, str):
+            return reason
     return None
 
 

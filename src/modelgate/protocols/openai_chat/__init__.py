@@ -20,12 +20,14 @@ Both: :mod:`.usage` (``decode_usage``, ``encode_usage``).
 
 from __future__ import annotations
 
+from modelgate.protocols import WireProtocol
 from modelgate.protocols.openai_chat.client_errors import (
     error_body,
     error_status,
     invalid,
     missing_key,
     model_not_found,
+    render_error,
     wrong_key,
 )
 from modelgate.protocols.openai_chat.client_request import (
@@ -51,7 +53,7 @@ from modelgate.protocols.openai_chat.upstream_response import (
 from modelgate.protocols.openai_chat.upstream_stream import StreamDecoder
 from modelgate.protocols.openai_chat.usage import decode_usage, encode_usage
 
-PROTOCOL = "openai"
+PROTOCOL = WireProtocol.OPENAI_CHAT
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -79,6 +81,7 @@ __all__ = [
     "model_not_found",
     "parse_arguments",
     "reasoning_text",
+    "render_error",
     "stop_reason_for",
     "unmapped_extras",
     "wrong_key",

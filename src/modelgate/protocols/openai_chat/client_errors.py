@@ -33,44 +33,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, UpstreamHTTPError
+from modelgate.errors import AuthenticationFailed, ErrorKind, GatewayError, InvalidRequest, NotFound, UpstreamHTTPError
+from modelgate.protocols import WireProtocol
 
-PROTOCOL = "openai"
+PROTOCOL = WireProtocol.OPENAI_CHAT
 #: Protocols whose error bodies are OpenAI's own envelope: Chat and Responses share the platform.
-_SAME_ENVELOPE = frozenset({PROTOCOL, "openai_responses"})
+_SAME_ENVELOPE = frozenset({PROTOCOL, WireProtocol.OPENAI_RESPONSES})
 
-#: neutral error kind → (OpenAI ``type``, default ``code``)
-_TYPE_BY_KIND: dict[str, tuple[str, str | None]] = {
-    "invalid_request": ("invalid_request_error", None),
-    "authentication": ("invalid_request_error", "invalid_api_key"),
-    "billing": ("insufficient_quota", "insufficient_quota"),
-    "permission": ("permission_error", None),
-    "not_found": ("invalid_request_error", None),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
-    "api_error": ("server_error", None),
-    "timeout": ("timeout_error", None),
-    "overloaded": ("service_unavailable_error", "server_is_overloaded"),
+#: neutral error kind → (OpenAI ``type``, ``code`` when the error carries none of its own)
+_TYPE_BY_KIND: dict[ErrorKind, tuple[str, str | None]] = {
+    ErrorKind.INVALID_REQUEST: ("invalid_request_error", None),
+    ErrorKind.AUTHENTICATION: ("invalid_request_error", None),
+    ErrorKind.BILLING: ("insufficient_quota", "insufficient_quota"),
+    ErrorKind.PERMISSION: ("permission_error", None),
+    ErrorKind.NOT_FOUND: ("invalid_request_error", None),
+    ErrorKind.REQUEST_TOO_LARGE: ("invalid_request_error", "request_too_large"),
+    ErrorKind.RATE_LIMIT: ("rate_limit_error", "rate_limit_exceeded"),
+    ErrorKind.API_ERROR: ("server_error", None),
+    ErrorKind.TIMEOUT: ("timeout_error", None),
+    ErrorKind.OVERLOADED: ("service_unavailable_error", "server_is_overloaded"),
 }
 _MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
     "auth (i.e. Authorization: Bearer YOUR_KEY)."
 )
-#: Marks "no code given" apart from an explicit ``code = None``.
-_UNSET = object()
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> InvalidRequest:
     """A 400 with OpenAI's ``param`` and ``code``."""
-    err = InvalidRequest(message, param=param)
-    err.code = code  # type: ignore[attr-defined]
-    return err
+    return InvalidRequest(message, param=param, code=code)
 
 
 def missing_key() -> AuthenticationFailed:
-    err = AuthenticationFailed(_MISSING_KEY)
-    err.code = None  # type: ignore[attr-defined]
-    return err
+    return AuthenticationFailed(_MISSING_KEY, code=None)
 
 
 def wrong_key(key: str) -> AuthenticationFailed:
@@ -80,16 +75,19 @@ def wrong_key(key: str) -> AuthenticationFailed:
 
 
 def model_not_found(model: str) -> NotFound:
-    err = NotFound(f"The model `{model}` does not exist or you do not have access to it.")
-    err.code = "model_not_found"  # type: ignore[attr-defined]
-    return err
+    return NotFound(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
 
 
 def error_status(err: GatewayError) -> int:
     """The status an OpenAI client gets: a same-protocol upstream's own, else overloaded is 503."""
     if isinstance(err, UpstreamHTTPError) and err.protocol in _SAME_ENVELOPE:
         return err.status
-    return 503 if err.kind == "overloaded" else err.status
+    return 503 if err.kind is ErrorKind.OVERLOADED else err.status
+
+
+def render_error(err: GatewayError, request_id: str | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) as OpenAI answers."""
+    return error_status(err), error_body(err)
 
 
 def error_body(err: GatewayError) -> dict[str, Any]:
@@ -99,9 +97,8 @@ def error_body(err: GatewayError) -> dict[str, Any]:
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             return body
     etype, code = _TYPE_BY_KIND.get(err.kind, ("server_error", None))
-    explicit = getattr(err, "code", _UNSET)
-    if explicit is not _UNSET:
-        code = explicit
-    elif err.kind == "invalid_request" and "prompt is too long" in err.message.lower():
+    if err.code is not None:
+        code = err.code
+    elif err.kind is ErrorKind.INVALID_REQUEST and "prompt is too long" in err.message.lower():
         code = "context_length_exceeded"
     return {"error": {"message": err.message, "type": etype, "param": err.param, "code": code}}

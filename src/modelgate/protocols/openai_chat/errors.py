@@ -6,13 +6,15 @@ OpenAI-compatible servers answer with (the client-facing envelope is in :mod:`.c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from modelgate.errors import UpstreamHTTPError, kind_for_status
+from modelgate.protocols import WireProtocol
 
-PROTOCOL = "openai"
+PROTOCOL = WireProtocol.OPENAI_CHAT
 
 #: Status for an error object that carries no usable HTTP code (errors inside a stream).
 _STATUS_BY_TYPE = {
@@ -33,7 +35,7 @@ _STATUS_BY_TYPE = {
 }
 
 
-def error_from_upstream(status: int, body: bytes) -> UpstreamHTTPError:
+def error_from_upstream(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamHTTPError:
     """An upstream error response → :class:`UpstreamHTTPError`.
 
     Understands OpenAI's ``{"error": {"message", "type", "param", "code"}}``, Ollama's
@@ -49,11 +51,10 @@ def error_from_upstream(status: int, body: bytes) -> UpstreamHTTPError:
     if not message:
         text = body.decode("utf-8", errors="replace").strip() if parsed is None else ""
         message = text[:2000] or f"upstream answered HTTP {status}"
-    err = UpstreamHTTPError(
-        message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=parsed, raw=body
+    param = _error_field(parsed, "param")
+    return UpstreamHTTPError(
+        message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=parsed, raw=body, param=param
     )
-    err.param = _error_field(parsed, "param")
-    return err
 
 
 def error_from_object(data: dict[str, Any], status: int | None) -> UpstreamHTTPError:
@@ -69,9 +70,10 @@ def error_from_object(data: dict[str, Any], status: int | None) -> UpstreamHTTPE
         else:
             status = _STATUS_BY_TYPE.get(str(err.get("type")), _STATUS_BY_TYPE.get(str(code), 500))
     message = _error_message(data) or "upstream error"
-    error = UpstreamHTTPError(message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=data)
-    error.param = _error_field(data, "param")
-    return error
+    param = _error_field(data, "param")
+    return UpstreamHTTPError(
+        message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=data, param=param
+    )
 
 
 def _error_message(parsed: Any) -> str:

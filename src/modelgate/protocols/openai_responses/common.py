@@ -13,8 +13,9 @@ import orjson
 
 from modelgate import ir
 from modelgate.errors import InvalidRequest
+from modelgate.protocols import WireProtocol
 
-PROTOCOL = "openai_responses"
+PROTOCOL = WireProtocol.OPENAI_RESPONSES
 
 #: ``max_output_tokens`` when the client sends none (OpenAI then allows the model's maximum;
 #: the IR needs a number). A model's configured ``max_output_tokens`` caps it further.

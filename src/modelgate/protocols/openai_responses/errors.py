@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelgate.errors import GatewayError, UpstreamHTTPError, kind_for_status
+from modelgate.errors import ErrorKind, GatewayError, UpstreamHTTPError, kind_for_status
+from modelgate.protocols import WireProtocol
 from modelgate.protocols.anthropic import prompt_too_long
-from modelgate.protocols.openai_responses.common import PROTOCOL
+from modelgate.protocols.openai_responses.common import PROTOCOL, json_object
 
 #: Protocols whose error bodies are already in this envelope.
-OPENAI_PROTOCOLS = frozenset({"openai", PROTOCOL})
+OPENAI_PROTOCOLS = frozenset({WireProtocol.OPENAI_CHAT, PROTOCOL})
 
 #: Status for a code (or type) found in a stream error, which carries no HTTP status.
 _STATUS_BY_CODE = {
@@ -38,21 +39,22 @@ _STATUS_BY_CODE = {
 
 
 def _context_overflow(err: GatewayError) -> bool:
-    return err.kind == "invalid_request" and prompt_too_long(err.message) is not None
+    return err.kind is ErrorKind.INVALID_REQUEST and prompt_too_long(err.message) is not None
 
 
 def response_error(err: GatewayError) -> dict[str, Any]:
     """``response.error`` of a ``response.failed`` event."""
     if isinstance(err, UpstreamHTTPError) and err.protocol in OPENAI_PROTOCOLS and isinstance(err.body, dict):
-        inner = err.body.get("error") if isinstance(err.body.get("error"), dict) else err.body
+        inner = json_object(err.body.get("error")) or err.body
         code = inner.get("code")
-        if isinstance(code, str) and code and isinstance(inner.get("message"), str):
-            return {"code": code, "message": inner["message"]}
-    if err.kind == "rate_limit":
+        message = inner.get("message")
+        if isinstance(code, str) and code and isinstance(message, str):
+            return {"code": code, "message": message}
+    if err.kind is ErrorKind.RATE_LIMIT:
         code = "rate_limit_exceeded"
     elif _context_overflow(err):
         code = "context_length_exceeded"
-    elif err.kind == "invalid_request":
+    elif err.kind is ErrorKind.INVALID_REQUEST:
         code = "invalid_prompt"
     else:
         code = "server_error"
@@ -61,14 +63,14 @@ def response_error(err: GatewayError) -> dict[str, Any]:
 
 def error_from_object(data: dict[str, Any]) -> UpstreamHTTPError:
     """An upstream's ``response.failed`` or ``error`` event → a typed error."""
-    inner = data.get("response", {}).get("error") if isinstance(data.get("response"), dict) else None
-    if not isinstance(inner, dict):
-        inner = data.get("error") if isinstance(data.get("error"), dict) else data
+    inner = json_object(json_object(data.get("response")).get("error")) or json_object(data.get("error")) or data
     code = inner.get("code")
     etype = inner.get("type") if inner is not data else None  # an ``error`` event's type is "error"
     status = _STATUS_BY_CODE.get(str(code), _STATUS_BY_CODE.get(str(etype), 500))
-    message = inner.get("message") if isinstance(inner.get("message"), str) else "upstream response failed"
+    text = inner.get("message")
+    message = text if isinstance(text, str) else "upstream response failed"
     body = {"error": {"message": message, "type": etype, "param": inner.get("param"), "code": code}}
-    error = UpstreamHTTPError(message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=body)
-    error.param = inner.get("param") if isinstance(inner.get("param"), str) else None
-    return error
+    param = inner.get("param") if isinstance(inner.get("param"), str) else None
+    return UpstreamHTTPError(
+        message, status=status, kind=kind_for_status(status), protocol=PROTOCOL, body=body, param=param
+    )

@@ -1,4 +1,4 @@
-"""Model catalogs in every client's shape: ``/v1/models``, ``/models``, ``/v1beta/models``,
+"""Model listings in every client's shape: ``/v1/models``, ``/models``, ``/v1beta/models``,
 ``/v2/model/info``.
 
 ``/v1/models`` answers in the caller's own shape: Anthropic's when the request
@@ -8,7 +8,8 @@ or ``?key=``, OpenAI's otherwise — clients of all three ask the same path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,27 +18,39 @@ from starlette.routing import Route
 from modelgate.accounting.pricing import model_facts
 from modelgate.config import ModelConfig
 from modelgate.errors import GatewayError, InvalidRequest, NotFound
-from modelgate.frontdoors.pipeline import new_request_id
-
-if TYPE_CHECKING:
-    from modelgate.app import Gateway
+from modelgate.frontdoors.base import FrontDoor
+from modelgate.pipeline.admit import Admission
+from modelgate.pipeline.context import new_request_id
+from modelgate.protocols import WireProtocol
+from modelgate.routing.catalog import ModelCatalog
 
 #: ``created`` for OpenAI-shaped entries: a fixed time, so listings are stable.
 CREATED = 1735689600  # 2025-01-01T00:00:00Z
 
 
-def caller_protocol(request: Request) -> str:
+def caller_protocol(request: Request) -> WireProtocol:
     headers = request.headers
     if "anthropic-version" in headers or "x-api-key" in headers:
-        return "anthropic"
+        return WireProtocol.ANTHROPIC
     if "x-goog-api-key" in headers or "key" in request.query_params:
-        return "gemini"
-    return "openai"
+        return WireProtocol.GEMINI
+    return WireProtocol.OPENAI_CHAT
 
 
-class Catalogs:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+class ModelListings:
+    """The catalog endpoints; each authenticates and answers in its caller's protocol."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        admission: Admission,
+        doors: Mapping[WireProtocol, FrontDoor],
+        created_at: str = "2025-01-01T00:00:00Z",
+    ) -> None:
+        self.catalog = catalog
+        self.admission = admission
+        self.doors = doors
+        self.created_at = created_at
 
     def routes(self) -> list[Route]:
         routes = [
@@ -51,36 +64,34 @@ class Catalogs:
         for prefix in ("/api/anthropic", "/api/openai"):
             routes.append(Route(prefix + "/v1/models", self.list_models, methods=["GET"]))
             routes.append(Route(prefix + "/v1/models/{model_id:path}", self.get_model, methods=["GET"]))
+        routes.append(Route("/api/gemini/v1beta/models", self.list_gemini, methods=["GET"]))
+        routes.append(Route("/api/gemini/v1beta/models/{model_id:path}", self.get_gemini, methods=["GET"]))
         return routes
 
     # ------------------------------------------------------------------ plumbing
 
-    def _door(self, protocol: str):
-        doors = self.gw.front_doors
-        return doors.get(protocol) or doors["anthropic"]
-
-    async def _answer(self, request: Request, protocol: str, build) -> Response:
-        door = self._door(protocol)
+    async def _answer(self, request: Request, protocol: WireProtocol, build: Callable[[], Any]) -> Response:
+        door = self.doors[protocol]
         request_id = new_request_id()
         try:
-            await door.authenticate(request)  # the caller's own key places and wording
+            await self.admission.authenticate(request, door)  # the caller's own key places and wording
             return door.json_response(build(), request_id)
         except GatewayError as e:
             return door.error_response(e, request_id)
 
     def _models(self) -> list[ModelConfig]:
-        return self.gw.catalog.listed()
+        return self.catalog.listed()
 
     def _model(self, name: str) -> ModelConfig:
-        return self.gw.catalog.resolve(name).model
+        return self.catalog.resolve(name).model
 
     # ------------------------------------------------------------------ /v1/models
 
     async def list_models(self, request: Request) -> Response:
-        protocol = "openai" if request.url.path == "/models" else caller_protocol(request)
-        if protocol == "anthropic":
+        protocol = WireProtocol.OPENAI_CHAT if request.url.path == "/models" else caller_protocol(request)
+        if protocol is WireProtocol.ANTHROPIC:
             return await self._answer(request, protocol, lambda: self._anthropic_page(request))
-        if protocol == "gemini":
+        if protocol is WireProtocol.GEMINI:
             return await self._answer(request, protocol, lambda: self._gemini_page(request))
         return await self._answer(
             request, protocol, lambda: {"object": "list", "data": [self._openai(m.name) for m in self._models()]}
@@ -89,9 +100,9 @@ class Catalogs:
     async def get_model(self, request: Request) -> Response:
         name = request.path_params["model_id"]
         protocol = caller_protocol(request)
-        if protocol == "anthropic":
+        if protocol is WireProtocol.ANTHROPIC:
             return await self._answer(request, protocol, lambda: self._anthropic(name))
-        if protocol == "gemini":
+        if protocol is WireProtocol.GEMINI:
             return await self._answer(request, protocol, lambda: self._gemini(name.removeprefix("models/")))
         return await self._answer(request, protocol, lambda: self._openai(name))
 
@@ -101,7 +112,7 @@ class Catalogs:
             "type": "model",
             "id": name,
             "display_name": model.display_name or name,
-            "created_at": self.gw.created_at,
+            "created_at": self.created_at,
         }
 
     def _anthropic_page(self, request: Request) -> dict[str, Any]:
@@ -126,11 +137,11 @@ class Catalogs:
     # ------------------------------------------------------------------ Gemini
 
     async def list_gemini(self, request: Request) -> Response:
-        return await self._answer(request, "gemini", lambda: self._gemini_page(request))
+        return await self._answer(request, WireProtocol.GEMINI, lambda: self._gemini_page(request))
 
     async def get_gemini(self, request: Request) -> Response:
         name = request.path_params["model_id"]
-        return await self._answer(request, "gemini", lambda: self._gemini(name))
+        return await self._answer(request, WireProtocol.GEMINI, lambda: self._gemini(name))
 
     def _gemini(self, name: str) -> dict[str, Any]:
         model = self._model(name)
@@ -166,12 +177,13 @@ class Catalogs:
     # ------------------------------------------------------------------ /v2/model/info
 
     async def model_info(self, request: Request) -> Response:
-        return await self._answer(request, "openai", lambda: {"data": [self._info(m) for m in self._models()]})
+        body = lambda: {"data": [self._info(m) for m in self._models()]}  # noqa: E731
+        return await self._answer(request, WireProtocol.OPENAI_CHAT, body)
 
     def _info(self, model: ModelConfig) -> dict[str, Any]:
         """LiteLLM's ``/v2/model/info`` shape, which dashboards and clients already read."""
         facts = model_facts(model)
-        provider = self.gw.providers[model.provider]
+        provider = self.catalog.provider(model.provider)
         per_token = 1e-6
         price = facts.price
         info: dict[str, Any] = {
