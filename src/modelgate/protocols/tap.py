@@ -23,20 +23,15 @@ only those frames are parsed. The checks are written ``chunk.find(key) >= 0`` ra
 and pays for the ``TypeError`` every time, which makes ``in`` about twice as slow as ``find``.
 
 One tap per wire protocol, each in its protocol's package (``anthropic.tap``,
-``openai_chat.tap``, ``openai_responses.tap``, ``gemini.tap``) and exported by it. This module
-knows none of them: every tap class registers itself under its protocol's ids (its package's
-name, which is also its ``PROTOCOL``; the Chat tap under ``openai`` too, that package's older
-id), and :func:`new_tap` builds one by id, so a front door needs one line and no import of
-another protocol::
-
-    tap = new_tap(self.protocol, sse=alt_sse, hide_usage=added_usage)
+``openai_chat.tap``, ``openai_responses.tap``, ``gemini.tap``) and exported by it; each front
+door builds the one for its protocol (``FrontDoor.tap``).
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
@@ -52,9 +47,6 @@ class AnswerTap(ABC):
 
     __slots__ = ()
 
-    #: Tap classes by protocol id (``anthropic``, ``openai_chat``, ``openai_responses``, ``gemini``).
-    registry: ClassVar[dict[str, type[AnswerTap]]] = {}
-
     #: None until the answer said it.
     usage: ir.Usage | None
     #: The answer reached the end its protocol promises.
@@ -66,16 +58,6 @@ class AnswerTap(ABC):
     #: The model id the upstream says served.
     model: str | None
 
-    def __init_subclass__(cls, protocols: tuple[str, ...] = (), **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for name in protocols:
-            AnswerTap.registry[str(name)] = cls
-
-    @classmethod
-    def create(cls, *, sse: bool = True, hide_usage: bool = False) -> AnswerTap:
-        """A tap for one answer; taps that take no option ignore them (see :func:`new_tap`)."""
-        return cls()
-
     @abstractmethod
     def feed(self, chunk: bytes) -> bytes:
         """One chunk of a streamed answer; returns the bytes to forward (normally `chunk` itself, same object)."""
@@ -83,22 +65,6 @@ class AnswerTap(ABC):
     @abstractmethod
     def whole(self, body: bytes) -> None:
         """A non-streamed answer body (JSON)."""
-
-
-def new_tap(protocol: str, *, sse: bool = True, hide_usage: bool = False) -> AnswerTap:
-    """The tap for an answer in ``protocol`` (a codec package's ``PROTOCOL``, or its name).
-
-    ``sse``: a Gemini stream is SSE (``?alt=sse``) rather than a JSON array; ``hide_usage``: the
-    gateway added ``stream_options.include_usage`` to a Chat Completions request (see
-    :func:`modelgate.protocols.openai_chat.tap.request_usage`) and the client must not see what
-    it added. Other protocols ignore both. The protocol's codec package must have been imported
-    (its front door does): that is where its tap registers.
-    """
-    try:
-        cls = AnswerTap.registry[protocol]
-    except KeyError:
-        raise LookupError(f"no answer tap registered for protocol {protocol!r}") from None
-    return cls.create(sse=sse, hide_usage=hide_usage)
 
 
 # --------------------------------------------------------------------------- shared helpers

@@ -15,7 +15,6 @@ from modelgate.protocols import anthropic as codec
 from modelgate.protocols import tap as tap_module
 from modelgate.protocols.anthropic import AnthropicTap
 from modelgate.protocols.sse import SSEParser
-from modelgate.protocols.tap import new_tap
 
 MODEL = "claude-sonnet-4-6"
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
@@ -127,7 +126,3 @@ def test_whole_error_and_broken_bodies() -> None:
     tap = AnthropicTap()
     tap.whole(b'{"id":"msg_1","type":"message","usage":{"input_tok')  # cut in half
     assert seen(tap) == (None, False, False, None, None)
-
-
-def test_made_by_protocol_name() -> None:
-    assert isinstance(new_tap(codec.PROTOCOL), AnthropicTap)

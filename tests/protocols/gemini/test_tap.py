@@ -15,7 +15,6 @@ from modelgate.protocols.gemini import GeminiTap
 from modelgate.protocols.gemini.jsonarray import ArrayCutter
 from modelgate.protocols.gemini.response import decode_usage
 from modelgate.protocols.sse import SSEParser
-from modelgate.protocols.tap import new_tap
 from tests.protocols.taps import USAGE, USAGE_CACHED_PROMPT, fetch, same_everywhere, seen, sse_frames
 
 MODEL = "gemini-2.5-flash"
@@ -176,9 +175,3 @@ def test_whole_error_body() -> None:
     tap = GeminiTap(sse=False)
     tap.whole(b'{\n  "error": {\n    "code": 503,\n    "message": "overloaded",\n    "status": "UNAVAILABLE"\n  }\n}')
     assert seen(tap) == (None, False, True, None, None)
-
-
-@pytest.mark.parametrize("sse", [True, False])
-def test_made_by_protocol_name(sse: bool) -> None:
-    tap = new_tap(codec.PROTOCOL, sse=sse)
-    assert isinstance(tap, GeminiTap) and tap.sse is sse

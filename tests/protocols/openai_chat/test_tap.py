@@ -14,7 +14,6 @@ from modelgate.protocols import tap as tap_module
 from modelgate.protocols.openai_chat import ChatTap
 from modelgate.protocols.openai_chat.tap import request_usage
 from modelgate.protocols.sse import SSEParser
-from modelgate.protocols.tap import new_tap
 from tests.protocols.taps import (
     USAGE,
     USAGE_CACHED_PROMPT,
@@ -169,11 +168,6 @@ def test_whole_answer_without_usage_and_errors(fake_upstream) -> None:
     tap.whole(b'{"error":{"message":"boom","type":"server_error","param":null,"code":null}}')
     assert seen(tap) == (None, False, True, None, None)
 
-
-def test_made_by_protocol_name() -> None:
-    assert new_tap("openai_chat").hide_usage is False  # type: ignore[attr-defined]
-    hiding = new_tap(codec.PROTOCOL, hide_usage=True)
-    assert isinstance(hiding, ChatTap) and hiding.hide_usage
 
 
 # --------------------------------------------------------------------------- request_usage

@@ -10,7 +10,6 @@ from modelgate.protocols import openai_responses as codec
 from modelgate.protocols import tap as tap_module
 from modelgate.protocols.openai_responses import ResponsesTap
 from modelgate.protocols.sse import SSEParser
-from modelgate.protocols.tap import new_tap
 from tests.protocols.taps import USAGE, crlf, fetch, groupings, same_everywhere, seen, sse_frames
 
 MODEL = "gpt-5"
@@ -135,7 +134,3 @@ def test_whole_failed_and_error_bodies() -> None:
     tap = ResponsesTap()
     tap.whole(b'{"error":{"message":"boom","type":"server_error","param":null,"code":null}}')
     assert seen(tap) == (None, False, True, None, None)
-
-
-def test_made_by_protocol_name() -> None:
-    assert isinstance(new_tap(codec.PROTOCOL), ResponsesTap)

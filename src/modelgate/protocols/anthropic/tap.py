@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.anthropic.blocks import PROTOCOL
 from modelgate.protocols.anthropic.response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
 
@@ -28,7 +27,7 @@ _MESSAGE = b'"message_'
 _ERROR = b'"error"'
 
 
-class AnthropicTap(AnswerTap, protocols=(PROTOCOL,)):
+class AnthropicTap(AnswerTap):
     """Usage, stop reason, model and the end of one Anthropic Messages answer."""
 
     __slots__ = ("ended", "failed", "model", "stop_reason", "usage")

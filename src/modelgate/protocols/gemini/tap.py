@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.gemini.errors import PROTOCOL
 from modelgate.protocols.gemini.fields import get
 from modelgate.protocols.gemini.response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
@@ -42,7 +41,7 @@ _ERROR = b'"error"'
 _ARRAY_EDGES = b" \t\r\n[],"
 
 
-class GeminiTap(AnswerTap, protocols=(PROTOCOL,)):
+class GeminiTap(AnswerTap):
     """Usage, finish reason, model and the end of one Gemini answer; ``sse``: the stream is SSE
     (``alt=sse``) rather than a JSON array."""
 
@@ -57,10 +56,6 @@ class GeminiTap(AnswerTap, protocols=(PROTOCOL,)):
         self._usage_raw: bytes | None = None  # the last chunk holding usage, not decoded yet
         self._model: str | None = None
         self._model_raw: bytes | None = None  # the first chunk naming the model, not decoded yet
-
-    @classmethod
-    def create(cls, *, sse: bool = True, hide_usage: bool = False) -> GeminiTap:
-        return cls(sse)
 
     @property
     def usage(self) -> ir.Usage | None:

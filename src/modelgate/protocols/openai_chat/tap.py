@@ -48,7 +48,6 @@ from typing import Any
 import orjson
 
 from modelgate import ir
-from modelgate.protocols.openai_chat.upstream_response import PROTOCOL
 from modelgate.protocols.openai_chat.usage import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, frame_event, load, split_frames
 
@@ -94,7 +93,7 @@ def request_usage(raw: bytes, body: dict[str, Any]) -> bytes | None:
     return orjson.dumps({**body, "stream_options": {**options, "include_usage": True}})
 
 
-class ChatTap(AnswerTap, protocols=("openai_chat", PROTOCOL)):
+class ChatTap(AnswerTap):
     """Usage, finish reason, model and the end of one Chat Completions answer; with
     ``hide_usage``, also takes out of the stream what ``include_usage`` added (see above)."""
 
@@ -108,10 +107,6 @@ class ChatTap(AnswerTap, protocols=("openai_chat", PROTOCOL)):
         self.stop_reason: str | None = None
         self.model: str | None = None
         self._finished = False  # a finish_reason was seen
-
-    @classmethod
-    def create(cls, *, sse: bool = True, hide_usage: bool = False) -> ChatTap:
-        return cls(hide_usage)
 
     def feed(self, chunk: bytes) -> bytes:
         # ``find`` rather than ``in`` (see modelgate.protocols.tap); a key is looked for once, and

@@ -26,7 +26,6 @@ import time
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.openai_responses.common import PROTOCOL
 from modelgate.protocols.openai_responses.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
 
@@ -40,7 +39,7 @@ _END_TYPES = tuple(b'"%s"' % end.encode() for end in sorted(_ENDS))
 _FINAL = frozenset({"completed", "incomplete", "failed"})
 
 
-class ResponsesTap(AnswerTap, protocols=(PROTOCOL,)):
+class ResponsesTap(AnswerTap):
     """Usage, status, model and the end of one Responses answer, and what is needed to end a
     broken stream properly: the upstream's ``response``, ``created_at`` and ``next_sequence``."""
 
