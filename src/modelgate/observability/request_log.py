@@ -42,6 +42,7 @@ def request_fields(ctx: RequestContext) -> dict[str, Any]:
         "latency_ms": _ms(ctx.duration),
         "ttfb_ms": _ms(ctx.first_byte),
         "upstream_ms": _ms(attempt.latency) if attempt else None,
+        "upstream_request_id": attempt.upstream_request_id if attempt else None,
         "ended": ctx.ended,
         "stop": ctx.stop_reason,
     }

@@ -75,6 +75,15 @@ class Counted:
 Answer = Relayed | RelayedStream | Completed | Streamed | Counted
 
 
+def upstream_request_id(answer: Answer) -> str | None:
+    """The upstream's own id for a relayed answer (its ``request-id`` / ``x-request-id``), which
+    the client gets in place of the gateway's: the log line keeps both."""
+    if isinstance(answer, (Relayed, RelayedStream)):
+        headers = answer.reply.headers
+        return headers.get("request-id") or headers.get("x-request-id")
+    return None
+
+
 def is_passthrough(door: FrontDoor, route: ModelRoute) -> bool:
     return route.provider.passes_through(door.protocol, route.upstream_model)
 

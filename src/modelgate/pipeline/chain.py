@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from modelgate.errors import GatewayError, InternalError
 from modelgate.pipeline.admit import Admission
-from modelgate.pipeline.attempt import Answer, attempt, is_passthrough
+from modelgate.pipeline.attempt import Answer, attempt, is_passthrough, upstream_request_id
 from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, RequestContext, new_request_id
 from modelgate.pipeline.plan import Plan, make_plan
 from modelgate.pipeline.respond import respond
@@ -105,4 +105,5 @@ class Chain:
             record.failed(e)
             raise
         record.answered(answer.status)
+        record.upstream_request_id = upstream_request_id(answer)
         return answer

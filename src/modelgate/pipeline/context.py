@@ -65,6 +65,8 @@ class Attempt:
     #: Seconds from sending the request to the upstream's status line (or its failure).
     latency: float | None = None
     error: GatewayError | None = None
+    #: The upstream's own request id, when it sent one.
+    upstream_request_id: str | None = None
 
     def answered(self, status: int) -> None:
         self.status = status
