@@ -4,18 +4,13 @@ start, contiguous blocks opened and stopped once, one end or one error)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from modelgate import ir
-from modelgate.protocols.sse import SSEFrame, SSEParser
-
-
-class StreamDecoder(Protocol):
-    def decode(self, frame: SSEFrame) -> list[ir.StreamEvent]: ...
-
-    def finish(self) -> list[ir.StreamEvent]: ...
+from modelgate.protocols.codec import StreamDecoder
+from modelgate.protocols.sse import SSEParser
 
 
 def sse_body(frames: list[Any], end: bytes = b"\n\n") -> bytes:

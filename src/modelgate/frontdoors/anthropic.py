@@ -19,10 +19,11 @@ from starlette.routing import Route
 
 from modelgate import ir
 from modelgate.errors import GatewayError, InvalidRequest
-from modelgate.frontdoors.base import FrontDoor, StreamEncoder
+from modelgate.frontdoors.base import FrontDoor
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
+from modelgate.protocols.codec import StreamEncoder
 from modelgate.protocols.tap import AnswerTap
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import orjson
 from starlette.requests import Request
@@ -23,17 +23,8 @@ from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.respond import JSON, json_response
 from modelgate.protocols import WireProtocol
+from modelgate.protocols.codec import StreamEncoder
 from modelgate.protocols.tap import AnswerTap
-
-
-class StreamEncoder(Protocol):
-    """Turns IR stream events into the client's wire bytes; may keep state (indexes, sequence numbers)."""
-
-    def encode(self, event: ir.StreamEvent) -> bytes: ...
-
-    def error(self, err: GatewayError) -> bytes: ...
-
-    def end(self) -> bytes: ...
 
 
 class FrontDoor(ABC):

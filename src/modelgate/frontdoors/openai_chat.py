@@ -23,10 +23,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.frontdoors.base import FrontDoor, StreamEncoder
+from modelgate.frontdoors.base import FrontDoor
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import openai_chat as codec
+from modelgate.protocols.codec import StreamEncoder
 from modelgate.protocols.openai_chat.tap import request_usage
 from modelgate.protocols.tap import AnswerTap
 

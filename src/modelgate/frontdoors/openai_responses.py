@@ -34,12 +34,12 @@ from starlette.websockets import WebSocket
 
 from modelgate import ir
 from modelgate.errors import ErrorKind, GatewayError, NotFound, UpstreamUnavailable
-from modelgate.frontdoors.base import StreamEncoder
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import Call, Operation, new_request_id
 from modelgate.protocols import openai_responses as codec
+from modelgate.protocols.codec import StreamEncoder
 from modelgate.protocols.tap import AnswerTap
 
 #: Base paths clients are configured with; each serves ``{base}/responses``.

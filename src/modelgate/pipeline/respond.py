@@ -24,7 +24,8 @@ from modelgate.pipeline.streaming import EventStream
 from modelgate.protocols.tap import AnswerTap
 
 if TYPE_CHECKING:
-    from modelgate.frontdoors.base import FrontDoor, StreamEncoder
+    from modelgate.frontdoors.base import FrontDoor
+    from modelgate.protocols.codec import StreamEncoder
 
 JSON = "application/json"
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}

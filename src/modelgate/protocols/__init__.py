@@ -1,9 +1,12 @@
 """Pure codecs, one package per wire protocol, and the protocol ids they share.
 
 Each package has the same shape: ``client_*`` modules for the front door's side (decode a
-client's request, encode the answer, its stream and its errors), ``upstream_*`` modules for
-a provider's side (encode a request for the upstream, decode its answer, stream and error
-bodies), and ``tap`` (usage and end of a passthrough answer as it goes by).
+client's request, encode the answer and its stream), ``upstream_*`` modules for a provider's
+side (encode a request for the upstream, decode its answer and stream), ``errors`` (the
+client envelope and the upstream's error bodies) and ``tap`` (usage and end of a passthrough
+answer as it goes by). :mod:`.codec` lists the modules and names every package exports, and
+holds the two stream interfaces (``StreamEncoder``, ``StreamDecoder``); :mod:`.sse` parses
+SSE, :mod:`.tap` holds the taps' base class.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from modelgate import ir
 from modelgate.accounting.tokens import estimate_request_tokens
@@ -21,7 +21,7 @@ from modelgate.config import ProviderConfig
 from modelgate.errors import UpstreamHTTPError
 from modelgate.pipeline.context import Call
 from modelgate.protocols import WireProtocol
-from modelgate.protocols.sse import SSEFrame
+from modelgate.protocols.codec import StreamDecoder
 from modelgate.providers.http import HttpClient, Timeouts, UpstreamResponse
 from modelgate.providers.keys import KeyPool, UpstreamKey
 from modelgate.providers.streams import frame_aligned, sse_events
@@ -108,14 +108,6 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
-
-
-class StreamDecoder(Protocol):
-    """An upstream protocol's stream decoder: SSE frames in, IR events out."""
-
-    def decode(self, frame: SSEFrame) -> list[ir.StreamEvent]: ...
-
-    def finish(self) -> list[ir.StreamEvent]: ...
 
 
 class Provider(ABC):
