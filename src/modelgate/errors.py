@@ -170,6 +170,8 @@ class UpstreamHTTPError(GatewayError):
         self.protocol = protocol
         self.body = body
         self.raw = raw
+        #: The upstream's own id for the failed request (its ``request-id`` / ``x-request-id``).
+        self.upstream_request_id: str | None = None
 
 
 #: The neutral kind for each HTTP status an upstream may answer.

@@ -194,11 +194,6 @@ def test_a_line_is_one_line_and_parses_back() -> None:
     assert list(pairs) == list(request_fields(ctx))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src gap: _value quotes only on space, quote, '=' and newline; a carriage return (an upstream "
-    "error message can hold one) goes out raw and splits the line for line-oriented readers",
-)
 def test_a_carriage_return_does_not_split_the_line() -> None:
     line = format_fields({"message": "ok\rforged=1", "status": 200})
     assert len(line.splitlines()) == 1

@@ -145,11 +145,6 @@ async def test_a_relayed_answer_carries_the_upstreams_id_and_the_log_line_both(
     assert line["upstream_request_id"] == upstream_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a relayed upstream error reaches the client with the upstream's request id, "
-    "but the attempt records no upstream_request_id (chain._attempt sets it only for answers)",
-)
 async def test_a_relayed_upstream_error_is_correlated_in_the_log(
     ac: httpx.AsyncClient, settled: Settlements, request_log: RequestLogLines
 ) -> None:
@@ -310,11 +305,6 @@ async def test_a_passthrough_responses_stream_broken_ends_with_response_failed(
     assert (ctx.ended, isinstance(ctx.error, UpstreamUnavailable)) == (False, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: providers/gemini.py _array_chunks turns the break into an error element itself, so "
-    "respond._relay never sees the GatewayError: ctx.error stays None and the log line shows no error",
-)
 async def test_a_broken_gemini_array_stream_records_the_error(ac: httpx.AsyncClient, settled: Settlements) -> None:
     body = gemini_body("hi [[fake:words 30]] [[fake:break 4]]")
     r = await ac.post("/v1beta/models/gemini-2.5-flash:streamGenerateContent", json=body, headers=GEMINI_HEADERS)
@@ -545,11 +535,6 @@ async def test_the_client_leaving_mid_stream(gw: Gateway, settled: Settlements, 
     assert (line["status"], line["client_gone"], line["ended"]) == (CLIENT_CLOSED, True, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a client leaving while its body is read raises starlette's ClientDisconnect, "
-    "which the chain logs as an unexpected error (traceback, 500) instead of a client gone (499)",
-)
 async def test_the_client_leaving_while_sending_its_body(
     gw: Gateway, settled: Settlements, request_log: RequestLogLines
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import pytest
+
 from modelgate.config import ProviderConfig
 from modelgate.errors import UpstreamUnavailable
 from modelgate.protocols import WireProtocol
@@ -92,7 +94,10 @@ async def test_array_passthrough_releases_whole_elements() -> None:
 
 
 async def test_array_passthrough_ends_a_broken_stream_with_an_error_element() -> None:
-    out = await collect(_array_chunks(chunks(b'[{"a": 1}\n,\r\n{"b": ', fail=True)))
+    out: list[bytes] = []
+    with pytest.raises(UpstreamUnavailable):  # raised after the array is closed, for the request to record
+        async for chunk in _array_chunks(chunks(b'[{"a": 1}\n,\r\n{"b": ', fail=True)):
+            out.append(chunk)
     parsed = json.loads(b"".join(out))
     assert parsed[0] == {"a": 1}
     assert parsed[1]["error"] == {

@@ -129,6 +129,13 @@ class GeminiFrontDoor(FrontDoor):
             return None
         return codec.GeminiTap(sse=call.sse if isinstance(call, GeminiCall) else True)
 
+    def relay_error(self, err: GatewayError, call: Call, tap: AnswerTap | None, request_id: str) -> bytes:
+        """A JSON-array stream was closed with its error element by the relay itself
+        (``providers.gemini``); an SSE stream ends with an error frame."""
+        if isinstance(call, GeminiCall) and not call.sse:
+            return b""
+        return super().relay_error(err, call, tap, request_id)
+
     def stream_media_type(self, call: Call) -> str:
         sse = call.sse if isinstance(call, GeminiCall) else True
         return "text/event-stream" if sse else ARRAY_CONTENT_TYPE

@@ -9,6 +9,7 @@ nothing and costs one comparison.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from modelgate.pipeline.context import RequestContext
@@ -61,14 +62,29 @@ def request_fields(ctx: RequestContext) -> dict[str, Any]:
     return fields
 
 
+#: What a value may hold unquoted: printable, no space, no quote, no ``=``.
+_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')
+#: Escapes inside quotes: no control character (a line break least of all) reaches the log raw.
+_ESCAPES = str.maketrans(
+    {
+        **{chr(c): f"\\x{c:02x}" for c in (*range(32), 127)},
+        "\\": "\\\\",
+        '"': '\\"',
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+    }
+)
+
+
 def _value(v: Any) -> str:
     if v is None:
         return "-"
     if v is True or v is False:
         return "true" if v else "false"
     text = str(v)
-    if not text or any(c in text for c in ' "=\n'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if not text or not _BARE.fullmatch(text):
+        return '"' + text.translate(_ESCAPES) + '"'
     return text
 
 

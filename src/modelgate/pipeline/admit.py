@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from modelgate.errors import AuthenticationFailed, RequestTooLarge
 from modelgate.pipeline.context import Call, Operation, RequestContext
+from modelgate.pipeline.streaming import ClientDisconnected
 from modelgate.policy.auth import Authenticator, Principal
 
 if TYPE_CHECKING:
@@ -28,11 +29,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue  # the server's end-of-body marker: skipping it spares a copy of one-chunk bodies
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes ({limit})")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected() from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

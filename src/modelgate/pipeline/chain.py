@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelgate.errors import GatewayError, InternalError
+from modelgate.errors import GatewayError, InternalError, UpstreamHTTPError
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.attempt import Answer, attempt, is_passthrough, upstream_request_id
 from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, RequestContext, new_request_id
@@ -103,6 +103,8 @@ class Chain:
             answer = await attempt(request, door, call, route, key)
         except GatewayError as e:
             record.failed(e)
+            if isinstance(e, UpstreamHTTPError):
+                record.upstream_request_id = e.upstream_request_id
             raise
         record.answered(answer.status)
         record.upstream_request_id = upstream_request_id(answer)

@@ -208,6 +208,7 @@ class Provider(ABC):
             should_retry = resp.headers.get("x-should-retry")
             if should_retry in ("true", "false"):
                 err.retryable = should_retry == "true"
+            err.upstream_request_id = resp.headers.get("request-id") or resp.headers.get("x-request-id")
             raise err
         return resp
 

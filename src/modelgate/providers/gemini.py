@@ -85,8 +85,10 @@ class GeminiProvider(Provider):
 
 
 async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The upstream's JSON array, released element by element; a failure after the start
-    becomes a final error element (Google's envelope) that closes the array."""
+    """The upstream's JSON array, released element by element. A failure after the start is
+    written here as a final error element (Google's envelope) that closes the array — only this
+    cutter knows where the array stands — and then raised, so that the request records it (the
+    door adds nothing more: ``GeminiFrontDoor.relay_error``)."""
     cutter = ArrayCutter()
     try:
         async for chunk in chunks:
@@ -95,7 +97,7 @@ async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
                 yield out
     except GatewayError as e:
         yield cutter.error_tail(orjson.dumps(codec.error_body(e), option=orjson.OPT_INDENT_2))
-        return
+        raise
     rest = cutter.flush()
     if rest:
         yield rest
