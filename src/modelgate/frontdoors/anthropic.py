@@ -80,25 +80,10 @@ class AnthropicFrontDoor(FrontDoor):
         return codec.encode_response(resp)
 
     def stream_encoder(self, call: Call, request_id: str) -> StreamEncoder:
-        return _Encoder()
+        return codec.StreamEncoder()
 
     def decode_count(self, call: Call) -> ir.Request:
         return codec.decode_request({**call.body, "max_tokens": 1})
 
     def count_body(self, call: Call, tokens: int) -> Any:
         return {"input_tokens": tokens}
-
-
-class _Encoder:
-    """Anthropic's stream events map one to one onto the IR's: no state needed."""
-
-    __slots__ = ()
-
-    def encode(self, event: ir.StreamEvent) -> bytes:
-        return codec.encode_event(event)
-
-    def error(self, err: GatewayError) -> bytes:
-        return codec.encode_event(ir.StreamError(err))
-
-    def end(self) -> bytes:
-        return b""

@@ -1,14 +1,28 @@
 """Codec for the Anthropic Messages wire format, to and from the IR.
 
-Pure functions only: no I/O, no globals. Used in both directions: by the
-Anthropic front door (decode client requests, encode responses and stream
-events) and by the Anthropic upstream when a request came in another protocol.
-Split by concern: ``blocks`` (content blocks), ``request`` (validation, decode,
-encode and fitting translated requests to the Messages API), ``response``
-(responses and usage), ``stream`` (SSE events), ``errors`` (envelopes).
+Pure functions and per-stream objects only: no I/O, no globals. Used in both directions: by
+the Anthropic front door (check and decode client requests, encode answers, streams and
+errors) and by the Anthropic upstream when a request came in another protocol. The modules
+follow the scheme of :mod:`modelgate.protocols.codec`:
+
+- :mod:`.client_request`: the cheap checks and client JSON → IR (``check_request``,
+  ``decode_request``);
+- :mod:`.client_response`: IR answer → ``message`` (``encode_response``, ``encode_usage``);
+- :mod:`.client_stream`: IR events → SSE frames (``encode_event``, ``StreamEncoder``);
+- :mod:`.upstream_request`: IR → Messages request, fitted to what the API accepts
+  (``encode_request``);
+- :mod:`.upstream_response`: ``message`` → IR (``decode_response``, ``decode_usage``);
+- :mod:`.upstream_stream`: SSE frames → IR events (``StreamDecoder``);
+- :mod:`.errors`: the error envelope, both ways (``render_error``, ``error_body``,
+  ``error_from_upstream``, ``error_from_object``, ``prompt_too_long``);
+- :mod:`.tap`: usage and end of a passthrough answer (``AnthropicTap``);
+- :mod:`.blocks`: content blocks, JSON ↔ IR, both directions (``decode_block``, ``encode_block``).
 """
 
 from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_block
+from modelgate.protocols.anthropic.client_request import check_request, decode_request
+from modelgate.protocols.anthropic.client_response import encode_response, encode_usage
+from modelgate.protocols.anthropic.client_stream import StreamEncoder, encode_event
 from modelgate.protocols.anthropic.errors import (
     error_body,
     error_from_object,
@@ -17,16 +31,17 @@ from modelgate.protocols.anthropic.errors import (
     prompt_too_long,
     render_error,
 )
-from modelgate.protocols.anthropic.request import MIN_THINKING_BUDGET, check_request, decode_request, encode_request
-from modelgate.protocols.anthropic.response import decode_response, decode_usage, encode_response, encode_usage
-from modelgate.protocols.anthropic.stream import StreamDecoder, encode_event
 from modelgate.protocols.anthropic.tap import AnthropicTap
+from modelgate.protocols.anthropic.upstream_request import MIN_THINKING_BUDGET, encode_request
+from modelgate.protocols.anthropic.upstream_response import decode_response, decode_usage
+from modelgate.protocols.anthropic.upstream_stream import StreamDecoder
 
 __all__ = [
     "MIN_THINKING_BUDGET",
     "PROTOCOL",
     "AnthropicTap",
     "StreamDecoder",
+    "StreamEncoder",
     "check_request",
     "decode_block",
     "decode_request",

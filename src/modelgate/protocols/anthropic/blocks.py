@@ -1,4 +1,4 @@
-"""Content blocks: Anthropic JSON ↔ IR blocks."""
+"""Content blocks, Anthropic JSON ↔ IR blocks, for both directions (and the package's protocol id)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Anthropic's error envelope, both ways.
 
 Out: typed gateway errors → ``{"type": "error", "error": {"type", "message"}, "request_id"}``
-(:func:`error_body`). In: an Anthropic upstream's error answer or ``error`` stream event →
-:class:`UpstreamHTTPError` (:func:`error_from_upstream`, :func:`error_from_object`).
+(:func:`error_body`; with the HTTP status, :func:`render_error`). In: an Anthropic upstream's
+error answer or ``error`` stream event → :class:`UpstreamHTTPError` (:func:`error_from_upstream`,
+:func:`error_from_object`).
 """
 
 from __future__ import annotations

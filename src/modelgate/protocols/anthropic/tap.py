@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.anthropic.response import decode_usage
+from modelgate.protocols.anthropic.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
 
 _MESSAGE = b'"message_'

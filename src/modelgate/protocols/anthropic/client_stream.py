@@ -1,4 +1,10 @@
-"""Stream events: IR events → Anthropic SSE frames, and an upstream's frames → IR events."""
+"""IR stream events → Anthropic SSE frames, for a client on the translated path.
+
+Anthropic's stream events map one to one onto the IR's (the IR streams in Anthropic's shape), so
+:func:`encode_event` needs no state and :class:`StreamEncoder` only wraps it: a keep-alive
+:class:`ir.Ping` is a ``ping`` event, an error after the start an ``error`` event in the
+envelope of :mod:`.errors`, and the end needs no bytes of its own (``message_stop`` is an IR
+event too)."""
 
 from __future__ import annotations
 
@@ -7,11 +13,11 @@ from typing import Any
 import orjson
 
 from modelgate import ir
-from modelgate.errors import UpstreamUnavailable
-from modelgate.protocols.anthropic.blocks import decode_block, encode_block
-from modelgate.protocols.anthropic.errors import error_body, error_from_object
-from modelgate.protocols.anthropic.response import decode_usage, encode_usage
-from modelgate.protocols.sse import SSEFrame, encode_frame
+from modelgate.errors import GatewayError
+from modelgate.protocols.anthropic.blocks import encode_block
+from modelgate.protocols.anthropic.client_response import encode_usage
+from modelgate.protocols.anthropic.errors import error_body
+from modelgate.protocols.sse import encode_frame
 
 
 def _block_start_json(b: ir.Block) -> dict[str, Any]:
@@ -82,58 +88,16 @@ def encode_event(ev: ir.StreamEvent) -> bytes:
     raise TypeError(f"unknown stream event {ev!r}")  # pragma: no cover
 
 
-class StreamDecoder:
-    """Anthropic SSE frames (from an upstream) → IR events."""
+class StreamEncoder:
+    """Anthropic's stream events map one to one onto the IR's: no state needed."""
 
-    __slots__ = ("done", "usage")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.usage = ir.Usage()
-        self.done = False
+    def encode(self, event: ir.StreamEvent) -> bytes:
+        return encode_event(event)
 
-    def finish(self) -> list[ir.StreamEvent]:
-        """Called when the upstream body ends: a stream without ``message_stop`` was cut short."""
-        if self.done:
-            return []
-        return [ir.StreamError(UpstreamUnavailable("upstream stream ended before message_stop"))]
+    def error(self, err: GatewayError) -> bytes:
+        return encode_event(ir.StreamError(err))
 
-    def decode(self, frame: SSEFrame) -> list[ir.StreamEvent]:
-        if not frame.data:
-            return []
-        data = orjson.loads(frame.data)
-        kind = data.get("type")
-        if kind == "content_block_delta":
-            d = data["delta"]
-            dtype = d.get("type")
-            if dtype == "text_delta":
-                return [ir.BlockDelta(data["index"], "text", d["text"])]
-            if dtype == "input_json_delta":
-                return [ir.BlockDelta(data["index"], "input_json", d["partial_json"])]
-            if dtype == "thinking_delta":
-                return [ir.BlockDelta(data["index"], "thinking", d["thinking"])]
-            if dtype == "signature_delta":
-                return [ir.BlockDelta(data["index"], "signature", d["signature"])]
-            if dtype == "citations_delta":
-                return [ir.BlockDelta(data["index"], "citation", d["citation"])]
-            return []
-        if kind == "content_block_start":
-            return [ir.BlockStart(data["index"], decode_block(data["content_block"]))]
-        if kind == "content_block_stop":
-            return [ir.BlockStop(data["index"])]
-        if kind == "message_start":
-            msg = data["message"]
-            self.usage = decode_usage(msg.get("usage"))
-            return [ir.MessageStart(msg.get("id", ""), msg.get("model", ""), self.usage)]
-        if kind == "message_delta":
-            self.usage = decode_usage(data.get("usage"), self.usage)
-            delta = data.get("delta") or {}
-            return [ir.MessageDelta(delta.get("stop_reason"), self.usage, delta.get("stop_sequence"))]
-        if kind == "message_stop":
-            self.done = True
-            return [ir.MessageStop()]
-        if kind == "ping":
-            return [ir.Ping()]
-        if kind == "error":
-            self.done = True
-            return [ir.StreamError(error_from_object(data))]
-        return []
+    def end(self) -> bytes:
+        return b""

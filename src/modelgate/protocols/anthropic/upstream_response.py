@@ -1,20 +1,12 @@
-"""Responses and usage: Anthropic JSON ↔ IR."""
+"""An Anthropic upstream's ``message`` object → IR answer, and its usage (also read by the
+stream decoder and the tap)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.anthropic.blocks import decode_block, encode_block
-
-
-def encode_usage(u: ir.Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": u.input_tokens,
-        "cache_creation_input_tokens": u.cache_write_tokens,
-        "cache_read_input_tokens": u.cache_read_tokens,
-        "output_tokens": u.output_tokens,
-    }
+from modelgate.protocols.anthropic.blocks import decode_block
 
 
 def decode_usage(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.Usage:
@@ -34,19 +26,6 @@ def decode_usage(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir
         cache_write_tokens=pick("cache_creation_input_tokens", u.cache_write_tokens),
         reasoning_tokens=u.reasoning_tokens,
     )
-
-
-def encode_response(resp: ir.Response) -> dict[str, Any]:
-    return {
-        "id": resp.id,
-        "type": "message",
-        "role": "assistant",
-        "model": resp.model,
-        "content": [encode_block(b) for b in resp.content],
-        "stop_reason": resp.stop_reason,
-        "stop_sequence": resp.stop_sequence,
-        "usage": encode_usage(resp.usage),
-    }
 
 
 def decode_response(body: dict[str, Any]) -> ir.Response:

@@ -1,20 +1,16 @@
-"""The Anthropic answer tap, on real answers of the fake upstream (``/v1/messages``).
-
-(Named ``test_anthropic_tap`` rather than ``test_tap``: this directory is not a package, so its
-test modules need names of their own, like ``test_anthropic_codec``.)
-"""
+"""The Anthropic answer tap, on real answers of the fake upstream (``/v1/messages``)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
-from tests.protocols.taps import USAGE, crlf, fetch, same_everywhere, seen, sse_frames
 
 from modelgate import ir
 from modelgate.protocols import anthropic as codec
 from modelgate.protocols import tap as tap_module
 from modelgate.protocols.anthropic import AnthropicTap
 from modelgate.protocols.sse import SSEParser
+from tests.protocols.taps import USAGE, crlf, fetch, same_everywhere, seen, sse_frames
 
 MODEL = "claude-sonnet-4-6"
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
