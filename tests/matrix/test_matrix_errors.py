@@ -4,7 +4,7 @@ The fake answers a 429 with a retry delay, or its kind's "overloaded" status (An
 529, OpenAI's and Google's 503). The client's own SDK must raise its own error class with
 the status its protocol uses for that situation, the upstream's wording and the retry delay
 in the client's own place. The mapping, as documented (``docs/architecture.md`` § Errors,
-``protocols/openai_chat/client_errors.py``, ``protocols/gemini/errors.py``):
+``protocols/openai_chat/errors.py``, ``protocols/gemini/errors.py``):
 
 | client    | rate limited (429)                                        | upstream overloaded                         |
 |-----------|-----------------------------------------------------------|---------------------------------------------|

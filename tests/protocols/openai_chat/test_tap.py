@@ -169,7 +169,6 @@ def test_whole_answer_without_usage_and_errors(fake_upstream) -> None:
     assert seen(tap) == (None, False, True, None, None)
 
 
-
 # --------------------------------------------------------------------------- request_usage
 
 

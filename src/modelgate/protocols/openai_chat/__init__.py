@@ -1,35 +1,31 @@
 """Codec for the OpenAI Chat Completions wire format, to and from the IR. Pure: no I/O, no globals.
 
-Two directions, one module per concern (each module's docstring holds its policies):
+Two directions, one module per concern, in the scheme of :mod:`modelgate.protocols.codec`
+(each module's docstring holds its policies):
 
 Upstream (an OpenAI-compatible server behind the gateway):
 - :mod:`.upstream_request`: IR request → Chat request JSON (``encode_request``);
 - :mod:`.upstream_response`: ``chat.completion`` → IR (``decode_response``);
-- :mod:`.upstream_stream`: ``chat.completion.chunk`` frames → IR events (``StreamDecoder``);
-- :mod:`.errors`: upstream error bodies → :class:`UpstreamHTTPError` (``error_from_upstream``).
+- :mod:`.upstream_stream`: ``chat.completion.chunk`` frames → IR events (``StreamDecoder``).
 
 Client (an OpenAI SDK, Cursor, OpenCode, Aider in front of the gateway):
 - :mod:`.client_request` (with :mod:`.client_messages`, :mod:`.client_tools`): Chat request → IR
   (``check_request``, ``decode_request``, ``fit_thinking``);
 - :mod:`.client_response`: IR response → ``chat.completion`` (``encode_response``);
-- :mod:`.client_stream`: IR events → ``chat.completion.chunk`` SSE bytes (``StreamEncoder``);
-- :mod:`.client_errors`: OpenAI's error envelope and statuses (``error_body``, ``error_status``).
+- :mod:`.client_stream`: IR events → ``chat.completion.chunk`` SSE bytes (``StreamEncoder``).
 
-Both: :mod:`.usage` (``decode_usage``, ``encode_usage``).
+Both:
+- :mod:`.errors`: OpenAI's error envelope and statuses for clients (``render_error``,
+  ``error_body``, ``error_status``), and upstream error bodies → :class:`UpstreamHTTPError`
+  (``error_from_upstream``, ``error_from_object``);
+- :mod:`.usage`: ``decode_usage``, ``encode_usage``;
+- :mod:`.tap`: usage and end of a passthrough answer (``ChatTap``), and asking a stream for its
+  usage (``request_usage``).
 """
 
 from __future__ import annotations
 
 from modelgate.protocols import WireProtocol
-from modelgate.protocols.openai_chat.client_errors import (
-    error_body,
-    error_status,
-    invalid,
-    missing_key,
-    model_not_found,
-    render_error,
-    wrong_key,
-)
 from modelgate.protocols.openai_chat.client_request import (
     DEFAULT_MAX_TOKENS,
     EFFORTS,
@@ -40,7 +36,17 @@ from modelgate.protocols.openai_chat.client_request import (
 )
 from modelgate.protocols.openai_chat.client_response import encode_response
 from modelgate.protocols.openai_chat.client_stream import StreamEncoder
-from modelgate.protocols.openai_chat.errors import error_from_object, error_from_upstream
+from modelgate.protocols.openai_chat.errors import (
+    error_body,
+    error_from_object,
+    error_from_upstream,
+    error_status,
+    invalid,
+    missing_key,
+    model_not_found,
+    render_error,
+    wrong_key,
+)
 from modelgate.protocols.openai_chat.tap import ChatTap
 from modelgate.protocols.openai_chat.upstream_request import encode_request, unmapped_extras
 from modelgate.protocols.openai_chat.upstream_response import (

@@ -41,7 +41,7 @@ import orjson
 
 from modelgate import ir
 from modelgate.errors import InvalidRequest
-from modelgate.protocols.openai_chat.client_errors import invalid
+from modelgate.protocols.openai_chat.errors import invalid
 
 PROTOCOL = "openai"
 _DATA_URL = re.compile(r"data:(?P<media>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<data>.*)", re.S)

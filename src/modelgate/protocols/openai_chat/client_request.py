@@ -1,4 +1,5 @@
-"""A client's Chat Completions request → IR (the translated path; passthrough never decodes).
+"""A client's Chat Completions request → IR (the translated path; passthrough never decodes),
+and the cheap checks every request gets, passthrough included (:func:`check_request`).
 
 Messages, tools and response formats are decoded in :mod:`.client_messages` and
 :mod:`.client_tools`. Every other field is mapped, dropped or refused; unknown fields are refused
@@ -40,9 +41,9 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.protocols.openai_chat.client_errors import invalid
 from modelgate.protocols.openai_chat.client_messages import decode_messages, missing, wrong_type
 from modelgate.protocols.openai_chat.client_tools import decode_response_format, decode_tools
+from modelgate.protocols.openai_chat.errors import invalid
 
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024

@@ -31,8 +31,8 @@ import orjson
 
 from modelgate import ir
 from modelgate.errors import GatewayError, UpstreamUnavailable
-from modelgate.protocols.openai_chat.client_errors import error_body
 from modelgate.protocols.openai_chat.client_response import completion_id, finish_reason, tool_call_header
+from modelgate.protocols.openai_chat.errors import error_body
 from modelgate.protocols.openai_chat.usage import encode_usage
 
 DONE = b"data: [DONE]\n\n"

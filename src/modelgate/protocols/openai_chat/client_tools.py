@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from modelgate import ir
-from modelgate.protocols.openai_chat.client_errors import invalid
 from modelgate.protocols.openai_chat.client_messages import missing, wrong_type
+from modelgate.protocols.openai_chat.errors import invalid
 
 
 def decode_tools(body: dict[str, Any]) -> tuple[list[ir.Tool] | None, ir.ToolChoice | None]:
