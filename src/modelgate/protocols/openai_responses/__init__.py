@@ -1,12 +1,16 @@
 """Codec for the OpenAI Responses API (``POST /v1/responses``), both directions.
 
-Client side (the Responses front door, when the routed model is not served by an OpenAI
-Responses upstream): ``client_request`` / ``client_input`` decode the request into the IR,
+The modules follow the scheme of :mod:`modelgate.protocols.codec`. Client side (the Responses
+front door, when the routed model is not served by an OpenAI Responses upstream):
+``client_request`` / ``client_input`` check and decode the request into the IR,
 ``client_response`` encodes the answer as a ``response`` object, ``client_stream`` as the
 Responses event stream, ``compact`` serves ``/v1/responses/compact``. Upstream side (the
 ``openai`` provider, for models only the Responses API serves): ``upstream_request``,
-``upstream_response``, ``upstream_stream``. ``errors`` holds the stream's error events both ways (HTTP errors share
-``openai_chat``'s envelope).
+``upstream_response``, ``upstream_stream``. ``errors`` holds the errors both ways: the stream's
+error events are the Responses API's own, HTTP errors share ``openai_chat``'s envelope (its
+``render_error``, ``error_body`` and ``error_from_upstream``, exported here too). ``common``
+holds what both sides share (names, ids, effort scales, the reasoning envelope), ``tap`` the
+passthrough answer tap (``ResponsesTap``).
 Pure functions and per-stream state only: no I/O, no globals; ids and clocks come in.
 
 The translated path in one table (details in each module's docstring):
@@ -54,7 +58,13 @@ from modelgate.protocols.openai_responses.client_response import encode_response
 from modelgate.protocols.openai_responses.client_stream import StreamEncoder, failed_event
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, PROTOCOL
 from modelgate.protocols.openai_responses.compact import compaction_request, compaction_response
-from modelgate.protocols.openai_responses.errors import error_from_object, response_error
+from modelgate.protocols.openai_responses.errors import (
+    error_body,
+    error_from_object,
+    error_from_upstream,
+    render_error,
+    response_error,
+)
 from modelgate.protocols.openai_responses.tap import ResponsesTap
 from modelgate.protocols.openai_responses.upstream_request import encode_request
 from modelgate.protocols.openai_responses.upstream_response import decode_response, decode_usage
@@ -75,8 +85,11 @@ __all__ = [
     "encode_request",
     "encode_response",
     "encode_usage",
+    "error_body",
     "error_from_object",
+    "error_from_upstream",
     "failed_event",
     "fit_thinking",
+    "render_error",
     "response_error",
 ]

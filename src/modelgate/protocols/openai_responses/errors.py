@@ -1,8 +1,9 @@
-"""Errors of the Responses API that differ from Chat Completions'.
+"""The Responses API's errors, both ways.
 
 HTTP errors use OpenAI's one envelope, ``{"error": {"message", "type", "param", "code"}}``,
-rendered for clients by :mod:`modelgate.protocols.openai_chat` (so both OpenAI front doors
-answer alike) and parsed from upstreams by ``openai_chat.error_from_upstream``. What is
+the same as Chat Completions': :func:`render_error`, :func:`error_body` and
+:func:`error_from_upstream` are :mod:`modelgate.protocols.openai_chat.errors`' own, so both
+OpenAI front doors answer alike and an upstream's error reads the same on both APIs. What is
 particular to the Responses API is the stream:
 
 - to clients, an error after the stream began travels inside ``response.failed`` as
@@ -22,7 +23,10 @@ from typing import Any
 from modelgate.errors import ErrorKind, GatewayError, UpstreamHTTPError, kind_for_status
 from modelgate.protocols import WireProtocol
 from modelgate.protocols.anthropic import prompt_too_long
+from modelgate.protocols.openai_chat.errors import error_body, error_from_upstream, render_error
 from modelgate.protocols.openai_responses.common import PROTOCOL, json_object
+
+__all__ = ["error_body", "error_from_object", "error_from_upstream", "render_error", "response_error"]
 
 #: Protocols whose error bodies are already in this envelope.
 OPENAI_PROTOCOLS = frozenset({WireProtocol.OPENAI_CHAT, PROTOCOL})

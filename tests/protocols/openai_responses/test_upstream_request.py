@@ -1,20 +1,17 @@
-"""The upstream direction: IR → Responses request, and OpenAI's documented response objects and
-event streams → IR (golden fixtures in ``fixtures/upstream_*``), with the stream's invariants."""
+"""IR → a Responses API request, for an upstream only the Responses API serves: golden fixtures
+in ``fixtures/upstream_requests``, and what the Responses API cannot take is refused."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
 from modelgate import ir
-from modelgate.errors import InvalidRequest, UpstreamHTTPError
-from modelgate.protocols.openai_responses import StreamDecoder, decode_response, encode_request
-from modelgate.protocols.sse import SSEFrame
-from tests.protocols.streams import check_stream_order
+from modelgate.errors import InvalidRequest
+from modelgate.protocols.openai_responses import encode_request
 
-from .helpers import as_json, check, load, names
+from .helpers import check
 
 CLAUDE_CODE_TURN = ir.Request(
     model="claude",
@@ -110,40 +107,3 @@ def test_upstream_request_refusals(change: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         encode_request(req, "gpt-5-codex")
     assert info.value.param == param
-
-
-@pytest.mark.parametrize("name", names("upstream_responses"))
-def test_upstream_response_golden(name: str) -> None:
-    body = load("upstream_responses", name)["response"]
-    try:
-        actual: Any = decode_response(body)
-    except UpstreamHTTPError as e:
-        actual = e
-    check("upstream_responses", name, as_json(actual), key="expected")
-
-
-def run_stream(frames: list[dict[str, Any]]) -> list[ir.StreamEvent]:
-    decoder = StreamDecoder()
-    events: list[ir.StreamEvent] = []
-    for data in frames:
-        events += decoder.decode(SSEFrame(data.get("type"), orjson.dumps(data).decode()))
-    return events + decoder.finish()
-
-
-@pytest.mark.parametrize("name", names("upstream_streams"))
-def test_upstream_stream_golden(name: str) -> None:
-    events = run_stream(load("upstream_streams", name)["frames"])
-    check("upstream_streams", name, as_json(events), key="expected")
-
-
-@pytest.mark.parametrize("name", names("upstream_streams"))
-def test_upstream_stream_invariants(name: str) -> None:
-    """Anthropic's order, with a start even before an error: see :mod:`tests.protocols.streams`."""
-    check_stream_order(run_stream(load("upstream_streams", name)["frames"]), always_starts=True)
-
-
-def test_stream_frames_that_are_not_json_fail_the_stream() -> None:
-    decoder = StreamDecoder()
-    [event] = decoder.decode(SSEFrame("response.created", "{oops"))
-    assert isinstance(event, ir.StreamError) and event.error.status == 502
-    assert decoder.decode(SSEFrame(None, "{}")) == [] and decoder.finish() == []
