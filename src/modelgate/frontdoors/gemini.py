@@ -19,7 +19,7 @@ through the IR.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -176,6 +176,5 @@ def _parse(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(
             f"Invalid JSON payload received. Unexpected token.\n{line}\n{' ' * (pos - begin)}^"
         ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequest('Invalid JSON payload received. Unknown name "": Root element must be a message.')
-    return body
+    codec.check_request(body)
+    return cast(dict[str, Any], body)  # check_request refuses anything but an object

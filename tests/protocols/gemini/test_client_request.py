@@ -18,6 +18,16 @@ from .helpers import as_json, check, load, names
 TEXT = {"contents": [{"parts": [{"text": "hi"}]}]}
 
 
+@pytest.mark.parametrize("body", [[], "hi", 3, None])
+def test_check_request_wants_an_object(body: Any) -> None:
+    """The one check the passthrough path gets too; Google's wording (an empty body is ``{}``)."""
+    codec.check_request({})
+    codec.check_request(TEXT)
+    with pytest.raises(InvalidRequest) as info:
+        codec.check_request(body)
+    assert info.value.message == 'Invalid JSON payload received. Unknown name "": Root element must be a message.'
+
+
 @pytest.mark.parametrize("name", names("client_requests"))
 def test_client_request_golden(name: str) -> None:
     req = codec.decode_request(load("client_requests", name)["request"])

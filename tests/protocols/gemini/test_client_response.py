@@ -8,7 +8,7 @@ import pytest
 from modelgate import ir
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.gemini import signatures
-from modelgate.protocols.gemini.response import encode_usage, finish_reason
+from modelgate.protocols.gemini.client_response import encode_usage, finish_reason
 
 from .helpers import check
 

@@ -83,7 +83,6 @@ STREAMS: dict[str, tuple[list[ir.StreamEvent], bool]] = {
 }
 
 
-
 def encode(events: list[ir.StreamEvent], *, sse: bool, include: bool) -> str:
     encoder = codec.StreamEncoder(sse=sse, include_thoughts=include)
     out = b"".join(encoder.encode(e) for e in events) + encoder.end()

@@ -13,7 +13,7 @@ from modelgate.protocols import gemini as codec
 from modelgate.protocols import tap as tap_module
 from modelgate.protocols.gemini import GeminiTap
 from modelgate.protocols.gemini.jsonarray import ArrayCutter
-from modelgate.protocols.gemini.response import decode_usage
+from modelgate.protocols.gemini.upstream_response import decode_usage
 from modelgate.protocols.sse import SSEParser
 from tests.protocols.taps import USAGE, USAGE_CACHED_PROMPT, fetch, same_everywhere, seen, sse_frames
 

@@ -1,5 +1,5 @@
 """IR → a Gemini upstream's request: golden fixtures (``fixtures/upstream_requests``) for IR built the
-way the Anthropic codec builds it from Claude Code, and the policies of ``protocols.gemini.encode``."""
+way the Anthropic codec builds it from Claude Code, and the policies of ``protocols.gemini.upstream_request``."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pytest
 from modelgate import ir
 from modelgate.errors import UpstreamUnavailable
 from modelgate.protocols import gemini as codec
-from modelgate.protocols.gemini.response import decode_usage, stop_reason
+from modelgate.protocols.gemini.upstream_response import decode_usage, stop_reason
 
 from .helpers import as_json, check, load, names
 

@@ -9,7 +9,7 @@ terminator) or, without ``alt=sse``, one JSON array whose elements arrive as
 - ``usageMetadata`` rides on every chunk and is cumulative: the last one wins. The tap only
   remembers the last chunk that holds it (one substring check and a reference per chunk) and
   decodes it when ``usage`` is read (with the codec's
-  :func:`~modelgate.protocols.gemini.response.decode_usage`);
+  :func:`~modelgate.protocols.gemini.upstream_response.decode_usage`);
 - ``modelVersion`` → ``model``, likewise read lazily from the first chunk that names it;
 - a chunk holding ``"finishReason"`` (a candidate's, on the last chunk only) or
   ``"blockReason"`` (a prompt blocked outright, no candidate) is parsed at once: ``ended``, and
@@ -30,7 +30,7 @@ from typing import Any
 
 from modelgate import ir
 from modelgate.protocols.gemini.fields import get
-from modelgate.protocols.gemini.response import decode_usage
+from modelgate.protocols.gemini.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
 
 _USAGE = b'"usageMetadata"'

@@ -34,8 +34,8 @@ import orjson
 from modelgate import ir
 from modelgate.errors import GatewayError
 from modelgate.protocols.gemini import signatures
+from modelgate.protocols.gemini.client_response import call_part, encode_usage, finish_reason, text_part
 from modelgate.protocols.gemini.errors import error_body
-from modelgate.protocols.gemini.response import call_part, encode_usage, finish_reason, text_part
 
 SSE_END = b"\r\n\r\n"
 ARRAY_SEPARATOR = b"\n,\r\n"

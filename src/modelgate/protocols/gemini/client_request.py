@@ -1,5 +1,6 @@
 """A Gemini client's ``GenerateContentRequest`` → IR (the translated path only: a Gemini
-upstream gets the client's bytes untouched).
+upstream gets the client's bytes untouched), and the one cheap check every request gets, even
+on the passthrough path (:func:`check_request`: the body is a JSON object; Google checks the rest).
 
 Google rejects unknown fields, and so does this decoder, with Google's wording; field names
 are read in camelCase and snake_case alike (see :mod:`.fields`). Policies:
@@ -104,6 +105,12 @@ _GEMINI_ONLY_URIS = (
     "https://www.youtube.com/",
     "https://youtu.be/",
 )
+
+
+def check_request(body: Any) -> None:
+    """The body is a JSON object (a message), or Google's 400 for one that is not."""
+    if not isinstance(body, dict):
+        raise InvalidRequest('Invalid JSON payload received. Unknown name "": Root element must be a message.')
 
 
 def decode_request(body: Any) -> ir.Request:

@@ -16,7 +16,7 @@ blocks:
   (``TextBlock.signature``), where it costs nothing;
 - a ``functionCall`` part is a whole tool_use block at once: start (id, name, and its
   signature in ``ToolUseBlock.signature``), all its ``args`` as one ``input_json`` delta, stop;
-- ``usageMetadata`` is cumulative: the last one wins (see :mod:`.response` for the mapping);
+- ``usageMetadata`` is cumulative: the last one wins (see :mod:`.upstream_response` for the mapping);
 - when the body ends (:meth:`finish`) after a ``finishReason``, the open block closes and
   :class:`ir.MessageDelta` (stop reason, usage) and :class:`ir.MessageStop` follow; a body
   that ends without one was cut short: :class:`ir.StreamError`. So is a frame that is not
@@ -34,7 +34,7 @@ from modelgate import ir
 from modelgate.errors import GatewayError, UpstreamUnavailable
 from modelgate.protocols.gemini.errors import error_from_object
 from modelgate.protocols.gemini.fields import get
-from modelgate.protocols.gemini.response import decode_part, decode_usage, stop_reason
+from modelgate.protocols.gemini.upstream_response import decode_part, decode_usage, stop_reason
 from modelgate.protocols.sse import SSEFrame
 
 #: The kind of the block being streamed, if one is open.
