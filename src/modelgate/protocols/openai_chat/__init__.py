@@ -25,7 +25,6 @@ Both:
 
 from __future__ import annotations
 
-from modelgate.protocols import WireProtocol
 from modelgate.protocols.openai_chat.client_request import (
     DEFAULT_MAX_TOKENS,
     EFFORTS,
@@ -37,6 +36,7 @@ from modelgate.protocols.openai_chat.client_request import (
 from modelgate.protocols.openai_chat.client_response import encode_response
 from modelgate.protocols.openai_chat.client_stream import StreamEncoder
 from modelgate.protocols.openai_chat.errors import (
+    PROTOCOL,
     error_body,
     error_from_object,
     error_from_upstream,
@@ -58,8 +58,6 @@ from modelgate.protocols.openai_chat.upstream_response import (
 )
 from modelgate.protocols.openai_chat.upstream_stream import StreamDecoder
 from modelgate.protocols.openai_chat.usage import decode_usage, encode_usage
-
-PROTOCOL = WireProtocol.OPENAI_CHAT
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
