@@ -193,12 +193,12 @@ def test_openai_headers_per_protocol() -> None:
         ("x-client-request-id", "creq-1"),
         ("x-codex-turn-metadata", "{}"),
         ("x-openai-subagent", "review"),
-        ("OpenAI-Organization", "org-ours"),
+        ("openai-organization", "org-ours"),
         ("authorization", f"Bearer {KEY}"),
     ]
     assert list(p.headers(key, CLIENT, WireProtocol.OPENAI_CHAT).items()) == [
         ("content-type", "application/json"),
-        ("OpenAI-Organization", "org-ours"),
+        ("openai-organization", "org-ours"),
         ("originator", "gateway"),
         ("authorization", f"Bearer {KEY}"),
     ]
@@ -612,3 +612,13 @@ async def test_events_ping_at_the_clients_idle_interval(raw_server) -> None:
         assert rest[-1] == [ir.MessageStop()] and all(b == [ir.Ping()] for b in rest[:-1])
     finally:
         await client.close()
+
+
+def test_config_headers_in_any_case_never_send_one_name_twice() -> None:
+    p = make("anthropic", headers={"X-Api-Key": "not-ours", "Anthropic-Version": "2024-01-01"})
+    sent = p.headers(p.keys.pick(), {"anthropic-version": "2023-06-01"}, WireProtocol.ANTHROPIC)
+    assert [name for name in sent if name.lower() in ("x-api-key", "anthropic-version")] == [
+        "anthropic-version",
+        "x-api-key",
+    ]
+    assert sent["anthropic-version"] == "2024-01-01" and sent["x-api-key"] != "not-ours"

@@ -10,7 +10,14 @@ import orjson
 import pytest
 
 from modelgate import ir
-from modelgate.errors import ErrorKind, GatewayError, UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
+from modelgate.errors import (
+    ErrorKind,
+    GatewayError,
+    InvalidRequest,
+    UpstreamHTTPError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from modelgate.protocols.anthropic import StreamDecoder as AnthropicDecoder
 from modelgate.protocols.sse import SSEFrame
 from modelgate.providers.http import HttpClient, Timeouts
@@ -215,7 +222,10 @@ async def test_a_gateway_error_from_the_decoder_follows_the_events_of_its_read()
     assert (resp.closed, dec.finished) == (1, 0)
 
 
-@pytest.mark.parametrize("exc", [ValueError("bad json"), KeyError("delta"), TypeError("not a dict")])
+@pytest.mark.parametrize(
+    "exc",
+    [ValueError("bad json"), KeyError("delta"), TypeError("not a dict"), AttributeError("get"), IndexError("0")],
+)
 async def test_an_event_the_decoder_cannot_read_is_upstream_unavailable(exc: Exception) -> None:
     resp = FakeResponse([b"data: a\n\n", b"data: b\n\ndata: bad\n\n"])
     dec = Recorder(fail={"bad": exc})
@@ -227,6 +237,15 @@ async def test_an_event_the_decoder_cannot_read_is_upstream_unavailable(exc: Exc
     assert last.error.message == f"upstream sent an invalid stream event: {type(exc).__name__}"
     assert (last.error.status, last.error.retryable) == (502, True)
     assert (resp.closed, dec.finished) == (1, 0)
+
+
+async def test_a_codec_refusing_what_the_upstream_sent_is_not_the_clients_fault() -> None:
+    refused = InvalidRequest("content.type: content block type 'server_tool_use' is not supported on this route")
+    out = await batches(FakeResponse([b"data: a\n\ndata: odd\n\n"]), Recorder(fail={"odd": refused}))
+    [[first, last]] = out
+    assert first == text("a") and isinstance(last, ir.StreamError) and type(last.error) is UpstreamUnavailable
+    assert last.error.message == f"upstream sent an event this route cannot translate: {refused.message}"
+    assert (last.error.status, last.error.retryable) == (502, True)
 
 
 async def test_an_unreadable_last_frame_found_by_the_final_flush() -> None:

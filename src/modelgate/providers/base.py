@@ -124,6 +124,9 @@ class Provider(ABC):
         self.name = config.name
         self.base_url = config.url
         self.keys = KeyPool(config.name, config.api_keys)
+        #: The config's extra headers, named in lower case like every other header here, so
+        #: that one name never goes out twice in two spellings.
+        self.extra_headers = {name.lower(): value for name, value in config.headers.items()}
         self._client = client
         self._timeouts = Timeouts(config.connect_timeout, config.read_timeout)
         self._secrets = [k.encode() for k in config.api_keys if len(k) >= 8]
@@ -153,7 +156,7 @@ class Provider(ABC):
         out = dict(self.base_headers)
         if client_headers is not None and protocol is not None:
             out.update(CLIENT_HEADERS[protocol].select(client_headers))
-        out.update(self.config.headers)
+        out.update(self.extra_headers)
         if key is not None:
             name, value = self.auth_header(key.secret)
             out[name] = value

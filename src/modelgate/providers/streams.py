@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from modelgate import ir
-from modelgate.errors import GatewayError, UpstreamUnavailable
+from modelgate.errors import ErrorKind, GatewayError, UpstreamUnavailable
 from modelgate.protocols.sse import SSEFrame, SSEParser
 from modelgate.providers.http import UpstreamResponse
 
@@ -58,10 +58,12 @@ async def sse_events(
                 batch = []
         for frame in parser.flush():
             batch.extend(decode(frame))
-    except GatewayError as e:  # typed by iter_chunks: UpstreamTimeout / UpstreamUnavailable
+    except GatewayError as e:  # typed by iter_chunks (UpstreamTimeout / UpstreamUnavailable), or a codec's refusal
+        if e.kind is ErrorKind.INVALID_REQUEST:  # of what the upstream sent: not the client's fault
+            e = UpstreamUnavailable(f"upstream sent an event this route cannot translate: {e.message}")
         yield [*batch, ir.StreamError(e)]
         return
-    except (ValueError, KeyError, TypeError) as e:  # a frame the decoder could not understand
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:  # a frame the decoder could not read
         error = UpstreamUnavailable(f"upstream sent an invalid stream event: {type(e).__name__}")
         yield [*batch, ir.StreamError(error)]
         return
