@@ -31,10 +31,12 @@ def fields(line: str) -> dict[str, str]:
 def test_a_whole_answer_writes_one_line(client: anthropic.Anthropic, gateway: GatewayProcess, fake) -> None:
     raw = client.messages.with_raw_response.create(model="sonnet", max_tokens=50, messages=USER)
     message = raw.parse()
-    # A relayed answer carries the upstream's own request id, which the line records beside the gateway's.
-    [line] = log_lines(gateway, raw.headers["request-id"], "upstream_request_id")
+    # A relayed answer carries the upstream's own request id, which the line records beside the
+    # gateway's (the fake's ids repeat across its resets: the latest line is this request's).
+    line = log_lines(gateway, raw.headers["request-id"], "upstream_request_id")[-1]
     seen = fields(line)
     assert seen["request_id"].startswith("req_") and seen["request_id"] != raw.headers["request-id"]
+    assert log_lines(gateway, seen["request_id"]) == [line]
     assert " INFO modelgate.request: " in line
     assert {k: seen[k] for k in ("door", "endpoint", "model", "served", "provider", "key", "path", "status")} == {
         "door": "anthropic",

@@ -14,7 +14,7 @@ from modelgate.errors import AuthenticationFailed, GatewayError, PermissionDenie
 from modelgate.pipeline.admit import read_body
 from modelgate.policy.auth import Principal
 from modelgate.protocols.gemini.errors import KEY_MISSING, key_invalid_body
-from modelgate.protocols.openai_chat.client_errors import _MISSING_KEY
+from modelgate.protocols.openai_chat.errors import _MISSING_KEY
 from tests.conftest import MASTER_KEY, MAX_BODY
 from tests.pipeline.helpers import (
     ANTHROPIC_HEADERS,
