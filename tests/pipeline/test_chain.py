@@ -318,11 +318,6 @@ async def test_a_broken_gemini_array_stream_records_the_error(ac: httpx.AsyncCli
     assert isinstance(ctx.error, UpstreamUnavailable), "the request's log line must say it failed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src gap: settle reads usage, ended and stop_reason from the tap but not `failed`: a relayed "
-    "stream that the upstream ended with an error event settles with error=None",
-)
 async def test_an_upstream_in_stream_error_on_a_relayed_stream_is_recorded(
     ac: httpx.AsyncClient, settled: Settlements
 ) -> None:
@@ -332,7 +327,8 @@ async def test_an_upstream_in_stream_error_on_a_relayed_stream_is_recorded(
     ctx = settled.only
     assert ctx.ended is False
     assert ctx.tap is not None and ctx.tap.failed
-    assert ctx.error is not None, "the request's log line must say it failed"
+    assert ctx.error is ctx.tap.error and ctx.error is not None, "the request's log line must say it failed"
+    assert (ctx.error.kind, ctx.error.status, ctx.error.protocol) == ("overloaded", 529, "anthropic")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from modelgate.errors import UpstreamUnavailable
 from modelgate.observability.request_log import RequestLog
 from modelgate.pipeline.context import CLIENT_CLOSED, RequestContext
 
@@ -29,6 +30,8 @@ class Settler:
             ctx.usage = tap.usage
             ctx.ended = tap.ended
             ctx.stop_reason = tap.stop_reason
+            if tap.failed and ctx.error is None:  # the upstream ended its answer with an error of its own
+                ctx.error = tap.error or UpstreamUnavailable("the upstream ended its answer with an error")
         if client_gone:
             ctx.client_gone = True
             if not ctx.ended:

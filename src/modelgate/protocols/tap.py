@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from modelgate import ir
+from modelgate.errors import UpstreamHTTPError
 
 #: The end of one SSE frame: two line ends in a row (``\\n``, ``\\r\\n`` or ``\\r``; atomic, so
 #: the two halves of one ``\\r\\n`` never count as two line ends).
@@ -53,6 +54,8 @@ class AnswerTap(ABC):
     ended: bool
     #: The upstream itself ended it with an error (error event / ``response.failed``).
     failed: bool
+    #: That error, as the protocol's codec reads it (``error_from_object``).
+    error: UpstreamHTTPError | None
     #: The protocol's own stop/finish reason, as sent.
     stop_reason: str | None
     #: The model id the upstream says served.

@@ -81,6 +81,13 @@ def test_upstream_error_event(fake_upstream) -> None:
     assert frames[-1].startswith(b"event: error\n")
     usage = ir.Usage(input_tokens=120, output_tokens=1, cache_read_tokens=40, cache_write_tokens=7)
     assert same_everywhere(AnthropicTap, frames) == (usage, False, True, None, MODEL)
+    tap = AnthropicTap()
+    tap.feed(b"".join(frames))
+    assert tap.error is not None and (tap.error.kind, tap.error.status, tap.error.protocol) == (
+        "overloaded",
+        529,
+        "anthropic",
+    )
 
 
 def test_text_that_looks_like_events_is_not_read(fake_upstream) -> None:

@@ -111,6 +111,13 @@ def test_upstream_error(fake_upstream) -> None:
 def test_error_as_the_first_element(fake_upstream) -> None:
     raw = answer(fake_upstream, "[[fake:error 429 after=0]] hi")
     assert array_findings(raw) == (None, False, True, None, None)
+    tap = GeminiTap(sse=False)
+    tap.feed(raw)
+    assert tap.error is not None and (tap.error.status, tap.error.kind, tap.error.protocol) == (
+        429,
+        "rate_limit",
+        "gemini",
+    )
 
 
 def test_blocked_prompt() -> None:

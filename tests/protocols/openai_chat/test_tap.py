@@ -113,6 +113,7 @@ def test_error_event_frame() -> None:
     tap = ChatTap()
     tap.feed(first + b'event: error\ndata: {"message":"model unloaded","code":503}\n\n')
     assert seen(tap) == (None, False, True, None, "qwen")
+    assert tap.error is not None and (tap.error.status, tap.error.message) == (503, "model unloaded")
 
 
 def test_done_after_an_error_is_no_normal_end() -> None:
@@ -123,6 +124,8 @@ def test_done_after_an_error_is_no_normal_end() -> None:
     )
     tap.feed(b'data: {"error":{"object":"error","message":"The engine died","code":500}}\n\ndata: [DONE]\n\n')
     assert seen(tap) == (None, False, True, None, "qwen")
+    assert tap.error is not None and (tap.error.status, tap.error.message) == (500, "The engine died")
+    assert tap.error.protocol == "openai_chat" and tap.error.retryable
 
 
 def test_text_that_looks_like_the_end_is_not_the_end(fake_upstream) -> None:

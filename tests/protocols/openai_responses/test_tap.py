@@ -81,6 +81,10 @@ def test_response_failed(fake_upstream) -> None:
     assert frames[-1].startswith(b"event: response.failed\n")
     # response.failed is the protocol's end too: ended, and failed.
     assert same_everywhere(ResponsesTap, frames) == (None, True, True, "failed", MODEL)
+    whole = ResponsesTap()
+    whole.feed(b"".join(frames))
+    assert whole.error is not None and whole.error.protocol == "openai_responses"
+    assert (whole.error.status, whole.error.code) == (500, None) and whole.error.message
     for tap in watch(frames):
         assert tap.next_sequence == 6
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
+from modelgate.errors import UpstreamHTTPError
+from modelgate.protocols.anthropic.errors import error_from_object
 from modelgate.protocols.anthropic.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
 
@@ -30,12 +32,13 @@ _ERROR = b'"error"'
 class AnthropicTap(AnswerTap):
     """Usage, stop reason, model and the end of one Anthropic Messages answer."""
 
-    __slots__ = ("ended", "failed", "model", "stop_reason", "usage")
+    __slots__ = ("ended", "error", "failed", "model", "stop_reason", "usage")
 
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None
         self.ended = False
         self.failed = False
+        self.error: UpstreamHTTPError | None = None
         self.stop_reason: str | None = None
         self.model: str | None = None
 
@@ -53,7 +56,7 @@ class AnthropicTap(AnswerTap):
         if not isinstance(message, dict):
             return
         if message.get("type") == "error":
-            self.failed = True
+            self._failed(message)
             return
         self._model(message)
         if isinstance(message.get("usage"), dict):
@@ -77,7 +80,11 @@ class AnthropicTap(AnswerTap):
         elif kind == "message_stop":
             self.ended = True
         elif kind == "error":
-            self.failed = True
+            self._failed(event)
+
+    def _failed(self, event: dict[str, Any]) -> None:
+        self.failed = True
+        self.error = error_from_object(event)
 
     def _model(self, message: dict[str, Any]) -> None:
         if isinstance(message.get("model"), str):

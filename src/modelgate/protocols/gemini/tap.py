@@ -29,6 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
+from modelgate.errors import UpstreamHTTPError
+from modelgate.protocols.gemini.errors import error_from_object
 from modelgate.protocols.gemini.fields import get
 from modelgate.protocols.gemini.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
@@ -45,12 +47,13 @@ class GeminiTap(AnswerTap):
     """Usage, finish reason, model and the end of one Gemini answer; ``sse``: the stream is SSE
     (``alt=sse``) rather than a JSON array."""
 
-    __slots__ = ("_model", "_model_raw", "_usage", "_usage_raw", "ended", "failed", "sse", "stop_reason")
+    __slots__ = ("_model", "_model_raw", "_usage", "_usage_raw", "ended", "error", "failed", "sse", "stop_reason")
 
     def __init__(self, sse: bool = True) -> None:
         self.sse = sse
         self.ended = False
         self.failed = False
+        self.error: UpstreamHTTPError | None = None
         self.stop_reason: str | None = None
         self._usage: ir.Usage | None = None
         self._usage_raw: bytes | None = None  # the last chunk holding usage, not decoded yet
@@ -146,6 +149,7 @@ class GeminiTap(AnswerTap):
     def _element(self, element: dict[str, Any]) -> None:
         if isinstance(get(element, "error"), dict):
             self.failed = True
+            self.error = error_from_object(element, None)
             return
         self._model_of(element)
         usage = get(element, "usageMetadata")

@@ -48,6 +48,8 @@ from typing import Any
 import orjson
 
 from modelgate import ir
+from modelgate.errors import UpstreamHTTPError
+from modelgate.protocols.openai_chat.errors import error_from_object
 from modelgate.protocols.openai_chat.usage import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, frame_event, load, split_frames
 
@@ -97,13 +99,14 @@ class ChatTap(AnswerTap):
     """Usage, finish reason, model and the end of one Chat Completions answer; with
     ``hide_usage``, also takes out of the stream what ``include_usage`` added (see above)."""
 
-    __slots__ = ("_finished", "ended", "failed", "hide_usage", "model", "stop_reason", "usage")
+    __slots__ = ("_finished", "ended", "error", "failed", "hide_usage", "model", "stop_reason", "usage")
 
     def __init__(self, hide_usage: bool = False) -> None:
         self.hide_usage = hide_usage
         self.usage: ir.Usage | None = None
         self.ended = False
         self.failed = False
+        self.error: UpstreamHTTPError | None = None
         self.stop_reason: str | None = None
         self.model: str | None = None
         self._finished = False  # a finish_reason was seen
@@ -135,12 +138,16 @@ class ChatTap(AnswerTap):
         if not isinstance(completion, dict):
             return
         if completion.get("error"):
-            self.failed = True
+            self._failed(completion)
             return
         self._chunk(completion)
         self.ended = self._finished
 
     # ----------------------------------------------------------------------- internals
+
+    def _failed(self, data: dict[str, Any]) -> None:
+        self.failed = True
+        self.error = error_from_object(data, None)
 
     def _frames(self, chunk: bytes) -> bytes:
         """The slow path: the frames of a chunk that hold something worth reading."""
@@ -164,7 +171,8 @@ class ChatTap(AnswerTap):
     def _read(self, frame: bytes) -> bool:
         """Read one frame if it holds something; False when it must not be forwarded."""
         if _EVENT in frame and frame_event(frame) == b"error":
-            self.failed = True
+            data = load(frame_data(frame))
+            self._failed(data if isinstance(data, dict) else {})
             return True
         if not (
             self._usage_object(frame)
@@ -185,7 +193,7 @@ class ChatTap(AnswerTap):
         if not isinstance(chunk, dict):
             return True
         if chunk.get("error"):
-            self.failed = True
+            self._failed(chunk)
             return True
         self._chunk(chunk)
         choices = chunk.get("choices")

@@ -26,6 +26,8 @@ import time
 from typing import Any
 
 from modelgate import ir
+from modelgate.errors import UpstreamHTTPError
+from modelgate.protocols.openai_responses.errors import error_from_object
 from modelgate.protocols.openai_responses.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
 
@@ -43,12 +45,13 @@ class ResponsesTap(AnswerTap):
     """Usage, status, model and the end of one Responses answer, and what is needed to end a
     broken stream properly: the upstream's ``response``, ``created_at`` and ``next_sequence``."""
 
-    __slots__ = ("ended", "failed", "model", "next_sequence", "response", "stop_reason", "usage")
+    __slots__ = ("ended", "error", "failed", "model", "next_sequence", "response", "stop_reason", "usage")
 
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None
         self.ended = False
         self.failed = False
+        self.error: UpstreamHTTPError | None = None
         self.stop_reason: str | None = None
         self.model: str | None = None
         #: The upstream's response object, from its first event that carries one with an id.
@@ -82,7 +85,7 @@ class ResponsesTap(AnswerTap):
         status = response.get("status")
         if not isinstance(status, str):
             if isinstance(response.get("error"), dict):
-                self.failed = True
+                self._failed(response)
             return
         if isinstance(response.get("id"), str):
             self.response = response
@@ -111,7 +114,7 @@ class ResponsesTap(AnswerTap):
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "error":
-            self.failed = True
+            self._failed(event)
             return
         response = event.get("response")
         if not isinstance(response, dict):
@@ -131,4 +134,9 @@ class ResponsesTap(AnswerTap):
         if isinstance(response.get("usage"), dict):
             self.usage = decode_usage(response["usage"])
         self.ended = status in _FINAL
-        self.failed = self.failed or status == "failed"
+        if status == "failed" and not self.failed:
+            self._failed({"response": response})
+
+    def _failed(self, data: dict[str, Any]) -> None:
+        self.failed = True
+        self.error = error_from_object(data)
