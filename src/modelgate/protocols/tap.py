@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -85,6 +86,16 @@ def split_frames(chunk: bytes) -> list[bytes]:
     if start < len(chunk):
         frames.append(chunk[start:])
     return frames
+
+
+def json_events(chunk: bytes, wanted: Callable[[bytes], bool]) -> Iterator[dict[str, Any]]:
+    """The JSON objects carried by those frames of ``chunk`` that ``wanted`` picks (the rest
+    are not parsed)."""
+    for frame in split_frames(chunk):
+        if wanted(frame):
+            event = load(frame_data(frame))
+            if isinstance(event, dict):
+                yield event
 
 
 def frame_data(frame: bytes) -> bytes | None:

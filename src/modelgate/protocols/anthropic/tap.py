@@ -23,10 +23,14 @@ from modelgate import ir
 from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.anthropic.errors import error_from_object
 from modelgate.protocols.anthropic.upstream_response import decode_usage
-from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
+from modelgate.protocols.tap import AnswerTap, json_events, load
 
 _MESSAGE = b'"message_'
 _ERROR = b'"error"'
+
+
+def _wanted(frame: bytes) -> bool:
+    return _MESSAGE in frame or _ERROR in frame
 
 
 class AnthropicTap(AnswerTap):
@@ -44,11 +48,8 @@ class AnthropicTap(AnswerTap):
 
     def feed(self, chunk: bytes) -> bytes:
         if chunk.find(_MESSAGE) >= 0 or chunk.find(_ERROR) >= 0:  # find: see modelgate.protocols.tap
-            for frame in split_frames(chunk):
-                if _MESSAGE in frame or _ERROR in frame:
-                    event = load(frame_data(frame))
-                    if isinstance(event, dict):
-                        self._event(event)
+            for event in json_events(chunk, _wanted):
+                self._event(event)
         return chunk
 
     def whole(self, body: bytes) -> None:

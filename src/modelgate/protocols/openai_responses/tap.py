@@ -29,7 +29,7 @@ from modelgate import ir
 from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.openai_responses.errors import error_from_object
 from modelgate.protocols.openai_responses.upstream_response import decode_usage
-from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
+from modelgate.protocols.tap import AnswerTap, json_events, load
 
 _RESPONSE = b'"response":'
 _ERROR = b'"error"'
@@ -71,11 +71,8 @@ class ResponsesTap(AnswerTap):
             self._sequence(chunk, at + len(_SEQUENCE))
         # ``find`` rather than ``in``: see modelgate.protocols.tap.
         if chunk.find(_RESPONSE) >= 0 or chunk.find(_ERROR) >= 0:
-            for frame in split_frames(chunk):
-                if self._wanted(frame):
-                    event = load(frame_data(frame))
-                    if isinstance(event, dict):
-                        self._event(event)
+            for event in json_events(chunk, self._wanted):
+                self._event(event)
         return chunk
 
     def whole(self, body: bytes) -> None:
