@@ -88,11 +88,53 @@ def split_frames(chunk: bytes) -> list[bytes]:
     return frames
 
 
-def json_events(chunk: bytes, wanted: Callable[[bytes], bool]) -> Iterator[dict[str, Any]]:
-    """The JSON objects carried by those frames of ``chunk`` that ``wanted`` picks (the rest
-    are not parsed)."""
-    for frame in split_frames(chunk):
-        if wanted(frame):
+#: Blank lines that can end the frame before a position (LF, CRLF and CR line ends, and the
+#: mixed pairs), for finding a frame from inside it.
+_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\r\n\n")
+
+
+def frame_bounds(chunk: bytes, pos: int) -> tuple[int, int]:
+    """Start and end of the SSE frame of ``chunk`` that holds byte ``pos``: from the blank line
+    before it (or the chunk's start) to the end of the blank line after it (or the chunk's end)."""
+    start = 0
+    for blank in _BLANK_LINES:
+        i = chunk.rfind(blank, 0, pos)
+        if i >= 0 and i + len(blank) > start:
+            start = i + len(blank)
+    end = _FRAME_END.search(chunk, pos)
+    return start, end.end() if end else len(chunk)
+
+
+def frames_with(chunk: bytes, needles: tuple[bytes, ...]) -> list[bytes]:
+    """The frames of ``chunk`` that hold one of ``needles``, in order, each once. Found from the
+    needles outwards, not by splitting the chunk: a busy gateway reads many frames at once (a
+    whole short answer, at times), and only a few of them are worth reading."""
+    bounds: dict[int, int] = {}
+    for needle in needles:
+        pos = chunk.find(needle)
+        while pos >= 0:
+            start, end = frame_bounds(chunk, pos)
+            bounds[start] = end
+            pos = chunk.find(needle, end)
+    return [chunk[start : bounds[start]] for start in sorted(bounds)]
+
+
+def last_frame_with(chunk: bytes, needle: bytes) -> bytes | None:
+    """The last frame of ``chunk`` that holds ``needle``."""
+    pos = chunk.rfind(needle)
+    if pos < 0:
+        return None
+    start, end = frame_bounds(chunk, pos)
+    return chunk[start:end]
+
+
+def json_events(
+    chunk: bytes, needles: tuple[bytes, ...], wanted: Callable[[bytes], bool] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The JSON objects carried by the frames of ``chunk`` that hold one of ``needles`` (and
+    that ``wanted`` picks, if given); no other frame is parsed."""
+    for frame in frames_with(chunk, needles):
+        if wanted is None or wanted(frame):
             event = load(frame_data(frame))
             if isinstance(event, dict):
                 yield event

@@ -23,14 +23,12 @@ from modelgate import ir
 from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.anthropic.errors import error_from_object
 from modelgate.protocols.anthropic.upstream_response import decode_usage
-from modelgate.protocols.tap import AnswerTap, json_events, load
+from modelgate.protocols.tap import AnswerTap, frame_data, frames_with, load
 
 _MESSAGE = b'"message_'
 _ERROR = b'"error"'
-
-
-def _wanted(frame: bytes) -> bool:
-    return _MESSAGE in frame or _ERROR in frame
+_NEEDLES = (_MESSAGE, _ERROR)
+_STOP_EVENTS = (b"event: message_stop\n", b"event: message_stop\r", b"event:message_stop\n")
 
 
 class AnthropicTap(AnswerTap):
@@ -48,8 +46,13 @@ class AnthropicTap(AnswerTap):
 
     def feed(self, chunk: bytes) -> bytes:
         if chunk.find(_MESSAGE) >= 0 or chunk.find(_ERROR) >= 0:  # find: see modelgate.protocols.tap
-            for event in json_events(chunk, _wanted):
-                self._event(event)
+            for frame in frames_with(chunk, _NEEDLES):
+                if frame.startswith(_STOP_EVENTS):  # the end says nothing more: no need to parse it
+                    self.ended = True
+                    continue
+                event = load(frame_data(frame))
+                if isinstance(event, dict):
+                    self._event(event)
         return chunk
 
     def whole(self, body: bytes) -> None:

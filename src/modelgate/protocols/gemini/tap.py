@@ -33,7 +33,7 @@ from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.gemini.errors import error_from_object
 from modelgate.protocols.gemini.fields import get
 from modelgate.protocols.gemini.upstream_response import decode_usage
-from modelgate.protocols.tap import AnswerTap, frame_data, load, split_frames
+from modelgate.protocols.tap import AnswerTap, frame_data, frames_with, last_frame_with, load
 
 _USAGE = b'"usageMetadata"'
 _MODEL = b'"modelVersion"'
@@ -81,7 +81,7 @@ class GeminiTap(AnswerTap):
         raw = self._model_raw
         if raw is not None:
             self._model_raw = None
-            for element in self._elements(raw):
+            for element in self._elements(raw, (_MODEL,)):
                 self._model_of(element)
                 if self._model is not None:
                     break
@@ -98,7 +98,7 @@ class GeminiTap(AnswerTap):
         if self._model_raw is None and self._model is None and chunk.find(_MODEL) >= 0:
             self._model_raw = chunk
         if (chunk.find(_REASON) >= 0 and (_FINISH[0] in chunk or _FINISH[1] in chunk)) or chunk.find(_ERROR) >= 0:
-            for element in self._elements(chunk):
+            for element in self._elements(chunk, (*_FINISH, _ERROR)):
                 self._element(element)
         return chunk
 
@@ -110,16 +110,14 @@ class GeminiTap(AnswerTap):
 
     # ----------------------------------------------------------------------- internals
 
-    def _elements(self, chunk: bytes) -> list[dict[str, Any]]:
-        """The ``GenerateContentResponse`` objects of one chunk."""
+    def _elements(self, chunk: bytes, needles: tuple[bytes, ...]) -> list[dict[str, Any]]:
+        """The ``GenerateContentResponse`` objects of one chunk that hold one of ``needles`` (in
+        SSE, only their frames are parsed; a JSON-array chunk is parsed whole)."""
         if not self.sse:
             inner = chunk.strip(_ARRAY_EDGES)
             found = load(b"[" + inner + b"]") if inner else None
             return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
-        out: list[dict[str, Any]] = []
-        for frame in split_frames(chunk):
-            out.extend(self._frame(frame))
-        return out
+        return [e for frame in frames_with(chunk, needles) for e in self._frame(frame)]
 
     @staticmethod
     def _frame(frame: bytes) -> list[dict[str, Any]]:
@@ -131,10 +129,10 @@ class GeminiTap(AnswerTap):
     def _last(self, chunk: bytes, needle: bytes, key: str) -> dict[str, Any] | None:
         """The last object of ``chunk`` that holds ``key`` (in SSE, only that frame is parsed)."""
         if self.sse:
-            frames = [f for f in split_frames(chunk) if needle in f][-1:]
-            elements = [e for f in frames for e in self._frame(f)]
+            frame = last_frame_with(chunk, needle)
+            elements = self._frame(frame) if frame is not None else []
         else:
-            elements = self._elements(chunk)
+            elements = self._elements(chunk, (needle,))
         found: dict[str, Any] | None = None
         for element in elements:
             if get(element, key) is not None:

@@ -71,7 +71,7 @@ class ResponsesTap(AnswerTap):
             self._sequence(chunk, at + len(_SEQUENCE))
         # ``find`` rather than ``in``: see modelgate.protocols.tap.
         if chunk.find(_RESPONSE) >= 0 or chunk.find(_ERROR) >= 0:
-            for event in json_events(chunk, self._wanted):
+            for event in json_events(chunk, (_RESPONSE, _ERROR), self._wanted):
                 self._event(event)
         return chunk
 
