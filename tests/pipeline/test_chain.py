@@ -672,6 +672,8 @@ async def test_an_unexpected_exception_inside_a_relayed_stream(
     real = gw.anthropic.tap
 
     class FailingTap:
+        rewrites = True  # sees every chunk (a tap that reads only the ends is handed them at the end)
+
         def __init__(self, inner: Any) -> None:
             self.inner = inner
             self.fed = 0

@@ -93,17 +93,30 @@ def _stream(
 async def _relay(
     ctx: RequestContext, door: FrontDoor, call: Call, chunks: AsyncIterator[bytes], tap: AnswerTap | None
 ) -> AsyncIterator[bytes]:
-    """Forward passthrough stream bytes through the tap; a failure after the 200 becomes the
-    door's stream error (the upstream's own stream, ended consistently where it can be)."""
+    """Forward passthrough stream bytes, read by the tap on the way; a failure after the 200
+    becomes the door's stream error (the upstream's own stream, ended consistently where it
+    can be). A tap that does not rewrite bytes is handed the stream's first and last chunks
+    only, at the end: the loop itself then costs nothing per chunk."""
+    rewriting = tap is not None and tap.rewrites
+    first: bytes | None = None
+    t1 = t2 = t3 = None
     try:
         async for chunk in chunks:
-            if tap is not None:
+            if rewriting:
+                assert tap is not None
                 chunk = tap.feed(chunk)
                 if not chunk:
                     continue
+            elif first is None:
+                first = chunk
+            else:
+                t1, t2, t3 = t2, t3, chunk
             yield chunk
     except GatewayError as e:
         ctx.error = e
+        if tap is not None and not rewriting:
+            tap.ends(first, (t1, t2, t3))
+            first = None
         tail = door.relay_error(e, call, tap, ctx.request_id)
         if tail:
             yield tail
@@ -112,6 +125,8 @@ async def _relay(
         ctx.error = error = InternalError(f"internal error (request {ctx.request_id})")
         yield door.relay_error(error, call, tap, ctx.request_id)
     finally:
+        if tap is not None and not rewriting:
+            tap.ends(first, (t1, t2, t3))
         await _close(chunks)
 
 

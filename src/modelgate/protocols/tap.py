@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -45,30 +45,146 @@ _FRAME_END = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
 
 
 class AnswerTap(ABC):
-    """Reads usage and the end of one passthrough answer as it goes by."""
+    """Reads usage and the end of one passthrough answer as it goes by.
 
-    __slots__ = ()
+    Every protocol says what a tap wants at the two ends of a stream: the model (and the
+    Responses API's response object) in its first event; the usage totals, the stop reason,
+    the end and any error in its last events. So :meth:`feed` reads the first chunk and only
+    keeps a reference to the last :data:`TAIL` chunks (chunks hold whole frames), which are
+    read when an attribute is first asked for (at settlement, or when a broken stream is
+    ended): the cost per chunk is a few attribute stores, and each chunk worth reading is
+    read once. A protocol that must rewrite chunks as they pass (a Chat stream whose usage
+    is hidden) reads each one in its own :meth:`feed`.
+    """
 
-    #: None until the answer said it.
-    usage: ir.Usage | None
-    #: The answer reached the end its protocol promises.
-    ended: bool
-    #: The upstream itself ended it with an error (error event / ``response.failed``).
-    failed: bool
-    #: That error, as the protocol's codec reads it (``error_from_object``).
-    error: UpstreamHTTPError | None
-    #: The protocol's own stop/finish reason, as sent.
-    stop_reason: str | None
-    #: The model id the upstream says served.
-    model: str | None
+    __slots__ = (
+        "_started",
+        "_t1",
+        "_t2",
+        "_t3",
+        "_tap_ended",
+        "_tap_error",
+        "_tap_failed",
+        "_tap_model",
+        "_tap_stop_reason",
+        "_tap_usage",
+    )
 
-    @abstractmethod
+    #: How many chunks at the end of a stream are kept to be read (the end event, the usage
+    #: totals and an error can each be a frame of their own; a ping may come between them).
+    TAIL: ClassVar[int] = 3
+
+    def __init__(self) -> None:
+        self._started = False
+        self._t1: bytes | None = None
+        self._t2: bytes | None = None
+        self._t3: bytes | None = None
+        self._tap_usage: ir.Usage | None = None
+        self._tap_ended = False
+        self._tap_failed = False
+        self._tap_error: UpstreamHTTPError | None = None
+        self._tap_stop_reason: str | None = None
+        self._tap_model: str | None = None
+
+    @property
+    def rewrites(self) -> bool:
+        """Whether :meth:`feed` may change the bytes (then it must see every chunk); a tap that
+        does not can be handed only the stream's ends, with :meth:`ends`."""
+        return False
+
     def feed(self, chunk: bytes) -> bytes:
-        """One chunk of a streamed answer; returns the bytes to forward (normally `chunk` itself, same object)."""
+        """One chunk of a streamed answer; returns the bytes to forward (``chunk`` itself here)."""
+        if self._started:
+            self._t1, self._t2, self._t3 = self._t2, self._t3, chunk
+        else:
+            self._started = True
+            self._read(chunk)
+        return chunk
+
+    def ends(self, first: bytes | None, last: tuple[bytes | None, bytes | None, bytes | None]) -> None:
+        """The same as feeding every chunk, given only the first one and the last :data:`TAIL`
+        (oldest first, None where the stream had fewer): a relay keeps those in local
+        variables, which costs less than a call per chunk."""
+        if first is not None:
+            self.feed(first)
+            self._t1, self._t2, self._t3 = last
 
     @abstractmethod
     def whole(self, body: bytes) -> None:
         """A non-streamed answer body (JSON)."""
+
+    @abstractmethod
+    def _read(self, chunk: bytes) -> None:
+        """Read one chunk (whole frames) for what it says."""
+
+    def _catch_up(self) -> None:
+        """Read the kept chunks, oldest first (re-entrant: they are taken off first)."""
+        if self._t3 is not None:
+            kept = (self._t1, self._t2, self._t3)
+            self._t1 = self._t2 = self._t3 = None
+            for chunk in kept:
+                if chunk is not None:
+                    self._read(chunk)
+
+    @property
+    def usage(self) -> ir.Usage | None:
+        """None until the answer said it."""
+        self._catch_up()
+        return self._tap_usage
+
+    @usage.setter
+    def usage(self, value: ir.Usage | None) -> None:
+        self._tap_usage = value
+
+    @property
+    def ended(self) -> bool:
+        """The answer reached the end its protocol promises."""
+        self._catch_up()
+        return self._tap_ended
+
+    @ended.setter
+    def ended(self, value: bool) -> None:
+        self._tap_ended = value
+
+    @property
+    def failed(self) -> bool:
+        """The upstream itself ended it with an error (error event / ``response.failed``)."""
+        self._catch_up()
+        return self._tap_failed
+
+    @failed.setter
+    def failed(self, value: bool) -> None:
+        self._tap_failed = value
+
+    @property
+    def error(self) -> UpstreamHTTPError | None:
+        """That error, as the protocol's codec reads it (``error_from_object``)."""
+        self._catch_up()
+        return self._tap_error
+
+    @error.setter
+    def error(self, value: UpstreamHTTPError | None) -> None:
+        self._tap_error = value
+
+    @property
+    def stop_reason(self) -> str | None:
+        """The protocol's own stop/finish reason, as sent."""
+        self._catch_up()
+        return self._tap_stop_reason
+
+    @stop_reason.setter
+    def stop_reason(self, value: str | None) -> None:
+        self._tap_stop_reason = value
+
+    @property
+    def model(self) -> str | None:
+        """The model id the upstream says served."""
+        self._catch_up()
+        return self._tap_model
+
+    @model.setter
+    def model(self, value: str | None) -> None:
+        self._tap_model = value
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -88,21 +204,42 @@ def split_frames(chunk: bytes) -> list[bytes]:
     return frames
 
 
-#: Blank lines that can end the frame before a position (LF, CRLF and CR line ends, and the
-#: mixed pairs), for finding a frame from inside it.
-_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\r\n\n")
+_LF, _CR = 0x0A, 0x0D
 
 
 def frame_bounds(chunk: bytes, pos: int) -> tuple[int, int]:
     """Start and end of the SSE frame of ``chunk`` that holds byte ``pos``: from the blank line
-    before it (or the chunk's start) to the end of the blank line after it (or the chunk's end)."""
-    start = 0
-    for blank in _BLANK_LINES:
-        i = chunk.rfind(blank, 0, pos)
-        if i >= 0 and i + len(blank) > start:
-            start = i + len(blank)
-    end = _FRAME_END.search(chunk, pos)
-    return start, end.end() if end else len(chunk)
+    before it (or the chunk's start) to the end of the blank line after it (or the chunk's end).
+
+    It walks line by line with ``find``/``rfind`` of ``\\n`` (a frame has a few lines), so it
+    costs the length of one frame, however long the chunk; only streams with CR-only line ends
+    (which the SSE spec allows and no provider sends) take the regex."""
+    # The end: the first line end followed by another one.
+    i = pos
+    while True:
+        nl = chunk.find(b"\n", i)
+        if nl < 0:
+            m = _FRAME_END.search(chunk, i)
+            end = m.end() if m else len(chunk)
+            break
+        if chunk.startswith(b"\n", nl + 1):
+            end = nl + 2
+            break
+        if chunk.startswith(b"\r\n", nl + 1):
+            end = nl + 3
+            break
+        i = nl + 1
+    # The start: just after the last line end that closes an empty line.
+    i = pos
+    while True:
+        nl = chunk.rfind(b"\n", 0, i)
+        if nl < 0:
+            cr = chunk.rfind(b"\r\r", 0, pos)
+            return (cr + 2 if cr >= 0 else 0), end
+        before = nl - 1 if nl >= 1 and chunk[nl - 1] == _CR else nl
+        if before == 0 or (before > 0 and chunk[before - 1] == _LF):
+            return nl + 1, end
+        i = nl
 
 
 def frames_with(chunk: bytes, needles: tuple[bytes, ...]) -> list[bytes]:

@@ -109,9 +109,9 @@ def test_only_the_message_frames_are_parsed(fake_upstream, monkeypatch) -> None:
     tap = AnthropicTap()
     for frame in sse_frames(raw):
         tap.feed(frame)
+    assert tap.ended and tap.usage is not None and tap.usage.output_tokens == 200
     # message_stop is recognised by its event line: nothing in it needs parsing.
     assert [orjson.loads(d)["type"] for d in parsed] == ["message_start", "message_delta"]
-    assert tap.ended and tap.usage is not None and tap.usage.output_tokens == 200
 
 
 def test_whole_answer(fake_upstream) -> None:

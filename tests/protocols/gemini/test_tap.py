@@ -145,7 +145,8 @@ def test_usage_is_decoded_lazily_and_only_the_last_chunk_is_parsed(fake_upstream
     assert tap.usage == PROMPT_ONLY and tap.model == MODEL and len(parsed) == 2  # once only
     for frame in frames[10:]:
         tap.feed(frame)
-    assert len(parsed) == 3  # the finishing chunk, which also carries the final usage
+    assert len(parsed) == 2  # the chunks at the end are kept, not read yet
+    # Read when asked: the finishing chunk, which also carries the final usage.
     assert seen(tap) == (USAGE_CACHED_PROMPT, True, False, "STOP", MODEL) and len(parsed) == 3
 
 

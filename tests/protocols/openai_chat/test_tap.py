@@ -146,6 +146,7 @@ def test_only_the_frames_that_matter_are_parsed(fake_upstream, monkeypatch) -> N
     assert len(frames) > 200
     for frame in frames:
         tap.feed(frame)
+    assert tap.ended and tap.usage is not None and tap.usage.output_tokens == 200  # read now, lazily
     chunks = [orjson.loads(d) for d in parsed]
     # The first chunk (for the model), the finish chunk and the usage chunk; [DONE] is no JSON.
     assert len(chunks) == 3

@@ -117,6 +117,7 @@ def test_only_the_first_and_last_events_are_parsed(fake_upstream, monkeypatch) -
     tap = ResponsesTap()
     for frame in sse_frames(raw):
         tap.feed(frame)
+    assert tap.ended  # the kept chunks are read now
     assert [orjson.loads(d)["type"] for d in parsed] == ["response.created", "response.completed"]
     assert tap.ended and tap.usage is not None and tap.usage.output_tokens == 100
 

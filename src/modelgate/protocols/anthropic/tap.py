@@ -1,8 +1,11 @@
 """The answer tap of Anthropic Messages (see :mod:`modelgate.protocols.tap`).
 
-Streamed: only frames whose data holds ``"message_`` (the ``type`` of ``message_start``,
-``message_delta`` and ``message_stop``; inside text a quote is always escaped, so deltas never
-match) or ``"error"`` are parsed:
+Streamed: only the frames of ``message_start``, ``message_delta`` and ``error`` events are
+parsed. They are found by their ``event:`` lines, looked for where they stand: ``message_start``
+opens the stream, the others end it (searched from the end of a chunk); a raw line end cannot
+occur inside JSON text, so a line ``event: X`` is always a real one. A server that writes no
+``event:`` lines (only ``data:`` with a ``type``) is read from the frames whose data holds
+``"message_`` or ``"error"`` instead.
 
 - ``message_start``: ``message.usage`` (input, cache read, cache write, the small first output
   count) and ``message.model``;
@@ -19,41 +22,66 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelgate import ir
-from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.anthropic.errors import error_from_object
 from modelgate.protocols.anthropic.upstream_response import decode_usage
-from modelgate.protocols.tap import AnswerTap, frame_data, frames_with, load
+from modelgate.protocols.tap import AnswerTap, frame_bounds, frame_data, frames_with, load
 
 _MESSAGE = b'"message_'
 _ERROR = b'"error"'
-_NEEDLES = (_MESSAGE, _ERROR)
 _STOP_EVENTS = (b"event: message_stop\n", b"event: message_stop\r", b"event:message_stop\n")
+_START_LINE = b"event: message_start"
+_DELTA_LINE = b"event: message_delta"
+_STOP_LINE = b"event: message_stop"
+_ERROR_LINE = b"event: error"
+_LINE_ENDS = b"\r\n"
+
+
+def _line_at(chunk: bytes, line: bytes, last: bool) -> int:
+    """Where the line starting with ``line`` is in ``chunk`` (the last one when ``last``), -1 if
+    none: a match counts only at the start of a line."""
+    pos = chunk.rfind(line) if last else chunk.find(line)
+    while pos > 0 and chunk[pos - 1] not in _LINE_ENDS:
+        pos = chunk.rfind(line, 0, pos) if last else chunk.find(line, pos + 1)
+    return pos
 
 
 class AnthropicTap(AnswerTap):
     """Usage, stop reason, model and the end of one Anthropic Messages answer."""
 
-    __slots__ = ("ended", "error", "failed", "model", "stop_reason", "usage")
+    __slots__ = ("_lines",)
 
     def __init__(self) -> None:
-        self.usage: ir.Usage | None = None
-        self.ended = False
-        self.failed = False
-        self.error: UpstreamHTTPError | None = None
-        self.stop_reason: str | None = None
-        self.model: str | None = None
+        super().__init__()
+        self._lines = True  # the stream names its events (Anthropic's own does)
 
-    def feed(self, chunk: bytes) -> bytes:
-        if chunk.find(_MESSAGE) >= 0 or chunk.find(_ERROR) >= 0:  # find: see modelgate.protocols.tap
-            for frame in frames_with(chunk, _NEEDLES):
-                if frame.startswith(_STOP_EVENTS):  # the end says nothing more: no need to parse it
-                    self.ended = True
-                    continue
-                event = load(frame_data(frame))
-                if isinstance(event, dict):
-                    self._event(event)
-        return chunk
+    def _read(self, chunk: bytes) -> None:
+        # ``find`` rather than ``in``: see modelgate.protocols.tap.
+        if not self._started and not chunk.startswith(b"event:"):
+            self._lines = False  # a server without event lines
+        if not self._lines:
+            for frame in frames_with(chunk, (_MESSAGE, _ERROR)):
+                self._frame(frame)
+            return
+        if self._tap_model is None and self._tap_usage is None:  # message_start opens the stream
+            self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
+        self._frame_at(chunk, _line_at(chunk, _DELTA_LINE, last=True))
+        if _line_at(chunk, _STOP_LINE, last=True) >= 0:
+            self.ended = True
+        else:
+            self._frame_at(chunk, _line_at(chunk, _ERROR_LINE, last=True))
+
+    def _frame_at(self, chunk: bytes, pos: int) -> None:
+        if pos >= 0:
+            start, end = frame_bounds(chunk, pos)
+            self._frame(chunk[start:end])
+
+    def _frame(self, frame: bytes) -> None:
+        if frame.startswith(_STOP_EVENTS):  # the end says nothing more: no need to parse it
+            self.ended = True
+            return
+        event = load(frame_data(frame))
+        if isinstance(event, dict):
+            self._event(event)
 
     def whole(self, body: bytes) -> None:
         message = load(body)

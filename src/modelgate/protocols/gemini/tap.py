@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate import ir
-from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.gemini.errors import error_from_object
 from modelgate.protocols.gemini.fields import get
 from modelgate.protocols.gemini.upstream_response import decode_usage
@@ -47,60 +46,65 @@ class GeminiTap(AnswerTap):
     """Usage, finish reason, model and the end of one Gemini answer; ``sse``: the stream is SSE
     (``alt=sse``) rather than a JSON array."""
 
-    __slots__ = ("_model", "_model_raw", "_usage", "_usage_raw", "ended", "error", "failed", "sse", "stop_reason")
+    __slots__ = ("_model_raw", "_usage_raw", "sse")
 
     def __init__(self, sse: bool = True) -> None:
+        super().__init__()
         self.sse = sse
-        self.ended = False
-        self.failed = False
-        self.error: UpstreamHTTPError | None = None
-        self.stop_reason: str | None = None
-        self._usage: ir.Usage | None = None
         self._usage_raw: bytes | None = None  # the last chunk holding usage, not decoded yet
-        self._model: str | None = None
         self._model_raw: bytes | None = None  # the first chunk naming the model, not decoded yet
 
     @property
     def usage(self) -> ir.Usage | None:
         """The last ``usageMetadata`` seen, decoded now if it was not yet."""
+        self._catch_up()
         raw = self._usage_raw
         if raw is not None:
             self._usage_raw = None
             found = self._last(raw, _USAGE, "usageMetadata")
             if found is not None:
-                self._usage = decode_usage(get(found, "usageMetadata"))
-        return self._usage
+                self._tap_usage = decode_usage(get(found, "usageMetadata"))
+        return self._tap_usage
 
     @usage.setter
     def usage(self, value: ir.Usage | None) -> None:
-        self._usage, self._usage_raw = value, None
+        self._tap_usage, self._usage_raw = value, None
 
     @property
     def model(self) -> str | None:
         """The first ``modelVersion`` seen, decoded now if it was not yet."""
+        self._catch_up()
         raw = self._model_raw
         if raw is not None:
             self._model_raw = None
             for element in self._elements(raw, (_MODEL,)):
                 self._model_of(element)
-                if self._model is not None:
+                if self._tap_model is not None:
                     break
-        return self._model
+        return self._tap_model
 
     @model.setter
     def model(self, value: str | None) -> None:
-        self._model, self._model_raw = value, None
+        self._tap_model, self._model_raw = value, None
 
     def feed(self, chunk: bytes) -> bytes:
+        """An SSE stream is read lazily (see :class:`AnswerTap`); a JSON array is read as it
+        comes, because the cutter hands its separators over as chunks of their own and the
+        last elements may lie further back than the kept chunks reach."""
+        if self.sse:
+            return super().feed(chunk)
+        self._read(chunk)
+        return chunk
+
+    def _read(self, chunk: bytes) -> None:
         # ``find`` rather than ``in``: see modelgate.protocols.tap.
         if chunk.find(_USAGE) >= 0:
             self._usage_raw = chunk
-        if self._model_raw is None and self._model is None and chunk.find(_MODEL) >= 0:
+        if self._model_raw is None and self._tap_model is None and chunk.find(_MODEL) >= 0:
             self._model_raw = chunk
         if (chunk.find(_REASON) >= 0 and (_FINISH[0] in chunk or _FINISH[1] in chunk)) or chunk.find(_ERROR) >= 0:
             for element in self._elements(chunk, (*_FINISH, _ERROR)):
                 self._element(element)
-        return chunk
 
     def whole(self, body: bytes) -> None:
         answer = load(body)
@@ -141,8 +145,8 @@ class GeminiTap(AnswerTap):
 
     def _model_of(self, element: dict[str, Any]) -> None:
         version = get(element, "modelVersion")
-        if self._model is None and isinstance(version, str) and version:
-            self._model = version
+        if self._tap_model is None and isinstance(version, str) and version:
+            self._tap_model = version
 
     def _element(self, element: dict[str, Any]) -> None:
         if isinstance(get(element, "error"), dict):
@@ -152,7 +156,7 @@ class GeminiTap(AnswerTap):
         self._model_of(element)
         usage = get(element, "usageMetadata")
         if isinstance(usage, dict):
-            self._usage = decode_usage(usage)
+            self._tap_usage = decode_usage(usage)
             self._usage_raw = None  # this is the newest: nothing older is left to decode
         candidates = get(element, "candidates")
         for candidate in candidates if isinstance(candidates, list) else ():

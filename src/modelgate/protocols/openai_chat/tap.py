@@ -47,8 +47,6 @@ from typing import Any
 
 import orjson
 
-from modelgate import ir
-from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.openai_chat.errors import error_from_object
 from modelgate.protocols.openai_chat.usage import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_data, frame_event, load, split_frames
@@ -99,30 +97,39 @@ class ChatTap(AnswerTap):
     """Usage, finish reason, model and the end of one Chat Completions answer; with
     ``hide_usage``, also takes out of the stream what ``include_usage`` added (see above)."""
 
-    __slots__ = ("_finished", "ended", "error", "failed", "hide_usage", "model", "stop_reason", "usage")
+    __slots__ = ("_finished", "hide_usage")
 
     def __init__(self, hide_usage: bool = False) -> None:
+        super().__init__()
         self.hide_usage = hide_usage
-        self.usage: ir.Usage | None = None
-        self.ended = False
-        self.failed = False
-        self.error: UpstreamHTTPError | None = None
-        self.stop_reason: str | None = None
-        self.model: str | None = None
         self._finished = False  # a finish_reason was seen
 
+    @property
+    def rewrites(self) -> bool:
+        return self.hide_usage
+
     def feed(self, chunk: bytes) -> bytes:
+        """Read lazily (see :class:`AnswerTap`), unless hiding the usage: then every chunk is
+        rewritten as it passes, and read at the same time."""
+        if not self.hide_usage:
+            return super().feed(chunk)
+        if chunk.find(_NULL_USAGE) >= 0:
+            chunk = chunk.replace(_NULL_USAGE, b"")
+        if chunk.find(_USAGE) >= 0:  # a usage object, or a null one in another spelling
+            return self._frames(chunk)
+        return self._scan(chunk)
+
+    def _read(self, chunk: bytes) -> None:
         # ``find`` rather than ``in`` (see modelgate.protocols.tap); a key is looked for once, and
         # its spellings only from where it is (OpenAI writes usage and finish_reason last).
-        if self.hide_usage:
-            if chunk.find(_NULL_USAGE) >= 0:
-                chunk = chunk.replace(_NULL_USAGE, b"")
-            if chunk.find(_USAGE) >= 0:  # a usage object, or a null one in another spelling
-                return self._frames(chunk)
+        at = chunk.find(_USAGE)
+        if at >= 0 and (chunk.find(_USAGE_OBJECT[0], at) >= 0 or chunk.find(_USAGE_OBJECT[1], at) >= 0):
+            self._frames(chunk)
         else:
-            at = chunk.find(_USAGE)
-            if at >= 0 and (chunk.find(_USAGE_OBJECT[0], at) >= 0 or chunk.find(_USAGE_OBJECT[1], at) >= 0):
-                return self._frames(chunk)
+            self._scan(chunk)
+
+    def _scan(self, chunk: bytes) -> bytes:
+        """Read the frames of ``chunk`` if it may hold an end, an error or the model."""
         at = chunk.find(_FINISH_KEY)
         if (
             (at >= 0 and (chunk.find(_FINISH[0], at) >= 0 or chunk.find(_FINISH[1], at) >= 0))
@@ -158,7 +165,7 @@ class ChatTap(AnswerTap):
                 hidden = _NULL_USAGE_ANY.sub(b"", frame)
                 changed = changed or hidden != frame
                 frame = hidden
-            if self._read(frame):
+            if self._read_frame(frame):
                 kept.append(frame)
             else:
                 changed = True
@@ -168,7 +175,7 @@ class ChatTap(AnswerTap):
     def _usage_object(frame: bytes) -> bool:
         return _USAGE_OBJECT[0] in frame or _USAGE_OBJECT[1] in frame
 
-    def _read(self, frame: bytes) -> bool:
+    def _read_frame(self, frame: bytes) -> bool:
         """Read one frame if it holds something; False when it must not be forwarded."""
         if _EVENT in frame and frame_event(frame) == b"error":
             data = load(frame_data(frame))

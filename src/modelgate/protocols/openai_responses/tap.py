@@ -25,8 +25,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from modelgate import ir
-from modelgate.errors import UpstreamHTTPError
 from modelgate.protocols.openai_responses.errors import error_from_object
 from modelgate.protocols.openai_responses.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, json_events, load
@@ -45,19 +43,32 @@ class ResponsesTap(AnswerTap):
     """Usage, status, model and the end of one Responses answer, and what is needed to end a
     broken stream properly: the upstream's ``response``, ``created_at`` and ``next_sequence``."""
 
-    __slots__ = ("ended", "error", "failed", "model", "next_sequence", "response", "stop_reason", "usage")
+    __slots__ = ("_next_sequence", "_response")
 
     def __init__(self) -> None:
-        self.usage: ir.Usage | None = None
-        self.ended = False
-        self.failed = False
-        self.error: UpstreamHTTPError | None = None
-        self.stop_reason: str | None = None
-        self.model: str | None = None
-        #: The upstream's response object, from its first event that carries one with an id.
-        self.response: dict[str, Any] | None = None
-        #: The last ``sequence_number`` seen + 1 (0 before any).
-        self.next_sequence = 0
+        super().__init__()
+        self._response: dict[str, Any] | None = None
+        self._next_sequence = 0
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """The upstream's response object, from its first event that carries one with an id."""
+        self._catch_up()
+        return self._response
+
+    @response.setter
+    def response(self, value: dict[str, Any] | None) -> None:
+        self._response = value
+
+    @property
+    def next_sequence(self) -> int:
+        """The last ``sequence_number`` seen + 1 (0 before any)."""
+        self._catch_up()
+        return self._next_sequence
+
+    @next_sequence.setter
+    def next_sequence(self, value: int) -> None:
+        self._next_sequence = value
 
     @property
     def created_at(self) -> int:
@@ -65,7 +76,7 @@ class ResponsesTap(AnswerTap):
         value = (self.response or {}).get("created_at")
         return value if isinstance(value, int) else int(time.time())
 
-    def feed(self, chunk: bytes) -> bytes:
+    def _read(self, chunk: bytes) -> None:
         at = chunk.rfind(_SEQUENCE)
         if at >= 0:
             self._sequence(chunk, at + len(_SEQUENCE))
@@ -73,7 +84,6 @@ class ResponsesTap(AnswerTap):
         if chunk.find(_RESPONSE) >= 0 or chunk.find(_ERROR) >= 0:
             for event in json_events(chunk, (_RESPONSE, _ERROR), self._wanted):
                 self._event(event)
-        return chunk
 
     def whole(self, body: bytes) -> None:
         response = load(body)
