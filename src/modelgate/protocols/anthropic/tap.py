@@ -66,18 +66,26 @@ class AnthropicTap(AnswerTap):
             self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
         self._frame_at(chunk, _line_at(chunk, _DELTA_LINE, last=True))
         if _line_at(chunk, _STOP_LINE, last=True) >= 0:
-            self.ended = True
+            self._tap_ended = True
         else:
             self._frame_at(chunk, _line_at(chunk, _ERROR_LINE, last=True))
 
     def _frame_at(self, chunk: bytes, pos: int) -> None:
-        if pos >= 0:
-            start, end = frame_bounds(chunk, pos)
-            self._frame(chunk[start:end])
+        """The event whose ``event:`` line is at ``pos``: its one ``data:`` line is parsed."""
+        if pos < 0:
+            return
+        data = chunk.find(b"data:", pos)
+        end = chunk.find(b"\n", data)
+        event = load(chunk[data + 5 : end]) if data >= 0 and end > data else None
+        if isinstance(event, dict):
+            self._event(event)
+        else:  # data over several lines, or none: the whole frame
+            start, stop = frame_bounds(chunk, pos)
+            self._frame(chunk[start:stop])
 
     def _frame(self, frame: bytes) -> None:
         if frame.startswith(_STOP_EVENTS):  # the end says nothing more: no need to parse it
-            self.ended = True
+            self._tap_ended = True
             return
         event = load(frame_data(frame))
         if isinstance(event, dict):
@@ -103,14 +111,14 @@ class AnthropicTap(AnswerTap):
             if isinstance(message, dict):
                 self._model(message)
                 if isinstance(message.get("usage"), dict):
-                    self.usage = decode_usage(message["usage"], self.usage)
+                    self._tap_usage = decode_usage(message["usage"], self._tap_usage)
         elif kind == "message_delta":
             if isinstance(event.get("usage"), dict):
-                self.usage = decode_usage(event["usage"], self.usage)
+                self._tap_usage = decode_usage(event["usage"], self._tap_usage)
             if isinstance(event.get("delta"), dict):
                 self._stop(event["delta"])
         elif kind == "message_stop":
-            self.ended = True
+            self._tap_ended = True
         elif kind == "error":
             self._failed(event)
 
@@ -120,8 +128,8 @@ class AnthropicTap(AnswerTap):
 
     def _model(self, message: dict[str, Any]) -> None:
         if isinstance(message.get("model"), str):
-            self.model = message["model"]
+            self._tap_model = message["model"]
 
     def _stop(self, obj: dict[str, Any]) -> None:
         if isinstance(obj.get("stop_reason"), str):
-            self.stop_reason = obj["stop_reason"]
+            self._tap_stop_reason = obj["stop_reason"]

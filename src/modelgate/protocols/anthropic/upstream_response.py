@@ -14,16 +14,16 @@ def decode_usage(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir
     u = base or ir.Usage()
     if not raw:
         return u
-
-    def pick(key: str, current: int) -> int:
-        value = raw.get(key)
-        return value if isinstance(value, int) else current
-
+    get = raw.get  # on every passthrough answer (the tap): no helper call per field
+    input_tokens = get("input_tokens")
+    output_tokens = get("output_tokens")
+    cache_read = get("cache_read_input_tokens")
+    cache_write = get("cache_creation_input_tokens")
     return ir.Usage(
-        input_tokens=pick("input_tokens", u.input_tokens),
-        output_tokens=pick("output_tokens", u.output_tokens),
-        cache_read_tokens=pick("cache_read_input_tokens", u.cache_read_tokens),
-        cache_write_tokens=pick("cache_creation_input_tokens", u.cache_write_tokens),
+        input_tokens=input_tokens if isinstance(input_tokens, int) else u.input_tokens,
+        output_tokens=output_tokens if isinstance(output_tokens, int) else u.output_tokens,
+        cache_read_tokens=cache_read if isinstance(cache_read, int) else u.cache_read_tokens,
+        cache_write_tokens=cache_write if isinstance(cache_write, int) else u.cache_write_tokens,
         reasoning_tokens=u.reasoning_tokens,
     )
 
