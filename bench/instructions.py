@@ -1,0 +1,130 @@
+"""CPU instructions per request through the gateway, counted by callgrind: a figure that does
+not move with the machine's load, for comparing two versions of the code in one run.
+
+    .venv/bin/python bench/instructions.py                       # this tree
+    .venv/bin/python bench/instructions.py --against a7e22d6     # and a baseline commit, beside it
+
+The gateway (one worker) runs under ``valgrind --tool=callgrind`` with instrumentation off
+while it starts and warms up; then N sequential requests of each scenario of
+``bench/gateway.py`` are counted, and the total is divided by N. ``--against REV`` checks REV
+out into a temporary git worktree and runs the same scenarios with that tree's ``src`` first
+on ``PYTHONPATH`` (same interpreter, same dependencies, same fake upstream). Needs valgrind
+(Debian package ``valgrind``). The counts include the interpreter's own work, so only ratios
+between the two trees mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gateway as g
+from harness import LOAD_CPU, SUT_CPU, free_port, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
+    """Instructions per request of ``scenario`` for the code in ``src`` (None: this tree)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "MODELGATE_MASTER_KEY": g.MASTER}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    fake_port, gw_port = free_port(), free_port()
+    fake_cmd = [sys.executable, "-m", "modelgate.testing.fake_upstream", "--port", str(fake_port)]
+    fake = subprocess.Popen(
+        ["taskset", "-c", LOAD_CPU, *fake_cmd, "--require-key", g.UPSTREAM_KEY],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    config = {
+        "server": {"data_dir": str(tmp / "data")},
+        "providers": [
+            {
+                "name": "anth",
+                "type": "anthropic",
+                "base_url": f"http://127.0.0.1:{fake_port}",
+                "api_keys": [g.UPSTREAM_KEY],
+            }
+        ],
+        "models": [{"name": g.MODEL, "provider": "anth"}],
+    }
+    (tmp / "modelgate.yaml").write_text(yaml.safe_dump(config))
+    out = tmp / f"callgrind.{scenario}.out"
+    serve = ["-m", "modelgate", "serve", "--config", str(tmp / "modelgate.yaml"), "--port", str(gw_port)]
+    gateway = subprocess.Popen(
+        [
+            *("taskset", "-c", SUT_CPU, "valgrind", "--tool=callgrind", "--instr-atstart=no"),
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            *serve,
+            *("--log-level", "warning"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(fake_port, fake)
+        wait_port(gw_port, gateway, timeout=300)
+        load = g.scenarios()[scenario][1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{gw_port}", timeout=120) as client:
+            for i in range(n + 20):  # 20 to warm up, uncounted
+                if i == 20:
+                    subprocess.run(["callgrind_control", "-i", "on", str(gateway.pid)], check=True, capture_output=True)
+                r = client.post(load.path, content=load.body, headers=load.headers)
+                r.raise_for_status()
+            subprocess.run(["callgrind_control", "-i", "off", str(gateway.pid)], check=True, capture_output=True)
+    finally:
+        gateway.send_signal(signal.SIGINT)
+        gateway.wait(120)
+        fake.terminate()
+        fake.wait()
+    total = 0
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            total = max(total, int(line.split()[1]))
+    return total / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300, help="counted requests per scenario")
+    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--against", help="a git revision to measure beside this tree")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mg-instr-") as tmp_name:
+        tmp = Path(tmp_name)
+        baseline: Path | None = None
+        if args.against:
+            baseline = tmp / "baseline"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-f", "--detach", str(baseline), args.against],
+                           check=True, capture_output=True)  # fmt: skip
+        try:
+            head = f"{'scenario':20} | {'this tree':>12}"
+            print(head + (f" | {args.against[:12]:>12} | {'ratio':>6}" if baseline else ""), flush=True)
+            for name in g.scenarios():
+                if args.only not in name:
+                    continue
+                now = count(None, name, args.requests, tmp)
+                row = f"{name:20} | {now / 1e6:10.3f} M"
+                if baseline is not None:
+                    before = count(baseline / "src", name, args.requests, tmp)
+                    row += f" | {before / 1e6:10.3f} M | {now / before:6.3f}"
+                print(row, flush=True)
+        finally:
+            if baseline is not None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)
+
+
+if __name__ == "__main__":
+    main()
