@@ -9,6 +9,7 @@ import asyncio
 import orjson
 import pytest
 from multidict import CIMultiDict
+from starlette.datastructures import Headers
 
 from modelgate import ir
 from modelgate.config import ProviderConfig
@@ -622,3 +623,17 @@ def test_config_headers_in_any_case_never_send_one_name_twice() -> None:
         "x-api-key",
     ]
     assert sent["anthropic-version"] == "2024-01-01" and sent["x-api-key"] != "not-ours"
+
+
+def test_the_selection_from_an_asgi_request_reads_the_raw_pairs() -> None:
+    raw = [
+        (b"x-api-key", b"client-secret"),
+        (b"anthropic-beta", b"a,b"),
+        (b"user-agent", b"claude-cli/2.1"),
+        (b"cookie", b"c"),
+        (b"anthropic-version", b"2023-06-01"),
+    ]
+    policy = CLIENT_HEADERS[WireProtocol.ANTHROPIC]
+    selected = policy.select(Headers(raw=raw))
+    assert selected == {"anthropic-beta": "a,b", "user-agent": "claude-cli/2.1", "anthropic-version": "2023-06-01"}
+    assert selected == policy.select({k.decode(): v.decode() for k, v in raw})

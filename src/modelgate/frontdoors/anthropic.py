@@ -46,10 +46,10 @@ class AnthropicFrontDoor(FrontDoor):
         ]
 
     async def messages(self, request: Request) -> Response:
-        return await self.handle(request, Operation.GENERATE, "messages")
+        return await self.chain.handle(request, self, Operation.GENERATE, "messages")
 
     async def count_tokens(self, request: Request) -> Response:
-        return await self.handle(request, Operation.COUNT_TOKENS, "count_tokens")
+        return await self.chain.handle(request, self, Operation.COUNT_TOKENS, "count_tokens")
 
     # ------------------------------------------------------------------ admit
 

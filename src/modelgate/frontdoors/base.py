@@ -36,9 +36,6 @@ class FrontDoor(ABC):
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
 
-    async def handle(self, request: Request, operation: Operation, endpoint: str) -> Response:
-        return await self.chain.handle(request, self, operation, endpoint)
-
     # ------------------------------------------------------------------ admit
 
     def check_path(self, request: Request) -> None:  # noqa: B027  (a hook: most doors need none)

@@ -67,7 +67,7 @@ class GeminiFrontDoor(FrontDoor):
     async def dispatch(self, request: Request) -> Response:
         method = _target(request)[1]
         operation = Operation.COUNT_TOKENS if method == "countTokens" else Operation.GENERATE
-        return await self.handle(request, operation, method)
+        return await self.chain.handle(request, self, operation, method)
 
     # ------------------------------------------------------------------ admit
 

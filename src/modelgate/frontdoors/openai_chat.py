@@ -43,7 +43,7 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
         return [Route(base + "/chat/completions", self.completions, methods=["POST"]) for base in BASES]
 
     async def completions(self, request: Request) -> Response:
-        return await self.handle(request, Operation.GENERATE, "chat")
+        return await self.chain.handle(request, self, Operation.GENERATE, "chat")
 
     # ------------------------------------------------------------------ passthrough
 

@@ -74,11 +74,11 @@ class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
         return routes
 
     async def create(self, request: Request) -> Response:
-        return await self.handle(request, Operation.GENERATE, "responses")
+        return await self.chain.handle(request, self, Operation.GENERATE, "responses")
 
     async def compact(self, request: Request) -> Response:
         """Forwarded to an OpenAI upstream; done by the routed model for the others."""
-        return await self.handle(request, Operation.COMPACT, "compact")
+        return await self.chain.handle(request, self, Operation.COMPACT, "compact")
 
     # ------------------------------------------------------------------ passthrough
 

@@ -2,13 +2,12 @@
 
 Layered like httpx's ``send``, each method with one job, each wrapping the next::
 
-    handle                      a context for the request; errors in the door's envelope;
-    │                           settle, always (here for a whole answer, at the stream's end
-    │                           for a stream)
-    └─ _admit_and_serve         admit (caller, body, protocol checks) → plan
-       └─ _serve                walk the plan: respond with the first answer
-          └─ _attempt           one upstream call, with the key chosen for it, recorded
-                                (the retry / key-rotation / fallback loops wrap this)
+    handle                  a context for the request; admit (caller, body, protocol checks)
+    │                       → plan; errors in the door's envelope; settle, always (here for
+    │                       a whole answer, at the stream's end for a stream)
+    └─ _serve               walk the plan: respond with the first answer
+       └─ _attempt          one upstream call, with the key chosen for it, recorded
+                            (the retry / key-rotation / fallback loops wrap this)
 
 A front door supplies only its protocol's hooks (``frontdoors.base.FrontDoor``): where the
 credentials are, its envelope, its codec. Nothing here knows a wire format.
@@ -49,7 +48,9 @@ class Chain:
         ctx = RequestContext(new_request_id(), door.protocol, endpoint)
         response: Response | None = None
         try:
-            response = await self._admit_and_serve(ctx, request, door, operation)
+            call = await self.admission.admit(ctx, request, door, operation)
+            ctx.plan = plan = make_plan(self.catalog, door, call)
+            response = await self._serve(ctx, request, door, call, plan)
         except GatewayError as e:
             response = door.error_response(e, ctx.request_id)
             ctx.fail(e, response.status_code)
@@ -67,20 +68,16 @@ class Chain:
                 self.settler.settle(ctx)
         return response
 
-    async def _admit_and_serve(
-        self, ctx: RequestContext, request: Request, door: FrontDoor, operation: Operation
-    ) -> Response:
-        call = await self.admission.admit(ctx, request, door, operation)
-        ctx.plan = plan = make_plan(self.catalog, door, call)
-        return await self._serve(ctx, request, door, call, plan)
-
     async def _serve(self, ctx: RequestContext, request: Request, door: FrontDoor, call: Call, plan: Plan) -> Response:
-        """Try the plan's candidates in order; today a plan holds one."""
+        """Try the plan's candidates in order while the failures are retryable; today a plan
+        holds one."""
         error: GatewayError | None = None
         for route in plan.candidates:
             try:
                 answer = await self._attempt(ctx, request, door, call, route)
             except GatewayError as e:
+                if not e.retryable:  # another candidate would be refused the same way
+                    raise
                 error = e
                 continue
             response = respond(ctx, door, call, answer, lambda gone: self.settler.settle(ctx, gone))

@@ -31,16 +31,29 @@ _PASS_RESPONSE_HEADERS = ("request-id", "retry-after", "x-should-retry", "x-requ
 _PASS_RESPONSE_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 
 
-@dataclass(slots=True, frozen=True)
 class ClientHeaderPolicy:
     """Which client request headers a passthrough forwards upstream: names and prefixes."""
 
-    names: frozenset[str] = frozenset()
-    prefixes: tuple[str, ...] = ()
+    __slots__ = ("_raw_names", "_raw_prefixes", "names", "prefixes")
+
+    def __init__(self, names: frozenset[str] = frozenset(), prefixes: tuple[str, ...] = ()) -> None:
+        self.names = names
+        self.prefixes = prefixes
+        self._raw_names = frozenset(n.encode("latin-1") for n in names)
+        self._raw_prefixes = tuple(p.encode("latin-1") for p in prefixes)
 
     def select(self, headers: Mapping[str, str]) -> dict[str, str]:
         if not self.names and not self.prefixes:
             return {}
+        raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
+        if raw is not None:  # Starlette's Headers: the ASGI pairs, names already in lower case;
+            # only the headers that pass are decoded
+            names, prefixes = self._raw_names, self._raw_prefixes
+            return {
+                name.decode("latin-1"): value.decode("latin-1")
+                for name, value in raw
+                if name in names or name.startswith(prefixes)
+            }
         return {
             low: value
             for name, value in headers.items()
