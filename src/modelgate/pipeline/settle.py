@@ -27,11 +27,9 @@ class Settler:
         ctx.duration = time.perf_counter() - ctx.started
         tap = ctx.tap
         if tap is not None:
-            ctx.usage = tap.usage
-            ctx.ended = tap.ended
-            ctx.stop_reason = tap.stop_reason
-            if tap.failed and ctx.error is None:  # the upstream ended its answer with an error of its own
-                ctx.error = tap.error or UpstreamUnavailable("the upstream ended its answer with an error")
+            ctx.usage, ctx.ended, ctx.stop_reason, failed, error = tap.findings()
+            if failed and ctx.error is None:  # the upstream ended its answer with an error of its own
+                ctx.error = error or UpstreamUnavailable("the upstream ended its answer with an error")
         if client_gone:
             ctx.client_gone = True
             if not ctx.ended:

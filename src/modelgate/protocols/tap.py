@@ -117,6 +117,12 @@ class AnswerTap(ABC):
     def _read(self, chunk: bytes) -> None:
         """Read one chunk (whole frames) for what it says."""
 
+    def findings(self) -> tuple[ir.Usage | None, bool, str | None, bool, UpstreamHTTPError | None]:
+        """(usage, ended, stop_reason, failed, error), the kept chunks read first: all that
+        settlement wants, in one call."""
+        self._catch_up()
+        return self.usage, self._tap_ended, self._tap_stop_reason, self._tap_failed, self._tap_error
+
     def _catch_up(self) -> None:
         """Read the kept chunks, oldest first (re-entrant: they are taken off first)."""
         if self._t3 is not None:

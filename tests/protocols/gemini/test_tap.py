@@ -183,3 +183,13 @@ def test_whole_error_body() -> None:
     tap = GeminiTap(sse=False)
     tap.whole(b'{\n  "error": {\n    "code": 503,\n    "message": "overloaded",\n    "status": "UNAVAILABLE"\n  }\n}')
     assert seen(tap) == (None, False, True, None, None)
+
+
+def test_findings_decode_the_kept_usage(fake_upstream) -> None:
+    """What settlement reads in one call is what the attributes say (Gemini decodes lazily)."""
+    raw = sse_answer(fake_upstream, USAGE + " [[fake:words 20]]")
+    tap = GeminiTap(sse=True)
+    for frame in sse_frames(raw):
+        tap.feed(frame)
+    usage, ended, stop_reason, failed, error = tap.findings()
+    assert usage == USAGE_CACHED_PROMPT and (ended, stop_reason, failed, error) == (True, "STOP", False, None)

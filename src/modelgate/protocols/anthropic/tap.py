@@ -99,10 +99,11 @@ class AnthropicTap(AnswerTap):
             self._failed(message)
             return
         self._model(message)
-        if isinstance(message.get("usage"), dict):
-            self.usage = decode_usage(message["usage"])
+        usage = message.get("usage")
+        if isinstance(usage, dict):
+            self._tap_usage = decode_usage(usage)
         self._stop(message)
-        self.ended = self.stop_reason is not None
+        self._tap_ended = self._tap_stop_reason is not None
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
