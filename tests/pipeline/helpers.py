@@ -15,9 +15,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from starlette.requests import Request
 
+from modelgate import ir
 from modelgate.app import Gateway
 from modelgate.config import parse_config
 from modelgate.pipeline.context import RequestContext
@@ -173,3 +175,25 @@ def make_request(
         "path_params": path_params or {},
     }
     return Request(scope, receive or never())
+
+
+# ----------------------------------------------------------------------------- shared by the chain tests
+
+USAGE = {"input_tokens": 37, "output_tokens": 5}
+SCRIPTED_USAGE = ir.Usage(input_tokens=37, output_tokens=5)
+
+
+def gateway_id(r: httpx.Response) -> str:
+    """The request id in the header of the door the request went to."""
+    path = r.request.url.path
+    return r.headers["request-id" if path.startswith("/v1/messages") else "x-request-id"]
+
+
+def anthropic_error_event(message: str, kind: str = "api_error") -> bytes:
+    data = orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+    return b"event: error\ndata: " + data + b"\n\n"
+
+
+def chat_error_frame(message: str) -> bytes:
+    error = {"message": message, "type": "server_error", "param": None, "code": None}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"

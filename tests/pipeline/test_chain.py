@@ -12,7 +12,6 @@ import httpx
 import orjson
 import pytest
 
-from modelgate import ir
 from modelgate.app import Gateway
 from modelgate.errors import UpstreamHTTPError, UpstreamUnavailable
 from modelgate.pipeline.context import CLIENT_CLOSED, RequestContext
@@ -22,33 +21,18 @@ from tests.pipeline.helpers import (
     ANTHROPIC_HEADERS,
     GEMINI_HEADERS,
     OPENAI_HEADERS,
+    SCRIPTED_USAGE,
+    USAGE,
     RequestLogLines,
     Settlements,
     anthropic_body,
+    anthropic_error_event,
     chat_body,
+    chat_error_frame,
+    gateway_id,
     gemini_body,
     responses_body,
 )
-
-USAGE = {"input_tokens": 37, "output_tokens": 5}
-SCRIPTED_USAGE = ir.Usage(input_tokens=37, output_tokens=5)
-
-
-def gateway_id(r: httpx.Response) -> str:
-    """The request id in the header of the door the request went to."""
-    path = r.request.url.path
-    return r.headers["request-id" if path.startswith("/v1/messages") else "x-request-id"]
-
-
-def anthropic_error_event(message: str, kind: str = "api_error") -> bytes:
-    data = orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-    return b"event: error\ndata: " + data + b"\n\n"
-
-
-def chat_error_frame(message: str) -> bytes:
-    error = {"message": message, "type": "server_error", "param": None, "code": None}
-    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
-
 
 # --------------------------------------------------------------------------- one request id
 

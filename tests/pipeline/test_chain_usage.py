@@ -9,12 +9,13 @@ import httpx
 import orjson
 import pytest
 
-from modelgate import ir
 from tests.conftest import UPSTREAM_KEY
 from tests.pipeline.helpers import (
     ANTHROPIC_HEADERS,
     GEMINI_HEADERS,
     OPENAI_HEADERS,
+    SCRIPTED_USAGE,
+    USAGE,
     RequestLogLines,
     Settlements,
     anthropic_body,
@@ -22,26 +23,6 @@ from tests.pipeline.helpers import (
     gemini_body,
     responses_body,
 )
-
-USAGE = {"input_tokens": 37, "output_tokens": 5}
-SCRIPTED_USAGE = ir.Usage(input_tokens=37, output_tokens=5)
-
-
-def gateway_id(r: httpx.Response) -> str:
-    """The request id in the header of the door the request went to."""
-    path = r.request.url.path
-    return r.headers["request-id" if path.startswith("/v1/messages") else "x-request-id"]
-
-
-def anthropic_error_event(message: str, kind: str = "api_error") -> bytes:
-    data = orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-    return b"event: error\ndata: " + data + b"\n\n"
-
-
-def chat_error_frame(message: str) -> bytes:
-    error = {"message": message, "type": "server_error", "param": None, "code": None}
-    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
-
 
 # --------------------------------------------------------------------------- usage and the end, every protocol
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
+from modelgate.config import ProviderConfig
+from modelgate.providers import build_provider
+from modelgate.providers.base import Provider
 from modelgate.providers.http import HttpClient
 
 
@@ -146,3 +150,16 @@ async def http_client() -> AsyncIterator[HttpClient]:
     await client.start()
     yield client
     await client.close()
+
+
+# ----------------------------------------------------------------------------- a provider of each kind
+
+KEY = "sk-provider-key-0123456789"
+LOCAL = "http://127.0.0.1:11434/v1"
+
+
+def make(kind: str, client: HttpClient | None = None, **extra: Any) -> Provider:
+    if kind == "openai-compatible":
+        extra.setdefault("base_url", LOCAL)
+    extra.setdefault("api_keys", [KEY])
+    return build_provider(ProviderConfig(name=kind[:4], type=kind, **extra), client or HttpClient())

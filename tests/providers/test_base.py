@@ -8,27 +8,14 @@ import pytest
 from multidict import CIMultiDict
 from starlette.datastructures import Headers
 
-from modelgate.config import ProviderConfig
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import WireProtocol
-from modelgate.providers import build_provider
 from modelgate.providers.anthropic import AnthropicProvider
 from modelgate.providers.base import CLIENT_HEADERS, ClientHeaderPolicy, Provider, pass_headers
 from modelgate.providers.gemini import GeminiProvider
-from modelgate.providers.http import HttpClient
 from modelgate.providers.openai import OpenAIProvider
 from modelgate.providers.openai_compatible import OpenAICompatibleProvider
-
-KEY = "sk-provider-key-0123456789"
-LOCAL = "http://127.0.0.1:11434/v1"
-
-
-def make(kind: str, client: HttpClient | None = None, **extra) -> Provider:
-    if kind == "openai-compatible":
-        extra.setdefault("base_url", LOCAL)
-    extra.setdefault("api_keys", [KEY])
-    return build_provider(ProviderConfig(name=kind[:4], type=kind, **extra), client or HttpClient())
-
+from tests.providers.conftest import KEY, LOCAL, make
 
 # ----------------------------------------------------------------------------- client headers
 

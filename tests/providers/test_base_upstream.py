@@ -9,24 +9,11 @@ import orjson
 import pytest
 
 from modelgate import ir
-from modelgate.config import ProviderConfig
 from modelgate.errors import ErrorKind, UpstreamHTTPError, UpstreamTimeout
 from modelgate.protocols.anthropic import StreamDecoder as AnthropicDecoder
-from modelgate.providers import build_provider
 from modelgate.providers.base import Provider, Reply
 from modelgate.providers.http import HttpClient
-from tests.providers.conftest import CHUNKED_200, LAST_CHUNK, RawRequest, chunk, http_response
-
-KEY = "sk-provider-key-0123456789"
-LOCAL = "http://127.0.0.1:11434/v1"
-
-
-def make(kind: str, client: HttpClient | None = None, **extra) -> Provider:
-    if kind == "openai-compatible":
-        extra.setdefault("base_url", LOCAL)
-    extra.setdefault("api_keys", [KEY])
-    return build_provider(ProviderConfig(name=kind[:4], type=kind, **extra), client or HttpClient())
-
+from tests.providers.conftest import CHUNKED_200, KEY, LAST_CHUNK, RawRequest, chunk, http_response, make
 
 # ----------------------------------------------------------------------------- post against an upstream
 
