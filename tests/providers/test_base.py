@@ -364,7 +364,9 @@ def test_pass_headers_keeps_only_the_documented_response_headers() -> None:
         "anthropic-ratelimit-tokens-reset": "2025-01-01T00:00:00Z",
         "x-ratelimit-remaining-tokens": "99",
     }
-    assert pass_headers({}) == {}
+    assert pass_headers({}) == {} and pass_headers(()) == {}
+    raw = tuple((name.encode(), value.encode()) for name, value in upstream.items())
+    assert pass_headers(raw) == pass_headers(upstream)  # the raw pairs aiohttp keeps: the same choice
 
 
 def test_config_headers_in_any_case_never_send_one_name_twice() -> None:

@@ -88,10 +88,17 @@ def is_passthrough(door: FrontDoor, route: ModelRoute) -> bool:
     return route.provider.passes_through(door.protocol, route.upstream_model)
 
 
-async def attempt(request: Request, door: FrontDoor, call: Call, route: ModelRoute, key: UpstreamKey | None) -> Answer:
+async def attempt(
+    request: Request,
+    door: FrontDoor,
+    call: Call,
+    route: ModelRoute,
+    key: UpstreamKey | None,
+    passthrough: bool | None = None,
+) -> Answer:
     """Call the upstream of ``route`` once; raise its typed error if it fails."""
     provider = route.provider
-    if is_passthrough(door, route):
+    if passthrough if passthrough is not None else is_passthrough(door, route):
         url = provider.passthrough_url(call, door.protocol, route.upstream_model) + door.passthrough_query(request)
         body = door.passthrough_body(call, route.upstream_model)
         headers = provider.headers(key, request.headers, door.protocol)

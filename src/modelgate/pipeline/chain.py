@@ -92,12 +92,11 @@ class Chain:
     ) -> Answer:
         """One upstream call with the next key of the route's provider, recorded in ``ctx``."""
         key = route.provider.keys.pick()
-        record = Attempt(
-            route.provider.name, route.upstream_model, key.id if key else None, is_passthrough(door, route)
-        )
+        passthrough = is_passthrough(door, route)
+        record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
         ctx.attempts.append(record)
         try:
-            answer = await attempt(request, door, call, route, key)
+            answer = await attempt(request, door, call, route, key, passthrough)
         except GatewayError as e:
             record.failed(e)
             if isinstance(e, UpstreamHTTPError):

@@ -120,8 +120,8 @@ class AnswerTap(ABC):
     def findings(self) -> tuple[ir.Usage | None, bool, str | None, bool, UpstreamHTTPError | None]:
         """(usage, ended, stop_reason, failed, error), the kept chunks read first: all that
         settlement wants, in one call."""
-        self._catch_up()
-        return self.usage, self._tap_ended, self._tap_stop_reason, self._tap_failed, self._tap_error
+        usage = self.usage  # a property: reads the kept chunks first (and Gemini decodes its usage)
+        return usage, self._tap_ended, self._tap_stop_reason, self._tap_failed, self._tap_error
 
     def _catch_up(self) -> None:
         """Read the kept chunks, oldest first (re-entrant: they are taken off first)."""

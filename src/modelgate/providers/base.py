@@ -11,7 +11,7 @@ bytes come back untouched. Every method that reaches the upstream takes the
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +29,8 @@ from modelgate.providers.streams import frame_aligned, sse_events
 #: Upstream response headers a passthrough hands back to the client.
 _PASS_RESPONSE_HEADERS = ("request-id", "retry-after", "x-should-retry", "x-request-id", "openai-processing-ms")
 _PASS_RESPONSE_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
+_PASS_RAW = frozenset(name.encode() for name in _PASS_RESPONSE_HEADERS)
+_PASS_RAW_PREFIXES = tuple(prefix.encode() for prefix in _PASS_RESPONSE_PREFIXES)
 
 
 class ClientHeaderPolicy:
@@ -106,12 +108,20 @@ class StreamReply:
     chunks: AsyncIterator[bytes]
 
 
-def pass_headers(upstream: Mapping[str, str]) -> dict[str, str]:
+def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The upstream response headers a relay hands back to the client: from a mapping, or from
+    the raw pairs as aiohttp keeps them (then only those kept are decoded)."""
     out = {}
-    for name, value in upstream.items():
-        low = name.lower()
-        if low in _PASS_RESPONSE_HEADERS or low.startswith(_PASS_RESPONSE_PREFIXES):
-            out[low] = value
+    if isinstance(upstream, Mapping):
+        for name, value in upstream.items():
+            low = name.lower()
+            if low in _PASS_RESPONSE_HEADERS or low.startswith(_PASS_RESPONSE_PREFIXES):
+                out[low] = value
+        return out
+    for raw_name, raw_value in upstream:
+        raw_low = raw_name.lower()
+        if raw_low in _PASS_RAW or raw_low.startswith(_PASS_RAW_PREFIXES):
+            out[raw_low.decode("latin-1")] = raw_value.decode("latin-1")
     return out
 
 
@@ -177,11 +187,11 @@ class Provider(ABC):
 
     async def relay(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         resp = await self.post(url, body, headers)
-        return Reply(resp.status, pass_headers(resp.headers), await resp.read())
+        return Reply(resp.status, pass_headers(resp.raw_headers), await resp.read())
 
     async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
         resp = await self.post(url, body, headers)
-        return StreamReply(resp.status, pass_headers(resp.headers), frame_aligned(resp.iter_chunks()))
+        return StreamReply(resp.status, pass_headers(resp.raw_headers), frame_aligned(resp.iter_chunks()))
 
     # ----------------------------------------------------------------- translated path
 

@@ -77,7 +77,7 @@ class GeminiProvider(Provider):
 
     async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
         resp = await self.post(url, body, headers)
-        kept = pass_headers(resp.headers)
+        kept = pass_headers(resp.raw_headers)
         if "alt=sse" in url.partition("?")[2].split("&"):
             return StreamReply(resp.status, kept, frame_aligned(resp.iter_chunks()))
         kept["content-type"] = ARRAY_CONTENT_TYPE

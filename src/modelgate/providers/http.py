@@ -39,6 +39,11 @@ class UpstreamResponse:
     def headers(self) -> Mapping[str, str]:
         return self._resp.headers
 
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers as they came on the wire (read on every relayed answer: no decoding)."""
+        return self._resp.raw_headers
+
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
