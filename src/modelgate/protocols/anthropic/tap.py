@@ -29,6 +29,7 @@ from modelgate.protocols.tap import AnswerTap, frame_bounds, frame_data, frames_
 _MESSAGE = b'"message_'
 _ERROR = b'"error"'
 _STOP_EVENTS = (b"event: message_stop\n", b"event: message_stop\r", b"event:message_stop\n")
+_MESSAGE_LINES = b"event: message_"
 _START_LINE = b"event: message_start"
 _DELTA_LINE = b"event: message_delta"
 _STOP_LINE = b"event: message_stop"
@@ -62,12 +63,14 @@ class AnthropicTap(AnswerTap):
             for frame in frames_with(chunk, (_MESSAGE, _ERROR)):
                 self._frame(frame)
             return
-        if self._tap_model is None and self._tap_usage is None:  # message_start opens the stream
-            self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
-        self._frame_at(chunk, _line_at(chunk, _DELTA_LINE, last=True))
-        if _line_at(chunk, _STOP_LINE, last=True) >= 0:
-            self._tap_ended = True
-        else:
+        if chunk.find(_MESSAGE_LINES) >= 0:  # most chunks hold content events only: one look
+            if self._tap_model is None and self._tap_usage is None:  # message_start opens the stream
+                self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
+            self._frame_at(chunk, _line_at(chunk, _DELTA_LINE, last=True))
+            if _line_at(chunk, _STOP_LINE, last=True) >= 0:
+                self._tap_ended = True
+                return
+        if chunk.find(_ERROR_LINE) >= 0:
             self._frame_at(chunk, _line_at(chunk, _ERROR_LINE, last=True))
 
     def _frame_at(self, chunk: bytes, pos: int) -> None:
