@@ -7,7 +7,8 @@ timeouts and unreachable upstreams.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import anthropic
 import httpx
@@ -15,6 +16,9 @@ import pytest
 
 from modelgate.testing.gateway_runner import GatewayProcess, free_port, run_gateway
 from modelgate.testing.runner import FakeUpstream, run_fake_upstream
+
+if TYPE_CHECKING:
+    from modelgate.app import Gateway
 
 MASTER_KEY = "mg-test-master-key"
 UPSTREAM_KEY = "sk-upstream-secret-0123456789"
@@ -85,3 +89,21 @@ def http(gateway: GatewayProcess) -> Iterator[httpx.Client]:
     headers = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}
     with httpx.Client(base_url=gateway.base_url, headers=headers, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+async def gw(fake: FakeUpstream) -> AsyncIterator[Gateway]:
+    """A gateway of the shared test config, built and started in this process; the fake reset."""
+    from tests.pipeline.helpers import running_gateway  # the helpers import this module
+
+    async with running_gateway(fake) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def ac(gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``gw`` over ASGI (no socket)."""
+    from tests.pipeline.helpers import asgi_client
+
+    async with asgi_client(gw) as client:
+        yield client

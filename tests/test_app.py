@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,19 +16,7 @@ from modelgate.app import Gateway, create_app, ensure_master_key
 from modelgate.config import parse_config
 from modelgate.protocols import WireProtocol
 from modelgate.testing.runner import FakeUpstream
-from tests.pipeline.helpers import ANTHROPIC_HEADERS, asgi_client, running_gateway
-
-
-@pytest.fixture
-async def gw(fake: FakeUpstream) -> AsyncIterator[Gateway]:
-    async with running_gateway(fake) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def ac(gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(gw) as client:
-        yield client
+from tests.pipeline.helpers import ANTHROPIC_HEADERS, asgi_client
 
 
 def anthropic_envelope(r: httpx.Response, kind: str, message: str) -> dict[str, Any]:

@@ -4,35 +4,16 @@ record of every settlement."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from modelgate.app import Gateway
-from modelgate.testing.runner import FakeUpstream
 from tests.pipeline.helpers import (
     REQUEST_LOGGER,
     RequestLogLines,
     Settlements,
-    asgi_client,
     record_settlements,
-    running_gateway,
 )
-
-
-@pytest.fixture
-async def gw(fake: FakeUpstream) -> AsyncIterator[Gateway]:
-    """A gateway of the shared test config, started; the fake upstream reset."""
-    async with running_gateway(fake) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def ac(gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of ``gw`` over ASGI (no socket)."""
-    async with asgi_client(gw) as client:
-        yield client
 
 
 @pytest.fixture
