@@ -1,0 +1,131 @@
+"""The tenancy tables, one ``MetaData`` for SQLite and PostgreSQL.
+
+The migrations in ``migrations/versions`` create exactly these tables (a test
+compares them); change both together. Constraints are named by a convention so
+later migrations can refer to them by name on both dialects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION: Final[dict[str, str]] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every dialect.
+
+    PostgreSQL's ``timestamptz`` keeps the instant itself; SQLite has no time zone
+    type, so there the value is stored as naive UTC text (which also sorts and
+    compares correctly) and tagged UTC when read. Naive input is refused rather
+    than guessed.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given where an aware one is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+ID: Final = sa.String(40)
+NAME: Final = sa.String(200)
+
+
+def _limits() -> list[sa.Column[Any]]:
+    """Budgets and request limits, which teams and keys both carry."""
+    return [
+        sa.Column("budgets", sa.JSON, nullable=False),
+        sa.Column("rpm", sa.Integer),
+        sa.Column("tpm", sa.Integer),
+        sa.Column("concurrency", sa.Integer),
+    ]
+
+
+def _stamps() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("metadata", sa.JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False, index=True),
+    ]
+
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    *_limits(),
+    *_stamps(),
+)
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(32), nullable=False),
+    sa.Column("team_id", ID, sa.ForeignKey("teams.id", ondelete="RESTRICT"), index=True),
+    sa.Column("models", sa.JSON, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("quarantined_at", UTCDateTime),
+    sa.Column("quarantine_reason", sa.Text),
+    *_limits(),
+    sa.Column("max_tokens", sa.Integer),
+    sa.Column("ip_allow", sa.JSON, nullable=False),
+    sa.Column("ip_limit", sa.Integer),
+    sa.Column("ip_window", sa.String(16)),
+    *_stamps(),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    # SQLite autoincrements only an INTEGER primary key (the rowid); BIGINT elsewhere.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("key_id", ID),  # no foreign keys: the ledger is history and outlives what it names
+    sa.Column("team_id", ID),
+    sa.Column("door", sa.String(32), nullable=False),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("model", NAME, nullable=False),
+    sa.Column("served_model", NAME),
+    sa.Column("provider", sa.String(100)),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("cache_read_tokens", sa.Integer, nullable=False),
+    sa.Column("cache_write_tokens", sa.Integer, nullable=False),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Double, nullable=False),
+    sa.Column("credits", sa.Double, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Index(None, "key_id", "at"),
+    sa.Index(None, "team_id", "at"),
+    sa.Index(None, "at"),
+)
