@@ -4,3 +4,51 @@ SQLAlchemy Core (async) over one schema (``schema.py``) that Alembic migrations
 create (``migrations/``, applied by ``migrate.py``); repositories return frozen
 records (``records.py``) and know nothing of HTTP or policy.
 """
+
+from modelgate.store.database import Database, default_url, normalize_url
+from modelgate.store.errors import StoreConflict, StoreError, StoreNotFound
+from modelgate.store.ledger import LedgerStore
+from modelgate.store.migrate import current_revision, head_revision, upgrade, upgrade_database, upgrade_sync
+from modelgate.store.records import (
+    BUDGET_WINDOWS,
+    Budget,
+    BudgetWindow,
+    KeyChanges,
+    KeyRecord,
+    LedgerRow,
+    Spend,
+    SpendBucket,
+    TeamChanges,
+    TeamRecord,
+    UsageGroup,
+    UsageGroupBy,
+)
+from modelgate.store.tenants import TenantStore
+
+__all__ = [
+    "BUDGET_WINDOWS",
+    "Budget",
+    "BudgetWindow",
+    "Database",
+    "KeyChanges",
+    "KeyRecord",
+    "LedgerRow",
+    "LedgerStore",
+    "Spend",
+    "SpendBucket",
+    "StoreConflict",
+    "StoreError",
+    "StoreNotFound",
+    "TeamChanges",
+    "TeamRecord",
+    "TenantStore",
+    "UsageGroup",
+    "UsageGroupBy",
+    "current_revision",
+    "default_url",
+    "head_revision",
+    "normalize_url",
+    "upgrade",
+    "upgrade_database",
+    "upgrade_sync",
+]

@@ -1,0 +1,171 @@
+"""The usage ledger: one row per request, written in batches, summed for budgets and reports.
+
+The gateway settles each request into a :class:`LedgerRow` and a writer off
+the hot path flushes them with :meth:`LedgerStore.insert_many`. Budgets never
+read the ledger per request: :meth:`~LedgerStore.spend` and
+:meth:`~LedgerStore.spend_buckets` seed the counters after a restart, and
+:meth:`~LedgerStore.summary` feeds ``modelgate usage`` and the admin API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from modelgate.store.database import Database
+from modelgate.store.records import LedgerRow, Spend, SpendBucket, UsageGroup, UsageGroupBy, require_aware
+from modelgate.store.schema import keys, ledger, teams
+
+_FIELDS: Final = tuple(field.name for field in fields(LedgerRow))
+_TOKEN_KINDS: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
+_GROUP_COLUMNS: Final[Mapping[str, sa.Column[Any]]] = {
+    "key": ledger.c.key_id,
+    "team": ledger.c.team_id,
+    "model": ledger.c.model,
+    "served_model": ledger.c.served_model,
+    "provider": ledger.c.provider,
+    "endpoint": ledger.c.endpoint,
+    "door": ledger.c.door,
+}
+
+
+class LedgerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert_many(self, rows: Sequence[LedgerRow]) -> None:
+        """Write a batch in one statement (the driver's executemany), in one transaction."""
+        if not rows:
+            return
+        for row in rows:
+            require_aware(row.at, "LedgerRow.at")
+        values = [{name: getattr(row, name) for name in _FIELDS} for row in rows]
+        async with self._db.write() as conn:
+            await conn.execute(sa.insert(ledger), values)
+
+    async def spend(self, *, key_id: str | None = None, team_id: str | None = None, since: datetime) -> Spend:
+        """A key's or a team's totals from ``since`` on."""
+        tokens = ledger.c.input_tokens + ledger.c.output_tokens
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(ledger.c.cost_usd), 0.0),
+            sa.func.coalesce(sa.func.sum(ledger.c.credits), 0.0),
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(tokens), 0),
+        ).where(_owner(key_id, team_id), ledger.c.at >= require_aware(since, "since"))
+        async with self._db.read() as conn:
+            cost, credits, requests, total = (await conn.execute(query)).one()
+        return Spend(float(cost), float(credits), int(requests), int(total))
+
+    async def spend_buckets(
+        self,
+        *,
+        key_id: str | None = None,
+        team_id: str | None = None,
+        since: datetime,
+        bucket_seconds: int = 60,
+    ) -> list[SpendBucket]:
+        """A key's or a team's spend from ``since`` on, per bucket of Unix time, oldest first.
+
+        Buckets are aligned to multiples of ``bucket_seconds`` since the epoch (the
+        first one may start before ``since``; it holds only rows from ``since`` on),
+        and only buckets with rows are returned. Rolling-window counters rebuild
+        their state from these after a restart.
+        """
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+        width = sa.literal(int(bucket_seconds), sa.BigInteger)
+        rows = (
+            sa.select(
+                ((_unix_seconds(self._db.dialect, ledger.c.at) // width) * width).label("start"),
+                ledger.c.cost_usd,
+                ledger.c.credits,
+            )
+            .where(_owner(key_id, team_id), ledger.c.at >= require_aware(since, "since"))
+            .subquery()
+        )
+        # Grouped over a subquery: PostgreSQL would not see the select's and the GROUP BY's
+        # expressions as one when each carries its own bound parameter.
+        query = (
+            sa.select(rows.c.start, sa.func.sum(rows.c.cost_usd), sa.func.sum(rows.c.credits))
+            .group_by(rows.c.start)
+            .order_by(rows.c.start)
+        )
+        async with self._db.read() as conn:
+            result = await conn.execute(query)
+            return [SpendBucket(int(start), float(cost), float(credits)) for start, cost, credits in result]
+
+    async def summary(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        key_id: str | None = None,
+        team_id: str | None = None,
+        group_by: UsageGroupBy = "key",
+    ) -> list[UsageGroup]:
+        """Requests, tokens by kind, cost and credits per group in ``[since, until)``, costliest first."""
+        if group_by not in _GROUP_COLUMNS:
+            raise ValueError(f"group_by must be one of {', '.join(_GROUP_COLUMNS)}, got {group_by!r}")
+        column = _GROUP_COLUMNS[group_by]
+        source: sa.FromClause = ledger
+        name: sa.ColumnElement[Any] = sa.null()
+        if group_by == "key":
+            source, name = ledger.outerjoin(keys, keys.c.id == ledger.c.key_id), keys.c.name
+        elif group_by == "team":
+            source, name = ledger.outerjoin(teams, teams.c.id == ledger.c.team_id), teams.c.name
+        cost = sa.func.sum(ledger.c.cost_usd)
+        query = (
+            sa.select(
+                column,
+                name,
+                sa.func.count(),
+                *(sa.func.sum(ledger.c[f"{kind}_tokens"]) for kind in _TOKEN_KINDS),
+                cost,
+                sa.func.sum(ledger.c.credits),
+            )
+            .select_from(source)
+            .group_by(column, name)
+            .order_by(cost.desc(), column)
+        )
+        if since is not None:
+            query = query.where(ledger.c.at >= require_aware(since, "since"))
+        if until is not None:
+            query = query.where(ledger.c.at < require_aware(until, "until"))
+        if key_id is not None:
+            query = query.where(ledger.c.key_id == key_id)
+        if team_id is not None:
+            query = query.where(ledger.c.team_id == team_id)
+        async with self._db.read() as conn:
+            result = await conn.execute(query)
+            return [
+                UsageGroup(
+                    group=row[0],
+                    name=row[1],
+                    requests=int(row[2]),
+                    input_tokens=int(row[3]),
+                    output_tokens=int(row[4]),
+                    cache_read_tokens=int(row[5]),
+                    cache_write_tokens=int(row[6]),
+                    reasoning_tokens=int(row[7]),
+                    cost_usd=float(row[8]),
+                    credits=float(row[9]),
+                )
+                for row in result
+            ]
+
+
+def _owner(key_id: str | None, team_id: str | None) -> sa.ColumnElement[bool]:
+    if (key_id is None) == (team_id is None):
+        raise ValueError("give exactly one of key_id and team_id")
+    return ledger.c.key_id == key_id if key_id is not None else ledger.c.team_id == team_id
+
+
+def _unix_seconds(dialect: str, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
+    """Whole Unix seconds of a timestamp: SQLite keeps naive UTC text, PostgreSQL a timestamptz."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+    return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
