@@ -112,11 +112,14 @@ class LedgerStore:
             raise ValueError(f"group_by must be one of {', '.join(_GROUP_COLUMNS)}, got {group_by!r}")
         column = _GROUP_COLUMNS[group_by]
         source: sa.FromClause = ledger
-        name: sa.ColumnElement[Any] = sa.null()
+        groups: list[sa.ColumnElement[Any]] = [column]
         if group_by == "key":
-            source, name = ledger.outerjoin(keys, keys.c.id == ledger.c.key_id), keys.c.name
+            source = ledger.outerjoin(keys, keys.c.id == ledger.c.key_id)
+            groups.append(keys.c.name)
         elif group_by == "team":
-            source, name = ledger.outerjoin(teams, teams.c.id == ledger.c.team_id), teams.c.name
+            source = ledger.outerjoin(teams, teams.c.id == ledger.c.team_id)
+            groups.append(teams.c.name)
+        name = groups[1] if len(groups) > 1 else sa.null()
         cost = sa.func.sum(ledger.c.cost_usd)
         query = (
             sa.select(
@@ -128,7 +131,7 @@ class LedgerStore:
                 sa.func.sum(ledger.c.credits),
             )
             .select_from(source)
-            .group_by(column, name)
+            .group_by(*groups)
             .order_by(cost.desc(), column)
         )
         if since is not None:
