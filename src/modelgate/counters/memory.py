@@ -311,4 +311,3 @@ class MemoryCounters(Counters):
         for scope in list(self._slots):
             if not self._active(scope, now):
                 del self._slots[scope]
-
