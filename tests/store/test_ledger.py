@@ -147,3 +147,9 @@ async def test_a_large_batch_in_one_call(ledger: LedgerStore) -> None:
     await ledger.insert_many([row(i / 10, request_id=f"r{i}", cost_usd=0.001) for i in range(5000)])
     spend = await ledger.spend(key_id="key_a", since=T0)
     assert spend.requests == 5000 and spend.cost_usd == pytest.approx(5.0)
+
+
+async def test_long_client_strings_never_fail_a_batch(ledger: LedgerStore) -> None:
+    model = "m" * 500
+    await ledger.insert_many([row(0, model=model, endpoint=f"/v1beta/models/{model}:streamGenerateContent")])
+    assert [g.group for g in await ledger.summary(group_by="model")] == [model]

@@ -170,6 +170,10 @@ async def test_key_arguments_checked(tenants: TenantStore) -> None:
         await tenants.update_key(key.id, models="claude-*")
     with pytest.raises(ValueError, match="timezone-aware"):
         await tenants.update_key(key.id, expires_at=datetime(2027, 1, 1))
+    with pytest.raises(ValueError, match="at most 200"):
+        await tenants.update_key(key.id, name="n" * 201)
+    with pytest.raises(ValueError, match="hint"):
+        await tenants.update_key(key.id, key_hash=digest("new"), hint="h" * 33)
     with pytest.raises(ValueError, match="budget window"):
         Budget("1y", usd=1.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="usd or in credits"):

@@ -50,8 +50,10 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+NAME_MAX: Final = 200
+HINT_MAX: Final = 32
 ID: Final = sa.String(40)
-NAME: Final = sa.String(200)
+NAME: Final = sa.String(NAME_MAX)
 
 
 def _limits() -> list[sa.Column[Any]]:
@@ -87,7 +89,7 @@ keys = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("hint", sa.String(32), nullable=False),
+    sa.Column("hint", sa.String(HINT_MAX), nullable=False),
     sa.Column("team_id", ID, sa.ForeignKey("teams.id", ondelete="RESTRICT"), index=True),
     sa.Column("models", sa.JSON, nullable=False),
     sa.Column("expires_at", UTCDateTime),
@@ -102,20 +104,22 @@ keys = sa.Table(
     *_stamps(),
 )
 
+# The ledger's strings are unbounded: some come from clients (a model name, a Gemini path
+# that carries it), and a batch must never fail on PostgreSQL for one long value.
 ledger = sa.Table(
     "ledger",
     metadata,
     # SQLite autoincrements only an INTEGER primary key (the rowid); BIGINT elsewhere.
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("key_id", ID),  # no foreign keys: the ledger is history and outlives what it names
     sa.Column("team_id", ID),
-    sa.Column("door", sa.String(32), nullable=False),
-    sa.Column("endpoint", sa.String(64), nullable=False),
-    sa.Column("model", NAME, nullable=False),
-    sa.Column("served_model", NAME),
-    sa.Column("provider", sa.String(100)),
+    sa.Column("door", sa.Text, nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("served_model", sa.Text),
+    sa.Column("provider", sa.Text),
     sa.Column("input_tokens", sa.Integer, nullable=False),
     sa.Column("output_tokens", sa.Integer, nullable=False),
     sa.Column("cache_read_tokens", sa.Integer, nullable=False),

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from modelgate.store.database import Database
 from modelgate.store.errors import StoreConflict, StoreError, StoreNotFound
 from modelgate.store.records import Budget, KeyChanges, KeyRecord, TeamChanges, TeamRecord, require_aware
-from modelgate.store.schema import keys, teams
+from modelgate.store.schema import HINT_MAX, NAME_MAX, keys, teams
 
 _SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 _TEAM_FIELDS: Final = frozenset(TeamChanges.__annotations__)
@@ -182,7 +182,7 @@ class TenantStore:
         return None if row is None else _key_record(row)
 
     async def list_keys(self, *, team_id: str | None = None) -> list[KeyRecord]:
-        """Every key (a full cache load), or a team's, by name."""
+        """Every key (a full cache load), or a team's, sorted by name."""
         query = sa.select(keys).order_by(keys.c.name)
         if team_id is not None:
             query = query.where(keys.c.team_id == team_id)
@@ -264,6 +264,10 @@ def _key_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     values |= {k: v for k, v in fields.items() if k not in _TEAM_FIELDS}
     if "key_hash" in values and not _SHA256_HEX.fullmatch(values["key_hash"]):
         raise ValueError("key_hash must be the lowercase sha256 hex digest of the secret, never the secret")
+    if "hint" in values and not 0 < len(values["hint"]) <= HINT_MAX:
+        raise ValueError(f"a hint has 1 to {HINT_MAX} characters")
+    if values.get("ip_window") is not None and len(values["ip_window"]) > 16:
+        raise ValueError(f"ip_window is a short duration such as 1h or 24h, got {values['ip_window']!r}")
     for field in _NAME_LISTS & values.keys():
         if isinstance(values[field], str):
             raise TypeError(f"{field} takes a sequence of strings, not one string")
@@ -275,8 +279,8 @@ def _key_values(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("a name must be a non-empty string")
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+        raise ValueError(f"a name must be a non-empty string of at most {NAME_MAX} characters")
     return name
 
 

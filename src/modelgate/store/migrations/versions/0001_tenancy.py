@@ -84,15 +84,15 @@ def upgrade() -> None:
     op.create_table(
         "ledger",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False, autoincrement=True),
-        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("request_id", sa.Text, nullable=False),
         _when("at", nullable=False),
         sa.Column("key_id", ID),
         sa.Column("team_id", ID),
-        sa.Column("door", sa.String(32), nullable=False),
-        sa.Column("endpoint", sa.String(64), nullable=False),
-        sa.Column("model", NAME, nullable=False),
-        sa.Column("served_model", NAME),
-        sa.Column("provider", sa.String(100)),
+        sa.Column("door", sa.Text, nullable=False),
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("model", sa.Text, nullable=False),
+        sa.Column("served_model", sa.Text),
+        sa.Column("provider", sa.Text),
         *(
             sa.Column(f"{kind}_tokens", sa.Integer, nullable=False)
             for kind in ("input", "output", "cache_read", "cache_write", "reasoning")
