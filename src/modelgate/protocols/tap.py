@@ -57,34 +57,25 @@ class AnswerTap(ABC):
     is hidden) reads each one in its own :meth:`feed`.
     """
 
-    __slots__ = (
-        "_started",
-        "_t1",
-        "_t2",
-        "_t3",
-        "_tap_ended",
-        "_tap_error",
-        "_tap_failed",
-        "_tap_model",
-        "_tap_stop_reason",
-        "_tap_usage",
-    )
-
     #: How many chunks at the end of a stream are kept to be read (the end event, the usage
     #: totals and an error can each be a frame of their own; a ping may come between them).
     TAIL: ClassVar[int] = 3
+    #: ``usage`` is the stored value, once the kept chunks are read (a tap that decodes it
+    #: only when asked says False).
+    _plain_usage: ClassVar[bool] = True
 
-    def __init__(self) -> None:
-        self._started = False
-        self._t1: bytes | None = None
-        self._t2: bytes | None = None
-        self._t3: bytes | None = None
-        self._tap_usage: ir.Usage | None = None
-        self._tap_ended = False
-        self._tap_failed = False
-        self._tap_error: UpstreamHTTPError | None = None
-        self._tap_stop_reason: str | None = None
-        self._tap_model: str | None = None
+    # What is found, class-level defaults rather than an ``__init__``: a tap is made for every
+    # passthrough answer, and most of these are never set.
+    _started = False
+    _t1: bytes | None = None
+    _t2: bytes | None = None
+    _t3: bytes | None = None
+    _tap_usage: ir.Usage | None = None
+    _tap_ended = False
+    _tap_failed = False
+    _tap_error: UpstreamHTTPError | None = None
+    _tap_stop_reason: str | None = None
+    _tap_model: str | None = None
 
     @property
     def rewrites(self) -> bool:
@@ -97,8 +88,8 @@ class AnswerTap(ABC):
         if self._started:
             self._t1, self._t2, self._t3 = self._t2, self._t3, chunk
         else:
+            self._read(chunk)  # ``_started`` still False: a tap can tell its first chunk
             self._started = True
-            self._read(chunk)
         return chunk
 
     def ends(self, first: bytes | None, last: tuple[bytes | None, bytes | None, bytes | None]) -> None:
@@ -120,17 +111,24 @@ class AnswerTap(ABC):
     def findings(self) -> tuple[ir.Usage | None, bool, str | None, bool, UpstreamHTTPError | None]:
         """(usage, ended, stop_reason, failed, error), the kept chunks read first: all that
         settlement wants, in one call."""
-        usage = self.usage  # a property: reads the kept chunks first (and Gemini decodes its usage)
+        if self._t3 is not None:
+            self._catch_up()
+        usage = self._tap_usage if self._plain_usage else self.usage  # Gemini decodes its usage late
         return usage, self._tap_ended, self._tap_stop_reason, self._tap_failed, self._tap_error
 
     def _catch_up(self) -> None:
-        """Read the kept chunks, oldest first (re-entrant: they are taken off first)."""
+        """Read the kept chunks (re-entrant: they are taken off first)."""
         if self._t3 is not None:
             kept = (self._t1, self._t2, self._t3)
             self._t1 = self._t2 = self._t3 = None
-            for chunk in kept:
-                if chunk is not None:
-                    self._read(chunk)
+            self._read_kept(kept)
+
+    def _read_kept(self, kept: tuple[bytes | None, bytes | None, bytes]) -> None:
+        """Read the chunks kept from the end of the stream, oldest first; a protocol whose end
+        events can be read newest first, stopping once all is known, does so instead."""
+        for chunk in kept:
+            if chunk is not None:
+                self._read(chunk)
 
     @property
     def usage(self) -> ir.Usage | None:

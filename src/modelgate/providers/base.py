@@ -44,23 +44,24 @@ class ClientHeaderPolicy:
         self._raw_names = frozenset(n.encode("latin-1") for n in names)
         self._raw_prefixes = tuple(p.encode("latin-1") for p in prefixes)
 
-    def select(self, headers: Mapping[str, str]) -> dict[str, str]:
+    def select(self, headers: Mapping[str, str], out: dict[str, str] | None = None) -> dict[str, str]:
+        """The headers of ``headers`` that pass, added to ``out`` (a new dict by default)."""
+        if out is None:
+            out = {}
         if not self.names and not self.prefixes:
-            return {}
+            return out
         raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
         if raw is not None:  # Starlette's Headers: the ASGI pairs, names already in lower case;
-            # only the headers that pass are decoded
+            # only the headers that pass are decoded (a loop: a comprehension costs a call)
             names, prefixes = self._raw_names, self._raw_prefixes
-            return {
-                name.decode("latin-1"): value.decode("latin-1")
-                for name, value in raw
-                if name in names or name.startswith(prefixes)
-            }
-        return {
-            low: value
-            for name, value in headers.items()
-            if (low := name.lower()) in self.names or low.startswith(self.prefixes)
-        }
+            for raw_name, raw_value in raw:
+                if raw_name in names or raw_name.startswith(prefixes):
+                    out[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+            return out
+        for name, value in headers.items():
+            if (low := name.lower()) in self.names or low.startswith(self.prefixes):
+                out[low] = value
+        return out
 
 
 #: The one place that says which client headers reach an upstream of each protocol on the
@@ -117,6 +118,7 @@ def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) ->
             low = name.lower()
             if low in _PASS_RESPONSE_HEADERS or low.startswith(_PASS_RESPONSE_PREFIXES):
                 out[low] = value
+        return out
         return out
     for raw_name, raw_value in upstream:
         raw_low = raw_name.lower()
@@ -178,7 +180,7 @@ class Provider(ABC):
         through for ``protocol`` (passthrough only), the config's, then ``key``."""
         out = dict(self.base_headers)
         if client_headers is not None and protocol is not None:
-            out.update(CLIENT_HEADERS[protocol].select(client_headers))
+            CLIENT_HEADERS[protocol].select(client_headers, out)
         out.update(self.extra_headers)
         if key is not None:
             name, value = self.auth_header(key.secret)

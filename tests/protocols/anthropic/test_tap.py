@@ -129,3 +129,48 @@ def test_whole_error_and_broken_bodies() -> None:
     tap = AnthropicTap()
     tap.whole(b'{"id":"msg_1","type":"message","usage":{"input_tok')  # cut in half
     assert seen(tap) == (None, False, False, None, None)
+
+
+def test_a_stream_without_event_lines(fake_upstream) -> None:
+    """A server that writes only ``data:`` lines (the type inside) is read from its data."""
+    raw = answer(fake_upstream, USAGE + ' [[fake:tool Bash {"command": "ls"}]] hi')
+    frames = [b"\n".join(line for line in f.split(b"\n") if not line.startswith(b"event:")) for f in sse_frames(raw)]
+    assert not any(f.startswith(b"event:") for f in frames)
+    assert same_everywhere(AnthropicTap, frames) == (EXPECTED, True, False, "tool_use", MODEL)
+
+
+def test_pings_between_the_end_events_are_passed_over() -> None:
+    start = {"type": "message_start", "message": {"model": "m", "usage": {"input_tokens": 3, "output_tokens": 1}}}
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}
+    ping = b'event: ping\ndata: {"type": "ping"}\n\n'
+    frames = [
+        b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n",
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"event: message_stop"}}\n\n',
+        ping,
+        b"event: message_delta\ndata: " + orjson.dumps(delta) + b"\n\n",
+        ping,
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    ]
+    usage = ir.Usage(input_tokens=3, output_tokens=9)
+    assert same_everywhere(AnthropicTap, frames) == (usage, True, False, "end_turn", "m")
+    assert same_everywhere(AnthropicTap, [crlf(f) for f in frames]) == (usage, True, False, "end_turn", "m")
+
+
+def test_whole_answer_read_from_its_end_or_whole() -> None:
+    """Anthropic's key order lets the tap parse only the message's end; any other layout, or a
+    ``stop_reason`` key inside a tool's input, is read whole, with the same findings."""
+    usage = {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 2}
+    expected = (ir.Usage(input_tokens=5, output_tokens=7, cache_read_tokens=2), True, False, "tool_use", "m-1")
+    tool = {"type": "tool_use", "id": "t", "name": "x", "input": {"stop_reason": "no", "usage": {"input_tokens": 1}}}
+    layouts = [
+        {"id": "a", "type": "message", "model": "m-1", "content": [tool], "stop_reason": "tool_use", "usage": usage},
+        {"usage": usage, "stop_reason": "tool_use", "model": "m-1", "content": [tool], "id": "a"},
+        {"id": "a", "content": [tool], "model": "m-1", "stop_reason": "tool_use", "usage": usage},
+        {"id": "a", "model": "m-1", "content": [tool], "usage": usage, "stop_reason": "tool_use"},
+    ]
+    for message in layouts:
+        for body in (orjson.dumps(message), orjson.dumps(message, option=orjson.OPT_INDENT_2)):
+            tap = AnthropicTap()
+            tap.whole(body)
+            assert seen(tap) == expected, body

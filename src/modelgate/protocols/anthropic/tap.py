@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from modelgate.protocols.anthropic.errors import error_from_object
 from modelgate.protocols.anthropic.upstream_response import decode_usage
 from modelgate.protocols.tap import AnswerTap, frame_bounds, frame_data, frames_with, load
@@ -29,49 +31,110 @@ from modelgate.protocols.tap import AnswerTap, frame_bounds, frame_data, frames_
 _MESSAGE = b'"message_'
 _ERROR = b'"error"'
 _STOP_EVENTS = (b"event: message_stop\n", b"event: message_stop\r", b"event:message_stop\n")
-_MESSAGE_LINES = b"event: message_"
+_EVENT_LINE = b"event:"
+_STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _START_LINE = b"event: message_start"
-_DELTA_LINE = b"event: message_delta"
-_STOP_LINE = b"event: message_stop"
-_ERROR_LINE = b"event: error"
 _LINE_ENDS = b"\r\n"
+_STOP_REASON = b'"stop_reason":'
+_CONTENT = b'"content":'
+_MODEL = b'"model":'
 
 
-def _line_at(chunk: bytes, line: bytes, last: bool) -> int:
-    """Where the line starting with ``line`` is in ``chunk`` (the last one when ``last``), -1 if
-    none: a match counts only at the start of a line."""
-    pos = chunk.rfind(line) if last else chunk.find(line)
+def _tail(body: bytes) -> dict[str, Any] | None:
+    """The end of a whole message — ``stop_reason``, ``stop_sequence``, ``usage`` — parsed
+    alone, or None when the body is not laid out that way (then it is parsed whole).
+
+    Anthropic writes a message's keys in one order: ``id``, ``type``, ``role``, ``model``,
+    ``content``, then those three, so the last ``"stop_reason":`` of the body starts its
+    tail. The match is a real key, not text: inside a JSON string a quote is escaped. A
+    ``stop_reason`` key inside a tool's input, found by mistake, leaves brackets unbalanced,
+    so the tail does not parse, or has no ``usage``, and the whole body is read instead."""
+    pos = body.rfind(_STOP_REASON)
+    if pos < 0:
+        return None
+    try:
+        tail = orjson.loads(b"{" + body[pos:])
+    except orjson.JSONDecodeError:
+        return None
+    return tail if isinstance(tail, dict) and "usage" in tail else None
+
+
+def _head_model(body: bytes) -> str | None:
+    """The ``model`` of a whole message, read from before its ``content`` (where Anthropic
+    writes it); None when it is not there."""
+    content = body.find(_CONTENT)
+    pos = body.find(_MODEL, 0, content) if content > 0 else -1
+    if pos < 0:
+        return None
+    try:
+        model = orjson.loads(body[pos + len(_MODEL) : body.find(b",", pos)])
+    except orjson.JSONDecodeError:
+        return None
+    return model if isinstance(model, str) else None
+
+
+def _line_at(chunk: bytes, line: bytes, last: bool, end: int | None = None) -> int:
+    """Where the line starting with ``line`` is in ``chunk[:end]`` (the last one when ``last``),
+    -1 if none: a match counts only at the start of a line."""
+    if end is None:
+        end = len(chunk)
+    pos = chunk.rfind(line, 0, end) if last else chunk.find(line, 0, end)
     while pos > 0 and chunk[pos - 1] not in _LINE_ENDS:
-        pos = chunk.rfind(line, 0, pos) if last else chunk.find(line, pos + 1)
+        pos = chunk.rfind(line, 0, pos) if last else chunk.find(line, pos + 1, end)
     return pos
 
 
 class AnthropicTap(AnswerTap):
     """Usage, stop reason, model and the end of one Anthropic Messages answer."""
 
-    __slots__ = ("_lines",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lines = True  # the stream names its events (Anthropic's own does)
+    _lines = True  # the stream names its events (Anthropic's own does)
 
     def _read(self, chunk: bytes) -> None:
-        # ``find`` rather than ``in``: see modelgate.protocols.tap.
-        if not self._started and not chunk.startswith(b"event:"):
-            self._lines = False  # a server without event lines
+        if not self._started:
+            if not chunk.startswith(b"event:"):
+                self._lines = False  # a server without event lines
+            elif self._tap_model is None and self._tap_usage is None:  # message_start opens the stream
+                self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
         if not self._lines:
             for frame in frames_with(chunk, (_MESSAGE, _ERROR)):
                 self._frame(frame)
             return
-        if chunk.find(_MESSAGE_LINES) >= 0:  # most chunks hold content events only: one look
-            if self._tap_model is None and self._tap_usage is None:  # message_start opens the stream
-                self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
-            self._frame_at(chunk, _line_at(chunk, _DELTA_LINE, last=True))
-            if _line_at(chunk, _STOP_LINE, last=True) >= 0:
-                self._tap_ended = True
+        self._read_end(chunk)
+
+    def _read_kept(self, kept: tuple[bytes | None, bytes | None, bytes]) -> None:
+        """The stream's last chunks, newest first, until its last ``message_delta`` (or an
+        ``error``, or content) is reached: what is older says nothing more."""
+        if not self._lines:
+            super()._read_kept(kept)
+            return
+        for chunk in reversed(kept):
+            if chunk is not None and self._read_end(chunk):
                 return
-        if chunk.find(_ERROR_LINE) >= 0:
-            self._frame_at(chunk, _line_at(chunk, _ERROR_LINE, last=True))
+
+    def _read_end(self, chunk: bytes) -> bool:
+        """The events that end a stream, read from the end of ``chunk`` backwards, one
+        ``event:`` line at a time: ``message_stop``, ``ping``, then ``message_delta`` or
+        ``error``; any other event (content) means the end events are all behind. So a chunk
+        costs the length of its last frames, however long it is. True when the walk stopped
+        (nothing before it matters), False when the chunk held only ``message_stop``/``ping``."""
+        end = len(chunk)
+        if chunk.endswith(_STOP_FRAME):  # Anthropic's own last frame: known without a look
+            self._tap_ended = True
+            end -= len(_STOP_FRAME)
+        while True:
+            pos = chunk.rfind(_EVENT_LINE, 0, end)
+            while pos > 0 and chunk[pos - 1] not in _LINE_ENDS:  # a line's start only
+                pos = chunk.rfind(_EVENT_LINE, 0, pos)
+            if pos < 0:
+                return False
+            name = chunk[pos + 6 : chunk.find(b"\n", pos, end)].strip()
+            if name == b"message_stop":
+                self._tap_ended = True
+            elif name != b"ping":
+                if name == b"message_delta" or name == b"error":
+                    self._frame_at(chunk, pos)
+                return True
+            end = pos
 
     def _frame_at(self, chunk: bytes, pos: int) -> None:
         """The event whose ``event:`` line is at ``pos``: its one ``data:`` line is parsed."""
@@ -95,32 +158,43 @@ class AnthropicTap(AnswerTap):
             self._event(event)
 
     def whole(self, body: bytes) -> None:
-        message = load(body)
-        if not isinstance(message, dict):
-            return
-        if message.get("type") == "error":
-            self._failed(message)
-            return
-        self._model(message)
+        message = _tail(body)
+        model = _head_model(body) if message is not None else None
+        if message is not None and model is not None:  # the usual case: only the ends are parsed
+            self._tap_model = model
+        else:
+            message = load(body)
+            if not isinstance(message, dict):
+                return
+            if message.get("type") == "error":
+                self._failed(message)
+                return
+            if isinstance(model := message.get("model"), str):
+                self._tap_model = model
         usage = message.get("usage")
         if isinstance(usage, dict):
             self._tap_usage = decode_usage(usage)
-        self._stop(message)
-        self._tap_ended = self._tap_stop_reason is not None
+        stop_reason = message.get("stop_reason")
+        if isinstance(stop_reason, str):
+            self._tap_stop_reason = stop_reason
+            self._tap_ended = True
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message")
             if isinstance(message, dict):
-                self._model(message)
-                if isinstance(message.get("usage"), dict):
-                    self._tap_usage = decode_usage(message["usage"], self._tap_usage)
+                model, usage = message.get("model"), message.get("usage")
+                if isinstance(model, str):
+                    self._tap_model = model
+                if isinstance(usage, dict):
+                    self._tap_usage = decode_usage(usage, self._tap_usage)
         elif kind == "message_delta":
-            if isinstance(event.get("usage"), dict):
-                self._tap_usage = decode_usage(event["usage"], self._tap_usage)
-            if isinstance(event.get("delta"), dict):
-                self._stop(event["delta"])
+            usage, delta = event.get("usage"), event.get("delta")
+            if isinstance(usage, dict):
+                self._tap_usage = decode_usage(usage, self._tap_usage)
+            if isinstance(delta, dict) and isinstance(stop_reason := delta.get("stop_reason"), str):
+                self._tap_stop_reason = stop_reason
         elif kind == "message_stop":
             self._tap_ended = True
         elif kind == "error":
@@ -130,10 +204,3 @@ class AnthropicTap(AnswerTap):
         self.failed = True
         self.error = error_from_object(event)
 
-    def _model(self, message: dict[str, Any]) -> None:
-        if isinstance(message.get("model"), str):
-            self._tap_model = message["model"]
-
-    def _stop(self, obj: dict[str, Any]) -> None:
-        if isinstance(obj.get("stop_reason"), str):
-            self._tap_stop_reason = obj["stop_reason"]

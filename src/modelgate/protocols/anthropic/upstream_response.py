@@ -11,20 +11,26 @@ from modelgate.protocols.anthropic.blocks import decode_block
 
 def decode_usage(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.Usage:
     """Anthropic usage → IR; fields absent from ``raw`` keep their value in ``base``."""
-    u = base or ir.Usage()
     if not raw:
-        return u
+        return base or ir.Usage()
     get = raw.get  # on every passthrough answer (the tap): no helper call per field
     input_tokens = get("input_tokens")
     output_tokens = get("output_tokens")
     cache_read = get("cache_read_input_tokens")
     cache_write = get("cache_creation_input_tokens")
+    if base is None:  # the usual case: no defaults to fall back on but zeros
+        return ir.Usage(
+            input_tokens if input_tokens.__class__ is int else 0,
+            output_tokens if output_tokens.__class__ is int else 0,
+            cache_read if cache_read.__class__ is int else 0,
+            cache_write if cache_write.__class__ is int else 0,
+        )
     return ir.Usage(
-        input_tokens=input_tokens if isinstance(input_tokens, int) else u.input_tokens,
-        output_tokens=output_tokens if isinstance(output_tokens, int) else u.output_tokens,
-        cache_read_tokens=cache_read if isinstance(cache_read, int) else u.cache_read_tokens,
-        cache_write_tokens=cache_write if isinstance(cache_write, int) else u.cache_write_tokens,
-        reasoning_tokens=u.reasoning_tokens,
+        input_tokens if isinstance(input_tokens, int) else base.input_tokens,
+        output_tokens if isinstance(output_tokens, int) else base.output_tokens,
+        cache_read if isinstance(cache_read, int) else base.cache_read_tokens,
+        cache_write if isinstance(cache_write, int) else base.cache_write_tokens,
+        base.reasoning_tokens,
     )
 
 

@@ -46,7 +46,7 @@ class GeminiTap(AnswerTap):
     """Usage, finish reason, model and the end of one Gemini answer; ``sse``: the stream is SSE
     (``alt=sse``) rather than a JSON array."""
 
-    __slots__ = ("_model_raw", "_usage_raw", "sse")
+    _plain_usage = False
 
     def __init__(self, sse: bool = True) -> None:
         super().__init__()
