@@ -138,19 +138,24 @@ async def _encode(
         async for batch in events:
             out: list[bytes] = []
             for event in batch:
-                if isinstance(event, ir.StreamError):
-                    ctx.error = event.error
-                    out.append(encoder.error(event.error))
-                    yield b"".join(out)
-                    return
-                if isinstance(event, ir.MessageStart):
-                    event.model = model
-                    ctx.usage = event.usage
-                elif isinstance(event, ir.MessageDelta):
-                    ctx.usage = event.usage
-                    ctx.stop_reason = event.stop_reason
-                elif isinstance(event, ir.MessageStop):
-                    ctx.ended = True
+                cls = event.__class__  # exact classes (IR events are final): no call per event
+                if cls is not ir.BlockDelta:  # the bulk of a stream: nothing to note
+                    if cls is ir.StreamError:
+                        assert isinstance(event, ir.StreamError)
+                        ctx.error = event.error
+                        out.append(encoder.error(event.error))
+                        yield b"".join(out)
+                        return
+                    if cls is ir.MessageStart:
+                        assert isinstance(event, ir.MessageStart)
+                        event.model = model
+                        ctx.usage = event.usage
+                    elif cls is ir.MessageDelta:
+                        assert isinstance(event, ir.MessageDelta)
+                        ctx.usage = event.usage
+                        ctx.stop_reason = event.stop_reason
+                    elif cls is ir.MessageStop:
+                        ctx.ended = True
                 data = encoder.encode(event)
                 if data:
                     out.append(data)

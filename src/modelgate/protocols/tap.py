@@ -76,6 +76,7 @@ class AnswerTap(ABC):
     _tap_error: UpstreamHTTPError | None = None
     _tap_stop_reason: str | None = None
     _tap_model: str | None = None
+    _head: bytes | None = None
 
     @property
     def rewrites(self) -> bool:
@@ -111,7 +112,7 @@ class AnswerTap(ABC):
     def findings(self) -> tuple[ir.Usage | None, bool, str | None, bool, UpstreamHTTPError | None]:
         """(usage, ended, stop_reason, failed, error), the kept chunks read first: all that
         settlement wants, in one call."""
-        if self._t3 is not None:
+        if self._t3 is not None or self._head is not None:
             self._catch_up()
         usage = self._tap_usage if self._plain_usage else self.usage  # Gemini decodes its usage late
         return usage, self._tap_ended, self._tap_stop_reason, self._tap_failed, self._tap_error
@@ -122,6 +123,15 @@ class AnswerTap(ABC):
             kept = (self._t1, self._t2, self._t3)
             self._t1 = self._t2 = self._t3 = None
             self._read_kept(kept)
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._read_head(head)
+
+    def _read_head(self, head: bytes) -> None:
+        """The first chunk, kept unread by :meth:`_read` (in ``_head``) until the end was read,
+        for a protocol whose end may make it unnecessary."""
+        self._read(head)
 
     def _read_kept(self, kept: tuple[bytes | None, bytes | None, bytes]) -> None:
         """Read the chunks kept from the end of the stream, oldest first; a protocol whose end

@@ -110,8 +110,18 @@ def test_only_the_message_frames_are_parsed(fake_upstream, monkeypatch) -> None:
     for frame in sse_frames(raw):
         tap.feed(frame)
     assert tap.ended and tap.usage is not None and tap.usage.output_tokens == 200
-    # message_stop is recognised by its event line: nothing in it needs parsing.
-    assert [orjson.loads(d)["type"] for d in parsed] == ["message_start", "message_delta"]
+    assert tap.model == MODEL
+    # message_stop is recognised by its event line: nothing in it needs parsing; the last
+    # message_delta repeats every count of message_start, whose model is read without parsing.
+    assert [orjson.loads(d)["type"] for d in parsed] == ["message_delta"]
+    # A server whose message_delta gives only the output count: message_start is read too.
+    partial = [f.replace(b'"input_tokens":', b'"in":') if b"message_delta" in f else f for f in sse_frames(raw)]
+    parsed.clear()
+    tap = AnthropicTap()
+    for frame in partial:
+        tap.feed(frame)
+    assert tap.usage is not None and tap.usage.output_tokens == 200 and tap.usage.input_tokens > 0
+    assert [orjson.loads(d)["type"] for d in parsed] == ["message_delta", "message_start"]
 
 
 def test_whole_answer(fake_upstream) -> None:

@@ -32,6 +32,8 @@ _MESSAGE = b'"message_'
 _ERROR = b'"error"'
 _STOP_EVENTS = (b"event: message_stop\n", b"event: message_stop\r", b"event:message_stop\n")
 _EVENT_LINE = b"event:"
+#: The counts a ``message_delta`` must repeat for ``message_start``'s to be left unread.
+_FULL_COUNTS = frozenset({"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"})
 _STOP_FRAME = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _START_LINE = b"event: message_start"
 _LINE_ENDS = b"\r\n"
@@ -40,34 +42,39 @@ _CONTENT = b'"content":'
 _MODEL = b'"model":'
 
 
-def _tail(body: bytes) -> dict[str, Any] | None:
-    """The end of a whole message — ``stop_reason``, ``stop_sequence``, ``usage`` — parsed
-    alone, or None when the body is not laid out that way (then it is parsed whole).
+def _ends(body: bytes) -> dict[str, Any] | None:
+    """The two ends of a whole message — ``model``, then ``stop_reason``, ``stop_sequence``,
+    ``usage`` — parsed alone, or None when the body is not laid out that way (then it is
+    parsed whole).
 
     Anthropic writes a message's keys in one order: ``id``, ``type``, ``role``, ``model``,
-    ``content``, then those three, so the last ``"stop_reason":`` of the body starts its
-    tail. The match is a real key, not text: inside a JSON string a quote is escaped. A
-    ``stop_reason`` key inside a tool's input, found by mistake, leaves brackets unbalanced,
-    so the tail does not parse, or has no ``usage``, and the whole body is read instead."""
-    pos = body.rfind(_STOP_REASON)
-    if pos < 0:
+    ``content``, then those three; so ``model`` stands before the first ``"content":`` and
+    the last ``"stop_reason":`` starts the tail. A match is a real key, not text: inside a
+    JSON string a quote is escaped. A ``stop_reason`` key inside a tool's input, found by
+    mistake, leaves brackets unbalanced, so the ends do not parse, or lack ``usage``, and the
+    whole body is read instead."""
+    tail = body.rfind(_STOP_REASON)
+    content = body.find(_CONTENT, 0, tail) if tail > 0 else -1
+    model = body.find(_MODEL, 0, content) if content > 0 else -1
+    comma = body.find(b",", model, content) if model > 0 else -1
+    if comma < 0:
         return None
     try:
-        tail = orjson.loads(b"{" + body[pos:])
+        ends = orjson.loads(b"".join((b"{", body[model : comma + 1], body[tail:])))
     except orjson.JSONDecodeError:
         return None
-    return tail if isinstance(tail, dict) and "usage" in tail else None
+    return ends if isinstance(ends, dict) and "usage" in ends else None
 
 
-def _head_model(body: bytes) -> str | None:
-    """The ``model`` of a whole message, read from before its ``content`` (where Anthropic
-    writes it); None when it is not there."""
-    content = body.find(_CONTENT)
-    pos = body.find(_MODEL, 0, content) if content > 0 else -1
+def _head_model(head: bytes) -> str | None:
+    """The ``model`` of the message that ``head`` opens (``message_start``'s), read from
+    before its ``content``, where Anthropic writes it; None when it is not there."""
+    content = head.find(_CONTENT)
+    pos = head.find(_MODEL, 0, content) if content > 0 else -1
     if pos < 0:
         return None
     try:
-        model = orjson.loads(body[pos + len(_MODEL) : body.find(b",", pos)])
+        model = orjson.loads(head[pos + len(_MODEL) : head.find(b",", pos, content)])
     except orjson.JSONDecodeError:
         return None
     return model if isinstance(model, str) else None
@@ -88,18 +95,36 @@ class AnthropicTap(AnswerTap):
     """Usage, stop reason, model and the end of one Anthropic Messages answer."""
 
     _lines = True  # the stream names its events (Anthropic's own does)
+    # ``_head``: the first chunk (``message_start``), read only when the end has been: Anthropic's
+    # last ``message_delta`` repeats every count, and then only the model is wanted from it.
+    #: The usage object of the last ``message_delta`` read.
+    _delta_usage: dict[str, Any] | None = None
 
     def _read(self, chunk: bytes) -> None:
         if not self._started:
             if not chunk.startswith(b"event:"):
                 self._lines = False  # a server without event lines
             elif self._tap_model is None and self._tap_usage is None:  # message_start opens the stream
-                self._frame_at(chunk, _line_at(chunk, _START_LINE, last=False))
+                self._head = chunk
         if not self._lines:
             for frame in frames_with(chunk, (_MESSAGE, _ERROR)):
                 self._frame(frame)
             return
         self._read_end(chunk)
+
+    def _read_head(self, head: bytes) -> None:
+        """``message_start``, once the end events are read: its model, and its counts where
+        the last ``message_delta`` did not give them all again (then that delta's counts are
+        laid over them once more: they are the later ones)."""
+        delta = self._delta_usage
+        if delta is not None and _FULL_COUNTS.issubset(delta):
+            self._tap_model = _head_model(head)
+            if self._tap_model is not None:
+                return
+        self._tap_usage = None
+        self._frame_at(head, _line_at(head, _START_LINE, last=False))
+        if delta is not None:
+            self._tap_usage = decode_usage(delta, self._tap_usage)
 
     def _read_kept(self, kept: tuple[bytes | None, bytes | None, bytes]) -> None:
         """The stream's last chunks, newest first, until its last ``message_delta`` (or an
@@ -158,19 +183,16 @@ class AnthropicTap(AnswerTap):
             self._event(event)
 
     def whole(self, body: bytes) -> None:
-        message = _tail(body)
-        model = _head_model(body) if message is not None else None
-        if message is not None and model is not None:  # the usual case: only the ends are parsed
-            self._tap_model = model
-        else:
+        message = _ends(body)  # the usual case: only the ends are parsed
+        if message is None:
             message = load(body)
             if not isinstance(message, dict):
                 return
             if message.get("type") == "error":
                 self._failed(message)
                 return
-            if isinstance(model := message.get("model"), str):
-                self._tap_model = model
+        if isinstance(model := message.get("model"), str):
+            self._tap_model = model
         usage = message.get("usage")
         if isinstance(usage, dict):
             self._tap_usage = decode_usage(usage)
@@ -193,6 +215,7 @@ class AnthropicTap(AnswerTap):
             usage, delta = event.get("usage"), event.get("delta")
             if isinstance(usage, dict):
                 self._tap_usage = decode_usage(usage, self._tap_usage)
+                self._delta_usage = usage
             if isinstance(delta, dict) and isinstance(stop_reason := delta.get("stop_reason"), str):
                 self._tap_stop_reason = stop_reason
         elif kind == "message_stop":
