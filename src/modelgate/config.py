@@ -79,6 +79,9 @@ class ProviderConfig(_Strict):
     read_timeout: float = Field(default=600.0, gt=0)
     #: Extra headers sent on every upstream request (e.g. an org id).
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Let clients bring their own key for this provider (BYOK): sent in the header
+    #: ``x-modelgate-key-<name>``, used for that request only, never stored or logged.
+    byok: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -113,6 +116,27 @@ class PricingConfig(_Strict):
     output: float = Field(default=0.0, ge=0)
     cache_read: float = Field(default=0.0, ge=0)
     cache_write: float = Field(default=0.0, ge=0)
+    #: Reasoning tokens, where a provider bills them apart from output (default: the output price).
+    reasoning: float | None = Field(default=None, ge=0)
+
+
+class TenancyConfig(_Strict):
+    """Virtual keys, budgets and limits: how they are kept and enforced."""
+
+    #: Seconds between two polls of the store for changed keys and teams: a new, revoked or
+    #: changed key takes effect on every instance within this delay.
+    key_refresh_seconds: float = Field(default=2.0, gt=0)
+    #: Credits per USD, for budgets kept in credits (an internal billing unit).
+    credit_rate: float | None = Field(default=None, gt=0)
+    #: Proxies (IPs or CIDRs) whose ``X-Forwarded-For`` names the client; otherwise the
+    #: client IP is the socket's.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: Distinct client IPs seen for one key within its IP window at which the key is
+    #: quarantined until an admin releases it (None: never).
+    quarantine_ips: int | None = Field(default=None, gt=0)
+    #: How often, and in batches of how many rows, the ledger is written.
+    ledger_flush_seconds: float = Field(default=1.0, gt=0)
+    ledger_batch: int = Field(default=500, gt=0)
 
 
 class ModelConfig(_Strict):
@@ -129,6 +153,11 @@ class ModelConfig(_Strict):
     max_output_tokens: int | None = Field(default=None, gt=0)
     #: Overrides the built-in price of the model's family (``accounting/pricing.py``).
     pricing: PricingConfig | None = None
+    #: Limits on the model for all callers together: requests and tokens (input + output) per minute.
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    #: The largest ``max_tokens`` a request may ask of this model (400 ``max_tokens_too_large`` above).
+    max_tokens_cap: int | None = Field(default=None, gt=0)
 
 
 class ServerConfig(_Strict):
@@ -142,6 +171,12 @@ class ServerConfig(_Strict):
     stream_ping_interval: float = Field(default=10.0, gt=0)
     #: Level of the one log line each request writes when it settles (``off``: none).
     request_log_level: Literal["debug", "info", "warning", "off"] = "info"
+    #: The store of keys, teams and the ledger: a SQLite file in ``data_dir`` by default,
+    #: ``postgresql://…`` for several instances (``$MODELGATE_DATABASE_URL``).
+    database_url: str | None = None
+    #: Redis for limits shared by several processes or instances (``$MODELGATE_REDIS_URL``);
+    #: counters are kept in process otherwise.
+    redis_url: str | None = None
 
 
 class Config(_Strict):
@@ -149,6 +184,7 @@ class Config(_Strict):
     master_key: str | None = None
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
@@ -216,6 +252,12 @@ def parse_config(data: Any, source: str, env: dict[str, str] | None = None) -> C
         raise ConfigError(source, _format_validation(e)) from None
     if config.master_key is None and env.get("MODELGATE_MASTER_KEY"):
         config = config.model_copy(update={"master_key": env["MODELGATE_MASTER_KEY"]})
+    server: dict[str, Any] = {}
+    for field, var in (("database_url", "MODELGATE_DATABASE_URL"), ("redis_url", "MODELGATE_REDIS_URL")):
+        if getattr(config.server, field) is None and env.get(var):
+            server[field] = env[var]
+    if server:
+        config = config.model_copy(update={"server": config.server.model_copy(update=server)})
     return config
 
 
