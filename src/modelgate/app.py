@@ -30,12 +30,14 @@ from modelgate.frontdoors.gemini import GeminiFrontDoor
 from modelgate.frontdoors.listings import ModelListings
 from modelgate.frontdoors.openai_chat import OpenAIChatFrontDoor
 from modelgate.frontdoors.openai_responses import OpenAIResponsesFrontDoor
+from modelgate.frontdoors.usage import UsageEndpoint
 from modelgate.observability.request_log import RequestLog
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import new_request_id
 from modelgate.pipeline.settle import Settler
-from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
+from modelgate.policy.auth import Authenticator
+from modelgate.policy.tenancy import Tenancy
 from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
@@ -83,9 +85,12 @@ class Gateway:
             p.name: build_provider(p, self.client, config.models) for p in config.providers
         }
         self.catalog = ModelCatalog(list(config.models), self.providers)
-        self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
-        self.admission = Admission(self.authenticator, config.server.max_body_bytes)
-        self.settler = Settler(RequestLog(config.server.request_log_level))
+        #: Keys, teams, limits, budgets and the ledger (the store opens at start).
+        self.tenancy = Tenancy(config, ensure_master_key(config))
+        self.authenticator = authenticator or self.tenancy.authenticator
+        self.admission = Admission(self.authenticator, config.server.max_body_bytes, self.tenancy)
+        self.admission.byok = {f"x-modelgate-key-{p.name.lower()}": p.name for p in config.providers if p.byok}
+        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy)
         self.chain = Chain(self.admission, self.catalog, self.settler)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
@@ -96,11 +101,14 @@ class Gateway:
             door.protocol: door for door in (self.anthropic, self.openai_chat, self.openai_responses, self.gemini)
         }
         self.listings = ModelListings(self.catalog, self.admission, self.doors)
+        self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
 
     async def start(self) -> None:
         await self.client.start()
+        await self.tenancy.start()
 
     async def close(self) -> None:
+        await self.tenancy.close()
         await self.client.close()
 
     def routes(self) -> list[BaseRoute]:
@@ -113,6 +121,7 @@ class Gateway:
             *self.anthropic.routes("/api/anthropic"),
             *self.gemini.routes("/api/gemini"),
             *self.listings.routes(),
+            *self.usage.routes(),
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),

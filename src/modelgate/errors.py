@@ -9,6 +9,7 @@ status at the edge (``protocols.<name>.errors``)::
     ├── PermissionDenied          PERMISSION       403
     ├── NotFound                  NOT_FOUND        404
     ├── RequestTooLarge           REQUEST_TOO_LARGE 413
+    ├── LimitExceeded             RATE_LIMIT       429            (a key's limit or budget)
     ├── InternalError             API_ERROR        500
     ├── UpstreamUnavailable       API_ERROR        502     yes   (refused, reset, broken stream)
     ├── UpstreamTimeout           TIMEOUT          504     yes
@@ -23,6 +24,7 @@ for it (``invalid_api_key``, ``model_not_found``, ``context_length_exceeded``…
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -54,6 +56,9 @@ class GatewayError(Exception):
     kind: ErrorKind = ErrorKind.API_ERROR
     code: str | None = None
     retryable: bool = False
+    #: A refusal by the gateway's own policy (a key's limit, budget, model list, IP rules):
+    #: its ``code`` travels in every protocol's envelope, where clients and dashboards read it.
+    policy: bool = False
 
     def __init__(
         self,
@@ -66,9 +71,12 @@ class GatewayError(Exception):
         retry_after: float | None = None,
         retryable: bool | None = None,
         headers: dict[str, str] | None = None,
+        policy: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        if policy is not None:
+            self.policy = policy
         if status is not None:
             self.status = status
         if kind is not None:
@@ -107,6 +115,31 @@ class RequestTooLarge(GatewayError):
     status = 413
     kind = ErrorKind.REQUEST_TOO_LARGE
     code = "request_too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What a refusal by one of the gateway's own limits tells a client in headers (each
+    protocol its own: ``anthropic-ratelimit-*``, ``x-ratelimit-*``)."""
+
+    #: ``requests`` or ``tokens`` (the limits providers have headers for), or ``spend``.
+    resource: str
+    limit: float
+    remaining: float
+    #: Epoch seconds when capacity frees (None: never).
+    reset_at: float | None
+
+
+class LimitExceeded(GatewayError):
+    """A key, team or model is over one of its limits or budgets (the gateway's own refusal)."""
+
+    status = 429
+    kind = ErrorKind.RATE_LIMIT
+    policy = True
+
+    def __init__(self, message: str, *, code: str, retry_after: float | None, info: RateLimitInfo) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
+        self.info = info
 
 
 class InternalError(GatewayError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +35,7 @@ REQUEST_LOGGER = "modelgate.request"
 
 def build_gateway(fake: FakeUpstream, **server: Any) -> Gateway:
     data = gateway_config(fake)
+    server = {"data_dir": tempfile.mkdtemp(prefix="mg-gw-"), **server}
     data = {**data, "master_key": MASTER_KEY, "server": {**data["server"], **server}}
     return Gateway(parse_config(data, "test", env={}))
 

@@ -10,6 +10,8 @@ estimated locally (``accounting.tokens``) for the others.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.errors import GatewayError, InvalidRequest
+from modelgate.errors import GatewayError, InvalidRequest, RateLimitInfo
 from modelgate.frontdoors.base import FrontDoor
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
@@ -56,6 +58,17 @@ class AnthropicFrontDoor(FrontDoor):
     def credentials(self, request: Request) -> list[str]:
         headers = request.headers
         return [c for c in (headers.get("x-api-key"), bearer(headers.get("authorization"))) if c]
+
+    def rate_limit_headers(self, info: RateLimitInfo) -> dict[str, str]:
+        """Anthropic's ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}``."""
+        if info.resource not in ("requests", "tokens"):
+            return {}
+        prefix = f"anthropic-ratelimit-{info.resource}-"
+        headers = {prefix + "limit": str(int(info.limit)), prefix + "remaining": str(max(0, int(info.remaining)))}
+        if info.reset_at is not None:
+            reset = datetime.fromtimestamp(math.ceil(info.reset_at), tz=UTC)
+            headers[prefix + "reset"] = reset.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return headers
 
     def parse(self, request: Request, raw: bytes, operation: Operation) -> Call:
         body = parse_json(raw)

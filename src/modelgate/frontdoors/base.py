@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelgate import ir
-from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound
+from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, LimitExceeded, NotFound, RateLimitInfo
 from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.respond import JSON, json_response
@@ -53,6 +53,11 @@ class FrontDoor(ABC):
     def parse(self, request: Request, raw: bytes, operation: Operation) -> Call:
         """The call in ``raw``, checked as the protocol checks it (cheap checks only)."""
 
+    def max_tokens(self, call: Call) -> int | None:
+        """The output limit the call asks for, where this protocol's body says it (for the caps
+        and budget reservations of tenancy); None when it does not."""
+        return count_field(call.body, "max_tokens")
+
     # ------------------------------------------------------------------ plan
 
     def model_not_found(self, call: Call, err: NotFound) -> GatewayError:
@@ -65,9 +70,16 @@ class FrontDoor(ABC):
     def render_error(self, err: GatewayError, request_id: str) -> tuple[int, Any]:
         """(HTTP status, body) of ``err`` in this protocol's envelope."""
 
+    def rate_limit_headers(self, info: RateLimitInfo) -> dict[str, str]:
+        """The headers this protocol's clients read on a refusal by one of the gateway's
+        limits (a hook: ``anthropic-ratelimit-*``, ``x-ratelimit-*``)."""
+        return {}
+
     def error_response(self, err: GatewayError, request_id: str) -> Response:
         status, body = self.render_error(err, request_id)
         headers = {self.request_id_header: request_id, **err.headers}
+        if isinstance(err, LimitExceeded):
+            headers.update(self.rate_limit_headers(err.info))
         if err.retry_after is not None:
             headers["retry-after"] = str(max(0, math.ceil(err.retry_after)))
         return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=JSON)
@@ -133,3 +145,9 @@ class FrontDoor(ABC):
 
     def compaction_body(self, call: Call, resp: ir.Response) -> Any:
         raise InvalidRequest("this protocol has no compaction")
+
+
+def count_field(obj: Any, name: str) -> int | None:
+    """``obj[name]`` when it is a whole number (not a bool), else None."""
+    value = obj.get(name) if isinstance(obj, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

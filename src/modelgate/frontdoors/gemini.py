@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from modelgate import ir
 from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PermissionDenied
-from modelgate.frontdoors.base import FrontDoor
+from modelgate.frontdoors.base import FrontDoor, count_field
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import gemini as codec
@@ -91,6 +91,9 @@ class GeminiFrontDoor(FrontDoor):
         version = "v1" if request.url.path.rpartition("/models/")[0].endswith("/v1") else "v1beta"
         sse = request.query_params.get("alt") == "sse"
         return GeminiCall(operation, raw or b"{}", body, model, _STREAMING[method], version, method, sse)
+
+    def max_tokens(self, call: Call) -> int | None:
+        return count_field(call.body.get("generationConfig"), "maxOutputTokens")
 
     def model_not_found(self, call: Call, err: NotFound) -> GatewayError:
         method = call.method if isinstance(call, GeminiCall) else "generateContent"

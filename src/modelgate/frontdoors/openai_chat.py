@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.frontdoors.base import FrontDoor
+from modelgate.frontdoors.base import FrontDoor, count_field
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import openai_chat as codec
@@ -44,6 +44,9 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
 
     async def completions(self, request: Request) -> Response:
         return await self.chain.handle(request, self, Operation.GENERATE, "chat")
+
+    def max_tokens(self, call: Call) -> int | None:
+        return count_field(call.body, "max_completion_tokens") or count_field(call.body, "max_tokens")
 
     # ------------------------------------------------------------------ passthrough
 

@@ -9,13 +9,15 @@ Each door names its protocol's request codec (``check_request``, ``decode_reques
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, ClassVar, Protocol
 
 import orjson
 from starlette.requests import Request
 
 from modelgate import ir
-from modelgate.errors import AuthenticationFailed, GatewayError, NotFound
+from modelgate.errors import AuthenticationFailed, GatewayError, NotFound, RateLimitInfo
 from modelgate.frontdoors.base import FrontDoor
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
@@ -48,6 +50,21 @@ class OpenAIFrontDoor(FrontDoor):
     def authentication_error(self, err: AuthenticationFailed, credentials: list[str]) -> GatewayError:
         """OpenAI's wording: clients and their users recognise it."""
         return envelope.wrong_key(credentials[0]) if credentials else envelope.missing_key()
+
+    def rate_limit_headers(self, info: RateLimitInfo) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (reset as a
+        duration, ``6m0s``)."""
+        if info.resource not in ("requests", "tokens"):
+            return {}
+        headers = {
+            f"x-ratelimit-limit-{info.resource}": str(int(info.limit)),
+            f"x-ratelimit-remaining-{info.resource}": str(max(0, int(info.remaining))),
+        }
+        if info.reset_at is not None:
+            seconds = max(0, math.ceil(info.reset_at - time.time()))
+            minutes, seconds = divmod(seconds, 60)
+            headers[f"x-ratelimit-reset-{info.resource}"] = f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
+        return headers
 
     def parse(self, request: Request, raw: bytes, operation: Operation) -> Call:
         try:

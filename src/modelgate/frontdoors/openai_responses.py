@@ -34,6 +34,7 @@ from starlette.websockets import WebSocket
 
 from modelgate import ir
 from modelgate.errors import ErrorKind, GatewayError, NotFound, UpstreamUnavailable
+from modelgate.frontdoors.base import count_field
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.chain import Chain
@@ -75,6 +76,9 @@ class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
 
     async def create(self, request: Request) -> Response:
         return await self.chain.handle(request, self, Operation.GENERATE, "responses")
+
+    def max_tokens(self, call: Call) -> int | None:
+        return count_field(call.body, "max_output_tokens")
 
     async def compact(self, request: Request) -> Response:
         """Forwarded to an OpenAI upstream; done by the routed model for the others."""

@@ -3,23 +3,29 @@
 The first stage of the chain, and the only place a request is authenticated and its body
 read: the door's own checks on the path, the caller's credentials (in the door's places,
 refused in the door's words), the body (never more than ``max_body_bytes`` of it), then the
-door's parsing and protocol checks. Tenancy's key, limit and budget checks go here too,
-once the caller is known and before anything reaches an upstream.
+door's parsing and protocol checks, a virtual key's model list and IP rules; then, once
+the plan names the serving model (``reserve``), the caps, limits and budgets of tenancy,
+before anything reaches an upstream.
 """
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from starlette.requests import ClientDisconnect, Request
 
-from modelgate.errors import AuthenticationFailed, RequestTooLarge
+from modelgate.errors import AuthenticationFailed, PermissionDenied, RequestTooLarge
 from modelgate.pipeline.context import Call, Operation, RequestContext
+from modelgate.pipeline.plan import Plan
 from modelgate.pipeline.streaming import ClientDisconnected
 from modelgate.policy.auth import Authenticator, Principal
+from modelgate.policy.ips import client_ip
+from modelgate.policy.limits import DEFAULT_OUTPUT, Limiter, Owner
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
+    from modelgate.policy.tenancy import Tenancy
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -43,11 +49,15 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class Admission:
-    """The admit stage: authentication and reading, the same for every door."""
+    """The admit stage: authentication and reading, the same for every door; then, once the
+    plan says which model serves, the caps, limits and budgets of tenancy."""
 
-    def __init__(self, authenticator: Authenticator, max_body_bytes: int) -> None:
+    def __init__(self, authenticator: Authenticator, max_body_bytes: int, tenancy: Tenancy | None = None) -> None:
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
+        self.tenancy = tenancy
+        #: BYOK: the header that may carry a client's own key, for each provider that allows it.
+        self.byok: dict[str, str] = {}
 
     async def authenticate(self, request: Request, door: FrontDoor) -> Principal:
         """The caller, from the credentials in the door's places; refusals in the door's words."""
@@ -59,7 +69,50 @@ class Admission:
 
     async def admit(self, ctx: RequestContext, request: Request, door: FrontDoor, operation: Operation) -> Call:
         door.check_path(request)
-        ctx.caller = await self.authenticate(request, door)
+        ctx.caller = caller = await self.authenticate(request, door)
         raw = await read_body(request, self.max_body_bytes)
         ctx.call = call = door.parse(request, raw, operation)
+        key = caller.key
+        if key is not None:
+            if key.models and not allowed_model(call.model, key.models):
+                raise PermissionDenied(
+                    f"API key {key.name!r} may not use model {call.model!r}", code="model_not_allowed", policy=True
+                )
+            tenancy = self.tenancy
+            if tenancy is not None and tenancy.ips.applies(key):
+                client = request.client
+                peer = client.host if client is not None else None
+                ip = client_ip(peer, request.headers.get("x-forwarded-for"), tenancy.trusted_proxies)
+                ctx.client_ip = ip
+                await tenancy.ips.check(key, ip)
+        if self.byok:
+            headers = request.headers
+            found = {provider: value for header, provider in self.byok.items() if (value := headers.get(header))}
+            if found:
+                ctx.byok = found
         return call
+
+    async def reserve(self, ctx: RequestContext, door: FrontDoor, call: Call, plan: Plan) -> None:
+        """The caps of the key and the serving model, then every limit and budget that applies
+        (``policy.limits``): refused here, before anything reaches an upstream."""
+        route = plan.candidates[0]
+        model = route.model
+        max_tokens = door.max_tokens(call)
+        Limiter.check_cap(ctx.caller, model.max_tokens_cap, max_tokens)
+        tenancy = self.tenancy
+        if tenancy is None or call.operation is Operation.COUNT_TOKENS:
+            return
+        ctx.rates = rates = tenancy.prices.rates(model, route.upstream_model)
+        caller = ctx.caller
+        if model.rpm is None and model.tpm is None and (caller is None or caller.key is None):
+            return  # nothing to count: the master key on an unlimited model
+        output = max_tokens or model.max_output_tokens or DEFAULT_OUTPUT
+        owner = Owner("model", model.name, model.name)
+        ctx.lease = await tenancy.limiter.reserve(
+            ctx.request_id, caller, owner, (model.rpm, model.tpm), rates, len(call.raw) // 4, output
+        )
+
+
+def allowed_model(model: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a key whose models are ``patterns`` (names, ``*`` wildcards) may use ``model``."""
+    return any(model == p or (("*" in p or "?" in p) and fnmatchcase(model, p)) for p in patterns)

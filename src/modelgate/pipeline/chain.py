@@ -29,6 +29,7 @@ from modelgate.pipeline.plan import Plan, make_plan
 from modelgate.pipeline.respond import respond
 from modelgate.pipeline.settle import Settler
 from modelgate.pipeline.streaming import ClientDisconnected, EventStream
+from modelgate.providers.keys import UpstreamKey
 from modelgate.routing.catalog import ModelCatalog, ModelRoute
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Chain:
         try:
             call = await self.admission.admit(ctx, request, door, operation)
             ctx.plan = plan = make_plan(self.catalog, door, call)
+            await self.admission.reserve(ctx, door, call, plan)
             response = await self._serve(ctx, request, door, call, plan)
         except GatewayError as e:
             response = door.error_response(e, ctx.request_id)
@@ -91,7 +93,8 @@ class Chain:
         self, ctx: RequestContext, request: Request, door: FrontDoor, call: Call, route: ModelRoute
     ) -> Answer:
         """One upstream call with the next key of the route's provider, recorded in ``ctx``."""
-        key = route.provider.keys.pick()
+        byok = ctx.byok.get(route.provider.name) if ctx.byok else None
+        key = UpstreamKey(f"{route.provider.name}#byok", byok) if byok else route.provider.keys.pick()
         passthrough = is_passthrough(door, route)
         record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
         ctx.attempts.append(record)

@@ -19,7 +19,9 @@ from modelgate.errors import GatewayError
 from modelgate.policy.auth import Principal
 
 if TYPE_CHECKING:
+    from modelgate.accounting.cost import Rates
     from modelgate.pipeline.plan import Plan
+    from modelgate.policy.limits import Lease
     from modelgate.protocols.tap import AnswerTap
 
 #: Status recorded for a request whose client has gone (nginx's convention; nobody sees it).
@@ -91,6 +93,15 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     caller: Principal | None = None
     call: Call | None = None
+    #: The client's address, where a key's IP rules needed it.
+    client_ip: str | None = None
+    #: Upstream keys the client brought for this request only, by provider name (BYOK).
+    byok: dict[str, str] | None = None
+    #: The serving model's prices, and what the call reserved against its limits and budgets.
+    rates: Rates | None = None
+    lease: Lease | None = None
+    #: What the answer cost, in USD (known at settlement).
+    cost: float = 0.0
     plan: Plan | None = None
     attempts: list[Attempt] = field(default_factory=list)
     #: Reads usage and the end from a passthrough answer as it goes by.

@@ -3,22 +3,30 @@
 The chain calls it in a ``finally`` for a whole answer, and the event stream calls it when
 the stream closes (finished, broken, or abandoned by the client). It reads the request
 context: the usage (from the tap on the passthrough path, from the IR otherwise), the
-outcome, the timings. Today it writes the request's log line; the ledger row and the
-budget and counter updates of tenancy go here, off the hot path.
+outcome, the timings. It bills the call (the lease on the counters settled at the real
+cost, off the request path; a ledger row queued for the batched writer) and writes the
+request's log line.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from modelgate.errors import UpstreamUnavailable
 from modelgate.observability.request_log import RequestLog
-from modelgate.pipeline.context import CLIENT_CLOSED, RequestContext
+from modelgate.pipeline.context import CLIENT_CLOSED, Operation, RequestContext
+from modelgate.store.records import LedgerRow
+
+if TYPE_CHECKING:
+    from modelgate.policy.tenancy import Tenancy
 
 
 class Settler:
-    def __init__(self, request_log: RequestLog) -> None:
+    def __init__(self, request_log: RequestLog, tenancy: Tenancy | None = None) -> None:
         self.request_log = request_log
+        self.tenancy = tenancy
 
     def settle(self, ctx: RequestContext, client_gone: bool = False) -> None:
         if ctx.settled:
@@ -34,4 +42,47 @@ class Settler:
             ctx.client_gone = True
             if not ctx.ended:
                 ctx.status = CLIENT_CLOSED
+        if self.tenancy is not None:
+            self.bill(ctx, self.tenancy)
         self.request_log.write(ctx)
+
+    @staticmethod
+    def bill(ctx: RequestContext, tenancy: Tenancy) -> None:
+        """The call's real cost: its lease settled on the counters (off the request path) and its
+        ledger row queued. Token counting and calls refused before parsing are not billed."""
+        call, caller = ctx.call, ctx.caller
+        if call is None or caller is None or call.operation is Operation.COUNT_TOKENS:
+            return
+        usage = ctx.usage
+        if usage is not None and ctx.rates is not None:
+            ctx.cost = cost = ctx.rates.cost(usage)
+        else:
+            cost = 0.0
+        lease = ctx.lease
+        if lease is not None:
+            tokens = usage.input_tokens + usage.cache_write_tokens + usage.output_tokens if usage else 0
+            tenancy.spawn(tenancy.limiter.settle(lease, cost, tokens))
+        attempt = ctx.attempt
+        key = caller.key
+        tenancy.writer.add(
+            LedgerRow(
+                request_id=ctx.request_id,
+                at=datetime.now(UTC),
+                key_id=key.id if key is not None else None,
+                team_id=key.team_id if key is not None else None,
+                door=ctx.door,
+                endpoint=ctx.endpoint,
+                model=call.model,
+                served_model=attempt.upstream_model if attempt is not None else None,
+                provider=attempt.provider if attempt is not None else None,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+                cache_read_tokens=usage.cache_read_tokens if usage else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage else 0,
+                reasoning_tokens=usage.reasoning_tokens if usage else 0,
+                cost_usd=cost,
+                credits=tenancy.prices.credits(cost),
+                status=ctx.status or 0,
+                latency_ms=round((ctx.duration or 0.0) * 1000),
+            )
+        )

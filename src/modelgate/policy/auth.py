@@ -2,8 +2,8 @@
 
 Front doors extract the candidate credentials from their own headers
 (``x-api-key``, ``Authorization: Bearer``, ``x-goog-api-key``, ``?key=``) and
-hand them to an :class:`Authenticator`, which knows nothing of HTTP. Virtual
-keys arrive later as another authenticator behind the same interface.
+hand them to an :class:`Authenticator`, which knows nothing of HTTP. Virtual keys
+are another authenticator behind the same interface (``policy.tenants``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelgate.errors import AuthenticationFailed
+from modelgate.store.records import KeyRecord, TeamRecord
 
 
 @dataclass(slots=True, frozen=True)
 class Principal:
-    """An authenticated caller."""
+    """An authenticated caller: the master key, or a virtual key (with its team, if any)."""
 
     id: str
-    kind: str  # "master" now; "virtual_key" later
+    kind: str  # "master" or "virtual_key"
+    key: KeyRecord | None = None
+    team: TeamRecord | None = None
 
 
 class Authenticator(Protocol):

@@ -55,7 +55,10 @@ def error_body(err: GatewayError, request_id: str | None = None) -> dict[str, An
     message = err.message
     if isinstance(err, UpstreamHTTPError) and err.status == 400:
         message = prompt_too_long(message) or message
-    body = {"type": "error", "error": {"type": _TYPE_BY_KIND.get(err.kind, "api_error"), "message": message}}
+    error: dict[str, Any] = {"type": _TYPE_BY_KIND.get(err.kind, "api_error"), "message": message}
+    if err.policy and err.code:
+        error["code"] = err.code
+    body = {"type": "error", "error": error}
     if request_id:
         body["request_id"] = request_id
     return body

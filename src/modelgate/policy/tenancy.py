@@ -1,0 +1,84 @@
+"""Tenancy's moving parts, owned in one place by the application object.
+
+The store (keys, teams, ledger: SQLite in the data directory by default, PostgreSQL when
+configured), the counters (in process, or Redis), the key cache that spares the request
+path any query, the price book, the limiter and the ledger writer. :meth:`Tenancy.start`
+brings them up in order (an embedded SQLite store is migrated on the way; PostgreSQL must
+be migrated with ``modelgate db upgrade``), :meth:`Tenancy.close` takes them down and
+writes what the ledger still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from modelgate.accounting.cost import PriceBook
+from modelgate.accounting.ledger import LedgerWriter
+from modelgate.config import Config
+from modelgate.counters import Counters, open_counters
+from modelgate.policy.auth import MasterKeyAuthenticator
+from modelgate.policy.ips import IPRules
+from modelgate.policy.limits import Limiter
+from modelgate.policy.tenants import KeyCache, TenantAuthenticator
+from modelgate.store import Database, KeyRecord, LedgerStore, TenantStore, current_revision, default_url, head_revision
+from modelgate.store.migrate import upgrade_database
+
+
+class StoreNotReady(RuntimeError):
+    """The configured database lacks the gateway's tables (or has older ones)."""
+
+
+def store_url(config: Config) -> str:
+    return config.server.database_url or default_url(config.server.data_dir)
+
+
+class Tenancy:
+    def __init__(self, config: Config, master_key: str) -> None:
+        self.database = Database(store_url(config))
+        self.tenants = TenantStore(self.database)
+        self.ledger = LedgerStore(self.database)
+        self.counters: Counters = open_counters(config.server.redis_url)
+        self.cache = KeyCache(self.tenants, config.tenancy.key_refresh_seconds)
+        self.prices = PriceBook(config.tenancy.credit_rate)
+        self.limiter = Limiter(self.counters, self.prices, self.ledger)
+        self.writer = LedgerWriter(self.ledger, config.tenancy.ledger_flush_seconds, config.tenancy.ledger_batch)
+        self.authenticator = TenantAuthenticator(MasterKeyAuthenticator(master_key), self.cache)
+        self.ips = IPRules(self.counters, config.tenancy.quarantine_ips, self.quarantine)
+        self.trusted_proxies = tuple(config.tenancy.trusted_proxies)
+        #: Settlements under way (counters released off the request path), awaited at close.
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        if self.database.dialect == "sqlite":
+            await upgrade_database(self.database)
+        elif await current_revision(self.database) != head_revision():
+            raise StoreNotReady("the database is not at the gateway's schema version: run `modelgate db upgrade` first")
+        await self.cache.load()
+        self.cache.start()
+        self.writer.start()
+
+    async def quarantine(self, key: KeyRecord, reason: str) -> None:
+        """Quarantine ``key`` everywhere (the store) and here at once (the cache)."""
+        record = await self.tenants.update_key(key.id, quarantined_at=datetime.now(UTC), quarantine_reason=reason)
+        self.cache.put_key(record)
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` off the request path, kept until it ends (and awaited at close)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle_pending(self) -> None:
+        """Wait for the settlements under way."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.settle_pending()
+        await self.cache.close()
+        await self.writer.close()
+        await self.counters.close()
+        await self.database.close()
