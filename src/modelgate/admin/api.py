@@ -43,6 +43,8 @@ from modelgate.store import StoreConflict, StoreNotFound, TeamChanges
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[BaseModel | Response]]
 JSON: Final = "application/json"
+#: Each path's route takes every method and answers 405 itself, in the envelope.
+_EVERY_METHOD: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class Refusal(Exception):
@@ -51,11 +53,11 @@ class Refusal(Exception):
     def __init__(self, status: int, type: str, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.type, self.code, self.message = status, type, code, message
+        self.headers: dict[str, str] = {"www-authenticate": "Bearer"} if status == 401 else {}
 
     def response(self) -> Response:
         body = ErrorEnvelope(error=ErrorBody(type=self.type, message=self.message, code=self.code))
-        headers = {"www-authenticate": "Bearer"} if self.status == 401 else None
-        return Response(body.model_dump_json(), self.status, headers=headers, media_type=JSON)
+        return Response(body.model_dump_json(), self.status, headers=self.headers, media_type=JSON)
 
 
 class AdminAPI:
@@ -77,7 +79,7 @@ class AdminAPI:
         for op in OPERATIONS:
             by_path.setdefault(op.path, {})[op.method] = op
         router = Router(
-            routes=[Route(path, self._endpoint(ops)) for path, ops in by_path.items()],
+            routes=[Route(path, self._endpoint(ops), methods=_EVERY_METHOD) for path, ops in by_path.items()],
             redirect_slashes=False,
             default=self._unknown_path,
         )
@@ -92,12 +94,11 @@ class AdminAPI:
                 if op is None or not op.public:
                     await self._authenticate(request)
                 if op is None:
-                    raise Refusal(
-                        405,
-                        "invalid_request_error",
-                        "method_not_allowed",
-                        f"{request.method} is not allowed here; use {', '.join(ops)}",
-                    )
+                    allowed = ", ".join(sorted(ops))
+                    message = f"{request.method} is not allowed here: {allowed}"
+                    refusal = Refusal(405, "invalid_request_error", "method_not_allowed", message)
+                    refusal.headers["allow"] = allowed
+                    raise refusal
                 answer = await self._handlers[op.id](request)
             except Refusal as refusal:
                 return refusal.response()
