@@ -1,4 +1,4 @@
-"""The ``modelgate`` command: serve, config check, fake-upstream."""
+"""The ``modelgate`` command: serve, config check, fake-upstream; db, keys, teams, usage (``admin/commands.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from modelgate.admin.commands import COMMANDS as ADMIN_COMMANDS
 from modelgate.config import Config, ConfigError, load_config
 
 
@@ -124,6 +125,10 @@ def fake_upstream(host: str, port: int, require_key: str | None) -> None:
     from modelgate.testing.fake_upstream import serve as serve_fake
 
     serve_fake(host, port, require_key)
+
+
+for _command in ADMIN_COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
