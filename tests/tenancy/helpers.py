@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,12 +31,14 @@ LEDGER_FLUSH = 0.2
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def process_config(fake: FakeUpstream, *, refresh: float = REFRESH, **server: Any) -> dict[str, Any]:
+def process_config(
+    fake: FakeUpstream, *, refresh: float = REFRESH, tenancy: Mapping[str, Any] | None = None, **server: Any
+) -> dict[str, Any]:
     """The shared test config (``tests.conftest.gateway_config``) with a quick key cache and
-    ledger; ``server`` adds to the ``server`` section (``data_dir``, …)."""
+    ledger, and ``tenancy``; ``server`` adds to the ``server`` section (``data_dir``, …)."""
     data = gateway_config(fake)
     data["server"] = {**data["server"], **server}
-    data["tenancy"] = {"key_refresh_seconds": refresh, "ledger_flush_seconds": LEDGER_FLUSH}
+    data["tenancy"] = {"key_refresh_seconds": refresh, "ledger_flush_seconds": LEDGER_FLUSH, **(tenancy or {})}
     return data
 
 
