@@ -11,7 +11,10 @@ fake ("direct") and through the gateway at concurrency 1 and 64:
 - ``passthrough``: Anthropic Messages client → Anthropic upstream, JSON answer;
 - ``passthrough-stream``: the same, streamed (SSE bytes forwarded as they arrive);
 - ``translated``: OpenAI Chat client → Anthropic upstream through the IR, JSON answer;
-- ``translated-stream``: the same, streamed (Anthropic events parsed, re-encoded as chunks).
+- ``translated-stream``: the same, streamed (Anthropic events parsed, re-encoded as chunks);
+- ``passthrough-vkey``, ``passthrough-stream-vkey``: the passthrough rows with a virtual key
+  that has a weekly budget and an RPM limit (never reached), the ledger on: what tenancy
+  costs beside the master key's rows.
 
 The direct baseline of the translated rows is the Anthropic call the gateway
 makes for them, so the ratio is the whole cost of translating.
@@ -20,6 +23,7 @@ makes for them, so the ratio is the whole cost of translating.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 from pathlib import Path
@@ -67,8 +71,8 @@ def chat_body(stream: bool) -> bytes:
     return orjson.dumps(body)
 
 
-def scenarios() -> dict[str, tuple[Load, Load]]:
-    """name → (direct load, gateway load)."""
+def scenarios(virtual_key: str | None = None) -> dict[str, tuple[Load, Load]]:
+    """name → (direct load, gateway load); the ``-vkey`` rows only with a virtual key."""
     direct_headers = {"content-type": "application/json", "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01"}
     anthropic_headers = {"content-type": "application/json", "x-api-key": MASTER, "anthropic-version": "2023-06-01"}
     chat_headers = {"content-type": "application/json", "authorization": f"Bearer {MASTER}"}
@@ -78,7 +82,38 @@ def scenarios() -> dict[str, tuple[Load, Load]]:
         direct = Load("/v1/messages", anthropic_body(stream), direct_headers)
         out["passthrough" + suffix] = (direct, Load("/v1/messages", anthropic_body(stream), anthropic_headers))
         out["translated" + suffix] = (direct, Load("/v1/chat/completions", chat_body(stream), chat_headers))
+    if virtual_key is not None:
+        for stream in (False, True):
+            suffix = "-stream" if stream else ""
+            headers = {**anthropic_headers, "x-api-key": virtual_key}
+            direct = Load("/v1/messages", anthropic_body(stream), direct_headers)
+            out["passthrough" + suffix + "-vkey"] = (direct, Load("/v1/messages", anthropic_body(stream), headers))
     return out
+
+
+def make_virtual_key(data_dir: Path) -> str | None:
+    """A virtual key with a weekly budget and an RPM limit that the bench never reaches, made in
+    the store of a gateway about to start in ``data_dir``; None for a tree without tenancy."""
+    try:
+        from modelgate.policy.keys import digest, hint, new_secret
+        from modelgate.store import Budget, Database, TenantStore, default_url, upgrade_sync
+    except ImportError:
+        return None
+    url = default_url(data_dir)
+    upgrade_sync(url)
+    secret = new_secret()
+
+    async def create() -> None:
+        db = Database(url)
+        try:
+            budgets = [Budget("7d", usd=1e9)]
+            tenants = TenantStore(db)
+            await tenants.create_key("bench", key_hash=digest(secret), hint=hint(secret), budgets=budgets, rpm=10**9)
+        finally:
+            await db.close()
+
+    asyncio.run(create())
+    return secret
 
 
 def fmt(r: Result) -> str:
@@ -116,6 +151,7 @@ def main() -> None:
         }
         path = Path(tmp) / "modelgate.yaml"
         path.write_text(yaml.safe_dump(config))
+        virtual_key = make_virtual_key(Path(tmp) / "data")
         gateway = start(
             [
                 python,
@@ -143,7 +179,7 @@ def main() -> None:
                 f"{'scenario':20} {'conc':>4} | {'direct rps':>10} {'p50':>7} {'p99':>7} | {'gateway rps':>11} "
                 f"{'p50':>7} {'p99':>7} | {'rps ratio':>9} {'+p50 ms':>8} {'cpu ms/req':>10}"
             )
-            for name, (direct, through) in scenarios().items():
+            for name, (direct, through) in scenarios(virtual_key).items():
                 if args.only not in name:
                     continue
                 for c in conns:

@@ -3,6 +3,7 @@ not move with the machine's load, for comparing two versions of the code in one 
 
     .venv/bin/python bench/instructions.py                       # this tree
     .venv/bin/python bench/instructions.py --against a7e22d6     # and a baseline commit, beside it
+    .venv/bin/python bench/instructions.py --only passthrough    # the ``-vkey`` rows: a virtual key's cost
 
 The gateway (one worker) runs under ``valgrind --tool=callgrind`` with instrumentation off
 while it starts and warms up; then N sequential requests of each scenario of
@@ -39,6 +40,8 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
     if src is not None:
         env["PYTHONPATH"] = str(src)
     fake_port, gw_port = free_port(), free_port()
+    data = tmp / f"data-{scenario}-{'baseline' if src is not None else 'this'}"
+    virtual_key = g.make_virtual_key(data) if scenario.endswith("-vkey") else None
     fake_cmd = [sys.executable, "-m", "modelgate.testing.fake_upstream", "--port", str(fake_port)]
     fake = subprocess.Popen(
         ["taskset", "-c", LOAD_CPU, *fake_cmd, "--require-key", g.UPSTREAM_KEY],
@@ -47,7 +50,7 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
         stderr=subprocess.DEVNULL,
     )
     config = {
-        "server": {"data_dir": str(tmp / "data")},
+        "server": {"data_dir": str(data)},
         "providers": [
             {
                 "name": "anth",
@@ -57,7 +60,12 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
             }
         ],
         "models": [{"name": g.MODEL, "provider": "anth"}],
+        # Background work (the key cache's poll, the ledger's timed flush) costs per second, not
+        # per request, and a gateway under callgrind serves a few requests a second: it would
+        # swamp the count. The ledger is written every 100 rows instead, as a loaded gateway does.
     }
+    if ((src or ROOT / "src") / "modelgate" / "policy" / "tenancy.py").exists():
+        config["tenancy"] = {"key_refresh_seconds": 3600, "ledger_flush_seconds": 3600, "ledger_batch": 100}
     (tmp / "modelgate.yaml").write_text(yaml.safe_dump(config))
     out = tmp / f"callgrind.{scenario}.out"
     serve = ["-m", "modelgate", "serve", "--config", str(tmp / "modelgate.yaml"), "--port", str(gw_port)]
@@ -76,7 +84,7 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
     try:
         wait_port(fake_port, fake)
         wait_port(gw_port, gateway, timeout=300)
-        load = g.scenarios()[scenario][1]
+        load = g.scenarios(virtual_key)[scenario][1]
         with httpx.Client(base_url=f"http://127.0.0.1:{gw_port}", timeout=120) as client:
             for i in range(n + 20):  # 20 to warm up, uncounted
                 if i == 20:
@@ -112,15 +120,20 @@ def main() -> None:
         try:
             head = f"{'scenario':20} | {'this tree':>12}"
             print(head + (f" | {args.against[:12]:>12} | {'ratio':>6}" if baseline else ""), flush=True)
-            for name in g.scenarios():
+            counted: dict[str, float] = {}
+            for name in g.scenarios("sk-mg-"):
                 if args.only not in name:
                     continue
-                now = count(None, name, args.requests, tmp)
+                counted[name] = now = count(None, name, args.requests, tmp)
                 row = f"{name:20} | {now / 1e6:10.3f} M"
-                if baseline is not None:
+                if baseline is not None and not name.endswith("-vkey"):  # a virtual key: this tree only
                     before = count(baseline / "src", name, args.requests, tmp)
                     row += f" | {before / 1e6:10.3f} M | {now / before:6.3f}"
                 print(row, flush=True)
+            for name, now in counted.items():
+                master = counted.get(name.removesuffix("-vkey"))
+                if name.endswith("-vkey") and master:
+                    print(f"{name} / {name.removesuffix('-vkey')}: {now / master:6.3f}", flush=True)
         finally:
             if baseline is not None:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)

@@ -44,14 +44,15 @@ class LedgerWriter:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def flush(self) -> None:
-        """Write every row gathered so far."""
+        """Write the rows gathered so far (those that arrive meanwhile wait for the next flush:
+        under load, a flush that chased them would write a row per request)."""
         async with self._lock:
-            while self._rows:
-                rows, self._rows = self._rows[: self.batch], self._rows[self.batch :]
+            rows, self._rows = self._rows, []
+            for start in range(0, len(rows), self.batch):
                 try:
-                    await self.ledger.insert_many(rows)
+                    await self.ledger.insert_many(rows[start : start + self.batch])
                 except Exception:
-                    self._rows[:0] = rows  # kept for the next try
+                    self._rows[:0] = rows[start:]  # kept for the next try
                     del self._rows[: max(0, len(self._rows) - BACKLOG_LIMIT)]
                     raise
 
@@ -61,7 +62,7 @@ class LedgerWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush()
+        await self.flush()  # what was still waiting, all of it
 
     async def _run(self) -> None:
         while True:

@@ -81,7 +81,7 @@ def window(name: str) -> Window:
     return Window(name, "rolling", int(match[1]) * _UNITS[match[2]])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every call, and a frozen init costs a call per field
 class Limit:
     """One limit a request must pass, and what it reserves on the scope if admitted."""
 
@@ -92,7 +92,7 @@ class Limit:
     code: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Charge:
     """Real usage on a scope at settlement (or outside any request)."""
 

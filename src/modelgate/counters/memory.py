@@ -1,7 +1,7 @@
 """In-process counters: one gateway process, no locks.
 
 Every method runs to completion without an await, so on one event loop each
-call is atomic by construction. A scope's usage is a deque of per-second (or
+call is atomic by construction. A scope's usage is a dict of per-second (or
 per-month, or one lifetime) cells, oldest first, with their sum kept beside
 it: admission reads the sum, pruning pops from the old end, so a call costs
 O(1) amortised whatever the window's length. Storage that left its window is
@@ -10,13 +10,13 @@ swept about once a minute of ``now``, like the Redis backend's key TTLs.
 
 from __future__ import annotations
 
-import bisect
-from collections import deque
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from modelgate.counters.base import (
     EPSILON,
+    GC_MARGIN,
     Charge,
     Counters,
     Limit,
@@ -38,50 +38,56 @@ from modelgate.counters.base import (
 _SWEEP_EVERY = 60.0
 
 
-@dataclass(slots=True)
-class _Cell:
-    bucket: int
-    amount: float
-
-
-@dataclass(slots=True)
 class _Series:
-    """One scope's usage: cells oldest first, found by bucket, and their running sum."""
+    """One scope's usage: amounts by bucket, oldest first (a dict keeps insertion order), and their sum.
 
-    cells: deque[_Cell] = field(default_factory=deque)
-    index: dict[int, _Cell] = field(default_factory=dict)
-    total: float = 0.0
-    expires_at: float | None = None
+    A plain dict of floats rather than cell objects: on every admitted call a scope gets a
+    write, and the cost of the counters is most of what a virtual key costs a request.
+    """
+
+    __slots__ = ("cells", "expires_at", "last", "total")
+
+    def __init__(self) -> None:
+        self.cells: dict[int, float] = {}
+        self.total = 0.0
+        self.last = -(2**62)  # the newest bucket written: an older one breaks the order
+        self.expires_at: float | None = None
 
     def prune(self, cut: int | None) -> None:
         """Drop cells that left the window, and emptied cells at the old end (a release leaves them behind)."""
         cells = self.cells
-        while cells and ((cut is not None and cells[0].bucket <= cut) or cells[0].amount <= 0):
-            cell = cells.popleft()
-            del self.index[cell.bucket]
-            self.total -= cell.amount
+        while cells:
+            oldest = next(iter(cells))
+            amount = cells[oldest]
+            if amount > 0 and (cut is None or oldest > cut):
+                break
+            del cells[oldest]
+            self.total -= amount
         if not cells or self.total < EPSILON:
             self.total = 0.0
 
     def put(self, at: int, amount: float) -> None:
         """Add ``amount`` (negative: take back a reservation) to the cell of bucket ``at``."""
-        cell = self.index.get(at)
-        if cell is None:
+        cells = self.cells
+        old = cells.get(at)
+        if old is None:
             if amount <= 0:
                 return  # the reservation already left the window: nothing to take back
-            cell = self.index[at] = _Cell(at, 0.0)
-            if self.cells and self.cells[-1].bucket > at:  # a clock step back, or a seed: keep the order
-                position = bisect.bisect([c.bucket for c in self.cells], at)
-                self.cells.insert(position, cell)
+            old = 0.0
+            if at < self.last:  # a clock step back, or a seed: keep the order
+                cells[at] = 0.0
+                self.cells = cells = dict(sorted(cells.items()))
             else:
-                self.cells.append(cell)
-        value = cell.amount + amount
+                self.last = at
+        value = old + amount
         if value < EPSILON:
             value = 0.0
-        self.total += value - cell.amount
-        cell.amount = value
-        if self.total < EPSILON:
-            self.total = 0.0
+        cells[at] = value
+        total = self.total + value - old
+        self.total = total if total >= EPSILON else 0.0
+
+    def oldest(self) -> int:
+        return next(iter(self.cells))
 
     def free_at(self, window: Window, limit: float, next_month: int) -> float | None:
         """When the window admits again: enough old cells left (rolling), next month, never (total)."""
@@ -93,24 +99,21 @@ class _Series:
             return None
         assert window.seconds is not None
         left = self.total
-        for cell in self.cells:
-            left -= cell.amount
+        for at, amount in self.cells.items():
+            left -= amount
             if tidy(left) < limit:
-                return float(cell.bucket + window.seconds)
+                return float(at + window.seconds)
         return None
 
 
-@dataclass(slots=True)
-class _Reservation:
-    window: Window
-    bucket: int
-    amount: float
+#: What a lease holds on one scope: (window, bucket, amount), or None for a concurrency slot.
+_Held = tuple[Window, int, float] | None
 
 
 @dataclass(slots=True)
 class _Lease:
     expires_at: float
-    held: dict[str, _Reservation | None]  # None: a concurrency slot
+    held: dict[str, _Held]
 
 
 @dataclass(slots=True)
@@ -133,56 +136,89 @@ class MemoryCounters(Counters):
         self._month = MonthClock()
         self._swept = float("-inf")
 
+    # acquire and release run on every admitted call: the window arithmetic of ``base`` (cutoff,
+    # bucket, expires_at, tidy) is written out inline here, and kept equal to it by the shared
+    # test suite.
+
     async def acquire(self, lease: str, limits: Sequence[Limit], now: float) -> Refusal | None:
         check_limits(limits)
-        self._sweep(now)
+        if not self._swept <= now < self._swept + _SWEEP_EVERY:
+            self._sweep(now)
         month_start, next_month = self._month.bounds(now)
         record = self._leases.get(lease)
         if record is not None and record.expires_at <= now:
             record = None
-        used: list[float] = []
+        all_series = self._series
+        second = math.floor(now)
+        found: list[tuple[_Series | None, float]] = []
         for item in limits:
             if record is not None and item.scope in record.held:
                 raise ValueError(f"lease {lease!r} already holds scope {item.scope!r}")
-            if item.window.kind == "concurrent":
+            win = item.window
+            kind = win.kind
+            if kind == "concurrent":
                 active = float(self._active(item.scope, now))
                 if active >= item.limit:
                     return Refusal(item, active, None)
-                used.append(active)
+                found.append((None, active))
                 continue
-            series = self._live(item.scope, now)
+            series = all_series.get(item.scope)
+            if series is not None and series.expires_at is not None and series.expires_at <= now:
+                del all_series[item.scope]  # its storage expired, as a Redis key would have
+                series = None
             if series is None:
-                used.append(0.0)
                 if item.limit <= 0:
                     return Refusal(item, 0.0, None)
+                found.append((None, 0.0))
                 continue
-            series.prune(cutoff(item.window, now, month_start))
-            current = tidy(series.total)
+            cells = series.cells
+            if cells:
+                cut = second - (win.seconds or 0) if kind == "rolling" else month_start - 1 if kind == "month" else None
+                oldest = next(iter(cells))
+                if cells[oldest] <= 0 or (cut is not None and oldest <= cut):
+                    series.prune(cut)
+            current = round(series.total, 9)
+            if current <= 0:
+                current = 0.0
             if current >= item.limit:
-                free_at = series.free_at(item.window, item.limit, next_month)
+                free_at = series.free_at(win, item.limit, next_month)
                 return Refusal(item, current, retry_after(free_at, now))
-            used.append(current)
+            found.append((series, current))
         if record is None:
             record = self._leases[lease] = _Lease(now + self._lease_ttl, {})
-        for item, current in zip(limits, used, strict=True):
-            if item.window.kind == "concurrent":
+        held = record.held
+        for item, (series, current) in zip(limits, found, strict=True):
+            win = item.window
+            kind = win.kind
+            if kind == "concurrent":
                 self._slots.setdefault(item.scope, {})[lease] = record.expires_at
-                record.held[item.scope] = None
+                held[item.scope] = None
                 continue
+            if series is None:
+                series = all_series[item.scope] = _Series()
+            if kind == "rolling":
+                at = second
+                series.expires_at = now + (win.seconds or 0) + GC_MARGIN
+            elif kind == "month":
+                at = month_start
+                series.expires_at = next_month + GC_MARGIN
+            else:
+                at = 0
+                series.expires_at = None
             amount = round(min(item.amount, item.limit - current), 9)
-            at = bucket(item.window, now, month_start)
-            series = self._open(item.scope, item.window, now, next_month)
             series.put(at, amount)
-            record.held[item.scope] = _Reservation(item.window, at, amount)
+            held[item.scope] = (win, at, amount)
         return None
 
     async def release(self, lease: str, actual: Sequence[Charge], now: float) -> None:
         given = charges_by_scope(actual)
-        self._sweep(now)
+        if not self._swept <= now < self._swept + _SWEEP_EVERY:
+            self._sweep(now)
         record = self._leases.pop(lease, None)
         if record is None or record.expires_at <= now:
             return
         month_start, next_month = self._month.bounds(now)
+        second = math.floor(now)
         for scope, reservation in record.held.items():
             if reservation is None:
                 slots = self._slots.get(scope)
@@ -192,12 +228,14 @@ class MemoryCounters(Counters):
             charge = given.pop(scope, None)
             if charge is None:
                 continue
-            series = self._open(scope, reservation.window, now, next_month)
-            cut = cutoff(reservation.window, now, month_start)
+            win, at, amount = reservation
+            series = self._open(scope, win, now, next_month)
+            kind = win.kind
+            cut = second - (win.seconds or 0) if kind == "rolling" else month_start - 1 if kind == "month" else None
             series.prune(cut)
-            if cut is None or reservation.bucket > cut:
-                series.put(reservation.bucket, -reservation.amount)
-            series.put(bucket(reservation.window, now, month_start), charge.amount)
+            if cut is None or at > cut:
+                series.put(at, -amount)
+            series.put(second if kind == "rolling" else month_start if kind == "month" else 0, charge.amount)
         for charge in given.values():
             self._add(charge.scope, charge.window, charge.amount, now)
 
@@ -221,7 +259,7 @@ class MemoryCounters(Counters):
         if window.kind == "month":
             return WindowState(used, float(next_month))
         assert window.seconds is not None
-        return WindowState(used, float(series.cells[0].bucket + window.seconds))
+        return WindowState(used, float(series.oldest() + window.seconds))
 
     async def seed(self, scope: str, window: Window, entries: Sequence[tuple[float, float]], now: float) -> bool:
         check_countable(window)

@@ -61,7 +61,7 @@ class Settler:
         lease = ctx.lease
         if lease is not None:
             tokens = usage.input_tokens + usage.cache_write_tokens + usage.output_tokens if usage else 0
-            tenancy.spawn(tenancy.limiter.settle(lease, cost, tokens))
+            tenancy.release(lease, cost, tokens)
         attempt = ctx.attempt
         key = caller.key
         tenancy.writer.add(

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from modelgate.accounting.cost import PriceBook, Rates
 from modelgate.counters import MONTH, TOTAL, Charge, Counters, Limit, Refusal, Window, window
@@ -39,6 +40,7 @@ PER_MINUTE = window("1m")
 BUDGET_WINDOWS: dict[str, Window] = {"5h": window("5h"), "7d": window("7d"), "month": MONTH, "total": TOTAL}
 #: The refusal code of each budget window: rolling windows free by themselves, the others do not.
 BUDGET_CODES = {"5h": "rate_limit_5h", "7d": "rate_limit_7d", "month": "budget_exceeded", "total": "budget_exceeded"}
+_BUDGET_LABELS = {"5h": "5h budget", "7d": "7d budget", "month": "month budget", "total": "lifetime budget"}
 #: Output tokens assumed for a call that names no ``max_tokens`` and a model with no known limit.
 DEFAULT_OUTPUT = 4096
 #: Seconds a refused concurrent call is told to wait (a slot frees when another call ends).
@@ -72,8 +74,7 @@ class Lease:
     tokens: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _About:
+class _About(NamedTuple):
     """What a limit is, for the refusal's message and headers."""
 
     owner: Owner
@@ -93,7 +94,8 @@ class Limiter:
         self.prices = prices
         self.ledger = ledger
         self.clock = clock
-        self._seeded: set[str] = set()
+        self._seeded: set[str] = set()  # scopes
+        self._seeded_owners: set[tuple[str, tuple[Budget, ...]]] = set()  # the fast check, per request
 
     # ------------------------------------------------------------------ admission
 
@@ -164,7 +166,7 @@ class Limiter:
         for budget in budgets:
             win = BUDGET_WINDOWS[budget.window]
             code = BUDGET_CODES[budget.window]
-            label = "lifetime budget" if budget.window == "total" else f"{budget.window} budget"
+            label = _BUDGET_LABELS[budget.window]
             if budget.usd is not None:
                 scope = owner.scope(f"usd:{budget.window}")
                 limits.append(Limit(scope, win, budget.usd, worst, code))
@@ -229,8 +231,9 @@ class Limiter:
     async def _seed(self, owner: Owner, budgets: tuple[Budget, ...], now: float) -> None:
         """Restore an owner's budget windows from the ledger, once per scope and process
         (and, with Redis, once for all: the counters seed only a scope they have never seen)."""
-        if self.ledger is None:
+        if self.ledger is None or (owner.id, budgets) in self._seeded_owners:
             return
+        self._seeded_owners.add((owner.id, budgets))
         ids = {"key_id": owner.id} if owner.kind == "key" else {"team_id": owner.id}
         for budget in budgets:
             scopes = [

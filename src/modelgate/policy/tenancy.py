@@ -11,9 +11,9 @@ writes what the ledger still holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import logging
+from collections import deque
 from datetime import UTC, datetime
-from typing import Any
 
 from modelgate.accounting.cost import PriceBook
 from modelgate.accounting.ledger import LedgerWriter
@@ -21,10 +21,12 @@ from modelgate.config import Config
 from modelgate.counters import Counters, open_counters
 from modelgate.policy.auth import MasterKeyAuthenticator
 from modelgate.policy.ips import IPRules
-from modelgate.policy.limits import Limiter
+from modelgate.policy.limits import Lease, Limiter
 from modelgate.policy.tenants import KeyCache, TenantAuthenticator
 from modelgate.store import Database, KeyRecord, LedgerStore, TenantStore, current_revision, default_url, head_revision
 from modelgate.store.migrate import upgrade_database
+
+log = logging.getLogger("modelgate.tenancy")
 
 
 class StoreNotReady(RuntimeError):
@@ -48,8 +50,9 @@ class Tenancy:
         self.authenticator = TenantAuthenticator(MasterKeyAuthenticator(master_key), self.cache)
         self.ips = IPRules(self.counters, config.tenancy.quarantine_ips, self.quarantine)
         self.trusted_proxies = tuple(config.tenancy.trusted_proxies)
-        #: Settlements under way (counters released off the request path), awaited at close.
-        self._tasks: set[asyncio.Task[Any]] = set()
+        #: Leases to settle on the counters, off the request path, and the task that does it.
+        self._releases: deque[tuple[Lease, float, int]] = deque()
+        self._releaser: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.database.dialect == "sqlite":
@@ -65,16 +68,25 @@ class Tenancy:
         record = await self.tenants.update_key(key.id, quarantined_at=datetime.now(UTC), quarantine_reason=reason)
         self.cache.put_key(record)
 
-    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run ``work`` off the request path, kept until it ends (and awaited at close)."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def release(self, lease: Lease, cost: float, tokens: int) -> None:
+        """Settle ``lease`` on the counters off the request path: queued for the one task that
+        releases leases in turn (a task per request would cost more than the release itself)."""
+        self._releases.append((lease, cost, tokens))
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.get_running_loop().create_task(self._release_queued())
+
+    async def _release_queued(self) -> None:
+        while self._releases:
+            lease, cost, tokens = self._releases.popleft()
+            try:
+                await self.limiter.settle(lease, cost, tokens)
+            except Exception:
+                log.exception("could not settle lease %s on the counters", lease.id)
 
     async def settle_pending(self) -> None:
         """Wait for the settlements under way."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._releaser is not None and not self._releaser.done():
+            await asyncio.shield(self._releaser)
 
     async def close(self) -> None:
         await self.settle_pending()

@@ -129,7 +129,7 @@ class KeyChanges(TypedDict, total=False):
     metadata: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # not frozen: one is made per request, and a frozen init costs a call per field
 class LedgerRow:
     """One request as billed. ``key_id`` is None for the master key."""
 
