@@ -197,6 +197,10 @@ async def test_client_ip_rules_and_quarantine(fake) -> None:
             assert r.status_code == 403 and r.json()["error"]["code"] == "key_quarantined"  # the third address
             stored = await gw.tenancy.tenants.get_key("two-ips")
             assert stored.quarantined_at is not None and "3 addresses" in (stored.quarantine_reason or "")
+            # Released by an admin: the addresses that caused the quarantine count no more.
+            released = await gw.tenancy.tenants.update_key("two-ips", quarantined_at=None, quarantine_reason=None)
+            gw.tenancy.cache.put_key(released)
+            assert (await ac.post("/v1/messages", json=messages(), headers=via(two, "1.1.1.1"))).status_code == 200
 
 
 async def test_ip_limit_without_quarantine(fake) -> None:

@@ -18,6 +18,8 @@ from modelgate.errors import PermissionDenied
 from modelgate.store import KeyRecord
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: The key metadata entry that numbers its quarantines for IP abuse (the epoch second of the last).
+QUARANTINE_EPOCH = "modelgate_ip_quarantine"
 #: The window of a key's distinct-IP limit when it names none.
 DEFAULT_IP_WINDOW = "24h"
 
@@ -72,8 +74,12 @@ class IPRules:
         win = window(key.ip_window or DEFAULT_IP_WINDOW)
         now = self.clock()
         if self.quarantine_ips is not None:
-            # Every address counts here, refused or not: that is the sign of a leaked key.
-            _, seen = await self.counters.touch_member(f"key:{key.id}:ips-seen", address, win, 2**31, now)
+            # Every address counts here, refused or not: that is the sign of a leaked key. The
+            # count starts again after each quarantine (its epoch is kept in the key's metadata),
+            # so a key an admin released is not quarantined again by the addresses that caused it.
+            epoch = key.metadata.get(QUARANTINE_EPOCH, 0)
+            scope = f"key:{key.id}:ips-seen:{epoch}"
+            _, seen = await self.counters.touch_member(scope, address, win, 2**31, now)
             if seen >= self.quarantine_ips:
                 reason = f"used from {seen} addresses within {win.name}"
                 await self.quarantine(key, reason)

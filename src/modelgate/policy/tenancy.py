@@ -20,7 +20,7 @@ from modelgate.accounting.ledger import LedgerWriter
 from modelgate.config import Config
 from modelgate.counters import Counters, open_counters
 from modelgate.policy.auth import MasterKeyAuthenticator
-from modelgate.policy.ips import IPRules
+from modelgate.policy.ips import QUARANTINE_EPOCH, IPRules
 from modelgate.policy.limits import Lease, Limiter
 from modelgate.policy.tenants import KeyCache, TenantAuthenticator
 from modelgate.store import Database, KeyRecord, LedgerStore, TenantStore, current_revision, default_url, head_revision
@@ -65,7 +65,9 @@ class Tenancy:
 
     async def quarantine(self, key: KeyRecord, reason: str) -> None:
         """Quarantine ``key`` everywhere (the store) and here at once (the cache)."""
-        record = await self.tenants.update_key(key.id, quarantined_at=datetime.now(UTC), quarantine_reason=reason)
+        now = datetime.now(UTC)
+        metadata = {**key.metadata, QUARANTINE_EPOCH: int(now.timestamp())}  # the address count restarts
+        record = await self.tenants.update_key(key.id, quarantined_at=now, quarantine_reason=reason, metadata=metadata)
         self.cache.put_key(record)
 
     def release(self, lease: Lease, cost: float, tokens: int) -> None:
