@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from modelgate.admin import Admin, AdminAPI
 from modelgate.config import Config, load_config
 from modelgate.errors import InternalError, http_error
 from modelgate.frontdoors.anthropic import AnthropicFrontDoor
@@ -102,6 +103,8 @@ class Gateway:
         }
         self.listings = ModelListings(self.catalog, self.admission, self.doors)
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
+        admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
+        self.admin = AdminAPI(admin, ensure_master_key(config), after_write=self.tenancy.cache.refresh)
 
     async def start(self) -> None:
         await self.client.start()
@@ -122,6 +125,7 @@ class Gateway:
             *self.gemini.routes("/api/gemini"),
             *self.listings.routes(),
             *self.usage.routes(),
+            *self.admin.routes(),
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),

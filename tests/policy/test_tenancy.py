@@ -280,3 +280,19 @@ async def test_usage_of_the_master_key_and_of_a_key_without_budgets(fake, path: 
         assert body["limits"]["concurrency"] == {"limit": 2, "active": 0}
         r = await ac.get(path, headers={"authorization": "Bearer sk-mg-nope"})
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+
+
+async def test_a_key_made_or_revoked_through_the_admin_api_takes_effect_here_at_once(fake) -> None:
+    settings = {"key_refresh_seconds": 3600}  # no poll: only the admin API's own refresh can tell
+    async with tenant_gateway(fake, tenancy=settings) as gw, client(gw) as ac:
+        master = {"authorization": "Bearer mg-test-master-key"}
+        made = await ac.post("/admin/keys", json={"name": "via-api", "rpm": 5}, headers=master)
+        assert made.status_code == 201
+        secret = made.json()["key"]
+        assert secret.startswith("sk-mg-")
+        assert (await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(secret))).status_code == 200
+        assert (await ac.post("/admin/keys/via-api/revoke", headers=master)).status_code == 200
+        r = await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(secret))
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+        r = await ac.get("/admin/keys", headers={"x-api-key": secret})
+        assert r.status_code == 403

@@ -66,13 +66,18 @@ class AdminAPI:
     :meth:`routes` answers one ``Mount("/admin")``: add it to the application's routes.
     """
 
-    def __init__(self, admin: Admin, master_key: str) -> None:
+    def __init__(
+        self, admin: Admin, master_key: str, after_write: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """``after_write`` runs after every successful change (the gateway refreshes its key
+        cache then, so a key made or revoked here takes effect on this instance at once)."""
         if not master_key:
             raise ValueError("the admin API needs a master key: without one it would be open to anyone")
         self.admin = admin
         self._auth = MasterKeyAuthenticator(master_key)
         self._openapi = orjson.dumps(document())
         self._handlers: dict[str, Handler] = {op.id: getattr(self, op.id) for op in OPERATIONS}
+        self._after_write = after_write
 
     def routes(self) -> list[BaseRoute]:
         by_path: dict[str, dict[str, Operation]] = {}
@@ -100,6 +105,8 @@ class AdminAPI:
                     refusal.headers["allow"] = allowed
                     raise refusal
                 answer = await self._handlers[op.id](request)
+                if op.method != "GET" and self._after_write is not None:
+                    await self._after_write()
             except Refusal as refusal:
                 return refusal.response()
             except ValidationError as exc:
