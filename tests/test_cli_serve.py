@@ -58,6 +58,7 @@ def test_keys_and_base_urls_from_the_environment(tmp_path: Path, upstream) -> No
 
 def test_several_workers_serve_the_same_config(upstream) -> None:
     config = {
+        "server": {"redis_url": "redis://127.0.0.1:6379/0"},  # limits shared by the workers
         "providers": [{"name": "a", "type": "anthropic", "base_url": upstream.base_url, "api_keys": [UPSTREAM_KEY]}],
         "models": [{"name": "claude-*", "provider": "a"}],
     }
@@ -68,3 +69,14 @@ def test_several_workers_serve_the_same_config(upstream) -> None:
                 model="claude-x", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
             )
             assert message.stop_reason == "end_turn"
+
+
+def test_several_workers_without_shared_counters_are_refused(tmp_path) -> None:
+    """Counters kept in each process would let a key spend its limits once per worker."""
+    config = tmp_path / "modelgate.yaml"
+    config.write_text(f"server: {{data_dir: {tmp_path / 'data'}}}\n")
+    env = {k: v for k, v in os.environ.items() if k != "MODELGATE_REDIS_URL"}
+    cmd = [sys.executable, "-m", "modelgate", "serve", "--config", str(config), "--workers", "2"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--workers 2 needs shared counters" in done.stderr and "--redis-url" in done.stderr

@@ -32,15 +32,40 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default 8080).")
-@click.option("--workers", type=int, help="Worker processes (default 1).")
+@click.option("--workers", type=int, help="Worker processes (default 1; more need --redis-url).")
+@click.option("--database-url", help="Keys, teams and ledger (default: $MODELGATE_DATABASE_URL, else SQLite).")
+@click.option("--redis-url", help="Counters shared by workers and instances (default: $MODELGATE_REDIS_URL).")
 @click.option("--log-level", default="info", show_default=True)
-def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None, log_level: str) -> None:
+def serve(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    database_url: str | None,
+    redis_url: str | None,
+    log_level: str,
+) -> None:
     """Start the gateway."""
     import uvicorn
 
     from modelgate.app import CONFIG_ENV, Gateway, ensure_master_key
 
     config = _load_or_exit(config_path)
+    # The options reach every worker through the environment, as the config file's path does.
+    for value, var in ((database_url, "MODELGATE_DATABASE_URL"), (redis_url, "MODELGATE_REDIS_URL")):
+        if value:
+            os.environ[var] = value
+    if database_url or redis_url:
+        config = _load_or_exit(config_path)
+    worker_count = workers or config.server.workers
+    if worker_count > 1 and not config.server.redis_url:
+        click.echo(
+            f"error: --workers {worker_count} needs shared counters: limits and budgets kept in each process "
+            "would let a key spend its limit once per worker. Give --redis-url (or $MODELGATE_REDIS_URL), "
+            "or run one worker.",
+            err=True,
+        )
+        sys.exit(2)
     try:
         Gateway(config)  # build once to fail fast on anything the schema cannot see
     except ValueError as e:
@@ -68,7 +93,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         factory=True,
         host=host or server.host,
         port=port if port is not None else server.port,
-        workers=workers or server.workers,
+        workers=worker_count,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         log_level=log_level,
