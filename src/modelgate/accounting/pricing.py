@@ -10,17 +10,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from modelgate import ir
 from modelgate.config import ModelConfig
 
 
 @dataclass(slots=True, frozen=True)
 class Price:
-    """USD per million tokens."""
+    """USD per million tokens (``reasoning``: where a provider bills it apart from output)."""
 
     input: float = 0.0
     output: float = 0.0
     cache_read: float = 0.0
     cache_write: float = 0.0
+    reasoning: float | None = None
+
+    def cost(self, usage: ir.Usage) -> float:
+        """USD for ``usage``: the IR counts input without cached tokens and output with reasoning,
+        as Anthropic does, so a cost is four products (and the reasoning part at its own price)."""
+        per_million = (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cache_read_tokens * self.cache_read
+            + usage.cache_write_tokens * self.cache_write
+        )
+        if self.reasoning is not None and usage.reasoning_tokens:
+            per_million += usage.reasoning_tokens * (self.reasoning - self.output)
+        return per_million * 1e-6
+
+    def worst_case(self, input_tokens: int, max_tokens: int) -> float:
+        """The most a call can cost: every input token uncached, every output token used."""
+        return (input_tokens * self.input + max_tokens * self.output) * 1e-6
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,7 +105,7 @@ def model_facts(model: ModelConfig) -> ModelFacts:
     facts = builtin_facts(model.upstream_model or model.name)
     if model.pricing is not None:
         p = model.pricing
-        facts = replace(facts, price=Price(p.input, p.output, p.cache_read, p.cache_write))
+        facts = replace(facts, price=Price(p.input, p.output, p.cache_read, p.cache_write, p.reasoning))
     if model.context_window:
         facts = replace(facts, context_window=model.context_window)
     if model.max_output_tokens:

@@ -102,14 +102,14 @@ class Admission:
         tenancy = self.tenancy
         if tenancy is None or call.operation is Operation.COUNT_TOKENS:
             return
-        ctx.rates = rates = tenancy.prices.rates(model, route.upstream_model)
+        ctx.price = price = tenancy.prices.price(model, route.upstream_model)
         caller = ctx.caller
         if model.rpm is None and model.tpm is None and (caller is None or caller.key is None):
             return  # nothing to count: the master key on an unlimited model
         output = max_tokens or model.max_output_tokens or DEFAULT_OUTPUT
         owner = Owner("model", model.name, model.name)
         ctx.lease = await tenancy.limiter.reserve(
-            ctx.request_id, caller, owner, (model.rpm, model.tpm), rates, len(call.raw) // 4, output
+            ctx.request_id, caller, owner, (model.rpm, model.tpm), price, len(call.raw) // 4, output
         )
 
 

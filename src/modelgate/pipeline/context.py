@@ -19,7 +19,7 @@ from modelgate.errors import GatewayError
 from modelgate.policy.auth import Principal
 
 if TYPE_CHECKING:
-    from modelgate.accounting.cost import Rates
+    from modelgate.accounting.pricing import Price
     from modelgate.pipeline.plan import Plan
     from modelgate.policy.limits import Lease
     from modelgate.protocols.tap import AnswerTap
@@ -97,8 +97,8 @@ class RequestContext:
     client_ip: str | None = None
     #: Upstream keys the client brought for this request only, by provider name (BYOK).
     byok: dict[str, str] | None = None
-    #: The serving model's prices, and what the call reserved against its limits and budgets.
-    rates: Rates | None = None
+    #: The serving model's price, and what the call reserved against its limits and budgets.
+    price: Price | None = None
     lease: Lease | None = None
     #: What the answer cost, in USD (known at settlement).
     cost: float = 0.0

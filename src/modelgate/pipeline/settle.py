@@ -54,8 +54,8 @@ class Settler:
         if call is None or caller is None or call.operation is Operation.COUNT_TOKENS:
             return
         usage = ctx.usage
-        if usage is not None and ctx.rates is not None:
-            ctx.cost = cost = ctx.rates.cost(usage)
+        if usage is not None and ctx.price is not None:
+            ctx.cost = cost = ctx.price.cost(usage)
         else:
             cost = 0.0
         lease = ctx.lease

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from modelgate.accounting.cost import PriceBook, Rates
+from modelgate.accounting.cost import PriceBook
+from modelgate.accounting.pricing import Price
 from modelgate.counters import MONTH, TOTAL, Charge, Counters, Limit, Refusal, Window, window
 from modelgate.counters.base import CONCURRENT, month_bounds
 from modelgate.errors import InvalidRequest, LimitExceeded, RateLimitInfo
@@ -67,7 +68,7 @@ class Lease:
     """What one admitted call reserved, to be settled at its real cost."""
 
     id: str
-    rates: Rates
+    price: Price
     #: Budget scopes: (scope, window, unit: "usd" or "credits").
     budgets: list[tuple[str, Window, str]] = field(default_factory=list)
     #: Tokens-per-minute scopes.
@@ -120,14 +121,14 @@ class Limiter:
         principal: Principal | None,
         model: Owner,
         model_limits: tuple[int | None, int | None],
-        rates: Rates,
+        price: Price,
         input_estimate: int,
         max_output: int,
     ) -> Lease | None:
         """Admit the call against every limit that applies, or raise :class:`LimitExceeded`."""
         now = self.clock()
-        worst = rates.worst_case(input_estimate, max_output)
-        lease = Lease(lease_id, rates)
+        worst = price.worst_case(input_estimate, max_output)
+        lease = Lease(lease_id, price)
         limits: list[Limit] = []
         about: dict[str, _About] = {}
         key = principal.key if principal is not None else None
