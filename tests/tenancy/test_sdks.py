@@ -139,7 +139,8 @@ def anthropic_refusal(e: anthropic.APIStatusError, status: int, type_: str, code
     assert e.status_code == status, e.body
     assert isinstance(e.body, dict) and e.body["type"] == "error", e.body
     assert e.body["error"]["type"] == type_ and e.body["error"].get("code") == code, e.body
-    assert e.request_id == e.body["request_id"] and e.request_id.startswith("req_")
+    assert e.request_id is not None and e.request_id.startswith("req_")
+    assert e.request_id == e.body["request_id"]
     return dict(e.body["error"])
 
 
@@ -277,29 +278,29 @@ async def test_requests_per_minute(setup: Setup) -> None:
             assert headers["anthropic-ratelimit-requests-limit"] == "1"
             assert headers["anthropic-ratelimit-requests-remaining"] == "0"
             datetime.strptime(headers["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%SZ")
-        for call in (
+        for openai_call in (
             o.chat.completions.create(model=CLAUDE, messages=USER),
             o.chat.completions.create(model="gpt-4o", messages=USER, stream=True),
             o.responses.create(model="gpt-5-mini", input="hi"),
         ):
-            e = await raised(openai.RateLimitError, call)
-            openai_refusal(e, 429, "rate_limit_error", "rate_limit_rpm")
-            headers = e.response.headers
+            e2 = await raised(openai.RateLimitError, openai_call)
+            openai_refusal(e2, 429, "rate_limit_error", "rate_limit_rpm")
+            headers = e2.response.headers
             assert 1 <= int(headers["retry-after"]) <= 60
             assert headers["x-ratelimit-limit-requests"] == "1"
             assert headers["x-ratelimit-remaining-requests"] == "0"
             assert headers["x-ratelimit-reset-requests"] in {f"{s}s" for s in range(1, 60)} | {"1m0s"}
     client = google(gw, secret)
-    for call in (
+    for google_call in (
         client.aio.models.generate_content(model=GEMINI, contents="hi"),
         drain(client.aio.models.generate_content_stream(model=GEMINI, contents="hi")),
     ):
-        e = await raised(genai_errors.ClientError, call)
-        details = google_refusal(e, 429, "RESOURCE_EXHAUSTED")
+        e3 = await raised(genai_errors.ClientError, google_call)
+        details = google_refusal(e3, 429, "RESOURCE_EXHAUSTED")
         assert error_info(details) == [("rate_limit_rpm", "modelgate")]
         [delay] = retry_info(details)
         assert delay.endswith("s") and 1 <= int(delay[:-1]) <= 60
-        assert e.response.headers["retry-after"] == delay[:-1]
+        assert e3.response.headers["retry-after"] == delay[:-1]
 
 
 @pytest.mark.parametrize(
@@ -320,7 +321,8 @@ async def test_a_spent_budget(setup: Setup, window: str, code: str) -> None:
         retry_after = e.response.headers.get("retry-after")
         e2 = await raised(openai.RateLimitError, o.chat.completions.create(model="gpt-4o", messages=USER))
         openai_refusal(e2, 429, "rate_limit_error", code)
-        assert e2.response.headers.get("retry-after") == retry_after
+        again = e2.response.headers.get("retry-after")  # a moment later: a second less, or the same
+        assert (again is None and retry_after is None) or abs(int(again or 0) - int(retry_after or 0)) <= 1
     client = google(gw, secret)
     e3 = await raised(genai_errors.ClientError, client.aio.models.generate_content(model=GEMINI, contents="hi"))
     details = google_refusal(e3, 429, "RESOURCE_EXHAUSTED")
@@ -336,7 +338,8 @@ async def test_a_spent_budget(setup: Setup, window: str, code: str) -> None:
             turn = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
             expected = int((turn - now).total_seconds())
         assert retry_after is not None and abs(int(retry_after) - expected) <= 120
-        assert retry_info(details) == [f"{retry_after}s"]
+        [delay] = retry_info(details)
+        assert delay.endswith("s") and abs(int(delay[:-1]) - int(retry_after)) <= 1
 
 
 async def test_a_model_the_key_may_not_use(setup: Setup) -> None:
@@ -377,8 +380,9 @@ async def test_max_tokens_above_the_keys_cap(setup: Setup) -> None:
             openai_refusal(e2, 400, "invalid_request_error", "max_tokens_too_large")
     client = google(gw, secret)
     config = types.GenerateContentConfig(max_output_tokens=500)
-    call = client.aio.models.generate_content(model=GEMINI, contents="hi", config=config)
-    e3 = await raised(genai_errors.ClientError, call)
+    e3 = await raised(
+        genai_errors.ClientError, client.aio.models.generate_content(model=GEMINI, contents="hi", config=config)
+    )
     assert error_info(google_refusal(e3, 400, "INVALID_ARGUMENT")) == [("max_tokens_too_large", "modelgate")]
 
 
@@ -427,3 +431,29 @@ async def test_a_revoked_and_an_unknown_key(setup: Setup) -> None:
         details = google_refusal(e3, 400, "INVALID_ARGUMENT")
         assert e3.message == "API key not valid. Please pass a valid API key."
         assert error_info(details) == [("API_KEY_INVALID", "googleapis.com")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a refusal nothing will free (a spent lifetime budget) carries no `x-should-retry: false`, so the "
+    "SDKs retry it with backoff (and Claude Code, with its default 10 retries, for about 3 minutes)",
+)
+async def test_a_refusal_nothing_will_free_is_not_retried(setup: Setup) -> None:
+    gw = setup.gateway
+    secret = await new_key(setup, "spent-for-good", budgets=[Budget("total", usd=0.000001)])
+    async with claude(gw, secret) as c:
+        await c.messages.create(model=CLAUDE, max_tokens=64, messages=USER)
+    await setup.keys.ledger_by_door("spent-for-good", requests=1)
+    sent: list[str] = []
+
+    async def count(request: Any) -> None:  # the SDK's own httpx's request
+        sent.append(request.url.path)
+
+    async with (
+        anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [count]}) as http,
+        anthropic.AsyncAnthropic(base_url=gw.base_url, api_key=secret, http_client=http) as c,  # default retries
+    ):
+        e = await raised(anthropic.RateLimitError, c.messages.create(model=CLAUDE, max_tokens=64, messages=USER))
+    anthropic_refusal(e, 429, "rate_limit_error", "budget_exceeded")
+    assert sent == ["/v1/messages"]
+    assert e.response.headers.get("x-should-retry") == "false"
