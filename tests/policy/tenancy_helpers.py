@@ -41,8 +41,11 @@ def tenancy_config(fake: FakeUpstream, **changes: Any) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def tenant_gateway(fake: FakeUpstream, **changes: Any) -> AsyncIterator[Gateway]:
-    gw = Gateway(parse_config(tenancy_config(fake, **changes), "test", env={}))
+async def tenant_gateway(fake: FakeUpstream, backend: dict[str, Any], **changes: Any) -> AsyncIterator[Gateway]:
+    """A gateway on ``backend`` (the ``server`` settings of its store and counters)."""
+    data = tenancy_config(fake, **changes)
+    data["server"] = {**data["server"], **backend}
+    gw = Gateway(parse_config(data, "test", env={}))
     await gw.start()
     try:
         yield gw

@@ -13,8 +13,8 @@ from modelgate.store import Budget
 from tests.policy.tenancy_helpers import MODEL, anthropic_headers, client, make_key, messages, tenant_gateway
 
 
-async def test_a_virtual_key_works_like_the_master_key(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_a_virtual_key_works_like_the_master_key(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "alice")
         r = await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))
         assert r.status_code == 200 and r.json()["type"] == "message"
@@ -31,8 +31,8 @@ async def test_a_virtual_key_works_like_the_master_key(fake) -> None:
         assert r.status_code == 200 and "candidates" in r.json()
 
 
-async def test_unknown_revoked_and_expired_keys_are_refused_in_each_protocols_words(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_unknown_revoked_and_expired_keys_are_refused_in_each_protocols_words(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         revoked = await make_key(gw, "gone")
         record = await gw.tenancy.tenants.update_key("gone", revoked_at=datetime.now(UTC))
         gw.tenancy.cache.put_key(record)
@@ -57,8 +57,8 @@ async def test_unknown_revoked_and_expired_keys_are_refused_in_each_protocols_wo
             assert r.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
 
 
-async def test_requests_per_minute_in_every_envelope(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_requests_per_minute_in_every_envelope(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "rpm", rpm=2)
         for _ in range(2):
             assert (await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))).status_code == 200
@@ -93,8 +93,8 @@ async def test_requests_per_minute_in_every_envelope(fake) -> None:
         assert "rate_limit_rpm" in reasons
 
 
-async def test_count_tokens_does_not_count_against_request_limits(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_count_tokens_does_not_count_against_request_limits(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "counter", rpm=1)
         for _ in range(3):
             r = await ac.post(
@@ -107,8 +107,8 @@ async def test_count_tokens_does_not_count_against_request_limits(fake) -> None:
         assert (await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))).status_code == 429
 
 
-async def test_a_lifetime_budget_is_charged_the_real_cost_and_then_refuses_without_retry_after(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_a_lifetime_budget_is_charged_the_real_cost_and_then_refuses_without_retry_after(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "spender", budgets=[Budget("total", usd=0.000001)])
         r = await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))
         assert r.status_code == 200  # a budget with some remainder admits; the real cost then exceeds it
@@ -120,8 +120,8 @@ async def test_a_lifetime_budget_is_charged_the_real_cost_and_then_refuses_witho
         assert "retry-after" not in r.headers
 
 
-async def test_a_rolling_budget_refuses_with_the_time_it_frees(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_a_rolling_budget_refuses_with_the_time_it_frees(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "weekly", budgets=[Budget("7d", usd=0.000001)])
         assert (await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))).status_code == 200
         await gw.tenancy.settle_pending()
@@ -135,8 +135,8 @@ async def test_a_rolling_budget_refuses_with_the_time_it_frees(fake) -> None:
         assert window["next_free_at"].endswith("Z")
 
 
-async def test_max_tokens_caps_of_the_key_and_of_the_model(fake) -> None:
-    async with tenant_gateway(fake, model_claude_sonnet_4_6={"max_tokens_cap": 1000}) as gw, client(gw) as ac:
+async def test_max_tokens_caps_of_the_key_and_of_the_model(fake, backend) -> None:
+    async with tenant_gateway(fake, backend, model_claude_sonnet_4_6={"max_tokens_cap": 1000}) as gw, client(gw) as ac:
         key = await make_key(gw, "capped", max_tokens=100)
         r = await ac.post("/v1/messages", json=messages(max_tokens=101), headers=anthropic_headers(key))
         assert r.status_code == 400
@@ -156,8 +156,8 @@ async def test_max_tokens_caps_of_the_key_and_of_the_model(fake) -> None:
         assert r.status_code == 400 and r.json()["error"]["code"] == "max_tokens_too_large"
 
 
-async def test_models_a_key_may_not_use_and_a_quarantined_key_are_forbidden(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_models_a_key_may_not_use_and_a_quarantined_key_are_forbidden(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "haiku-only", models=["claude-haiku-*"])
         r = await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))
         assert r.status_code == 403
@@ -176,9 +176,9 @@ async def test_models_a_key_may_not_use_and_a_quarantined_key_are_forbidden(fake
         assert r.status_code == 403 and r.json()["error"]["code"] == "key_quarantined"
 
 
-async def test_client_ip_rules_and_quarantine(fake) -> None:
+async def test_client_ip_rules_and_quarantine(fake, backend) -> None:
     tenancy = {"trusted_proxies": ["127.0.0.1"], "quarantine_ips": 3}
-    async with tenant_gateway(fake, tenancy=tenancy) as gw:
+    async with tenant_gateway(fake, backend, tenancy=tenancy) as gw:
         transport = httpx.ASGITransport(app=gw.asgi(), client=("127.0.0.1", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as ac:
             allow = await make_key(gw, "office", ip_allow=["10.0.0.0/8"])
@@ -203,8 +203,8 @@ async def test_client_ip_rules_and_quarantine(fake) -> None:
             assert (await ac.post("/v1/messages", json=messages(), headers=via(two, "1.1.1.1"))).status_code == 200
 
 
-async def test_ip_limit_without_quarantine(fake) -> None:
-    async with tenant_gateway(fake, tenancy={"trusted_proxies": ["127.0.0.1"]}) as gw:
+async def test_ip_limit_without_quarantine(fake, backend) -> None:
+    async with tenant_gateway(fake, backend, tenancy={"trusted_proxies": ["127.0.0.1"]}) as gw:
         transport = httpx.ASGITransport(app=gw.asgi(), client=("127.0.0.1", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as ac:
             key = await make_key(gw, "one-ip", ip_limit=1)
@@ -215,8 +215,8 @@ async def test_ip_limit_without_quarantine(fake) -> None:
             assert r.status_code == 403 and r.json()["error"]["code"] == "ip_limit_reached"
 
 
-async def test_the_ledger_holds_one_row_per_request_with_its_cost(fake) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_the_ledger_holds_one_row_per_request_with_its_cost(fake, backend) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         key = await make_key(gw, "ledgered")
         r = await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))
         assert r.status_code == 200
@@ -227,8 +227,8 @@ async def test_the_ledger_holds_one_row_per_request_with_its_cost(fake) -> None:
         assert spend.requests == 1 and spend.cost_usd > 0 and spend.tokens > 0
 
 
-async def test_byok_sends_the_clients_own_key_upstream_for_that_request_only(fake) -> None:
-    async with tenant_gateway(fake, provider_anth={"byok": True}) as gw, client(gw) as ac:
+async def test_byok_sends_the_clients_own_key_upstream_for_that_request_only(fake, backend) -> None:
+    async with tenant_gateway(fake, backend, provider_anth={"byok": True}) as gw, client(gw) as ac:
         key = await make_key(gw, "byo")
         fake.configure(require_key=None)
         headers = {**anthropic_headers(key), "x-modelgate-key-anth": "sk-ant-clients-own-0123456789"}
@@ -239,9 +239,9 @@ async def test_byok_sends_the_clients_own_key_upstream_for_that_request_only(fak
         assert fake.last_request("/v1/messages")["headers"]["x-api-key"] != "sk-ant-clients-own-0123456789"
 
 
-async def test_the_request_path_makes_no_query_for_a_cached_key(fake) -> None:
+async def test_the_request_path_makes_no_query_for_a_cached_key(fake, backend) -> None:
     settings = {"ledger_flush_seconds": 3600, "key_refresh_seconds": 3600}
-    async with tenant_gateway(fake, tenancy=settings) as gw, client(gw) as ac:
+    async with tenant_gateway(fake, backend, tenancy=settings) as gw, client(gw) as ac:
         key = await make_key(gw, "cached", rpm=100, budgets=[Budget("7d", usd=5.0)])
         await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))  # seeds the windows once
         queries: list[str] = []
@@ -261,8 +261,8 @@ async def test_the_request_path_makes_no_query_for_a_cached_key(fake) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/usage", "/usage"])
-async def test_usage_of_the_master_key_and_of_a_key_without_budgets(fake, path: str) -> None:
-    async with tenant_gateway(fake) as gw, client(gw) as ac:
+async def test_usage_of_the_master_key_and_of_a_key_without_budgets(fake, backend, path: str) -> None:
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
         master = await ac.get(path, headers={"x-api-key": "mg-test-master-key"})
         assert master.status_code == 200
         assert master.json() == {
@@ -271,20 +271,20 @@ async def test_usage_of_the_master_key_and_of_a_key_without_budgets(fake, path: 
             "windows": [],
             "limits": {},
         }
-        key = await make_key(gw, "plain", rpm=10, concurrency=2)
+        key = await make_key(gw, "plain" + path.replace("/", "-"), rpm=10, concurrency=2)
         await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))
         await gw.tenancy.settle_pending()
         body = (await ac.get(path, headers={"authorization": f"Bearer {key}"})).json()
-        assert body["key"] == {"name": "plain", "team": None}
+        assert body["key"] == {"name": "plain" + path.replace("/", "-"), "team": None}
         assert body["limits"]["rpm"]["limit"] == 10 and body["limits"]["rpm"]["used"] == 1
         assert body["limits"]["concurrency"] == {"limit": 2, "active": 0}
         r = await ac.get(path, headers={"authorization": "Bearer sk-mg-nope"})
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
 
 
-async def test_a_key_made_or_revoked_through_the_admin_api_takes_effect_here_at_once(fake) -> None:
+async def test_a_key_made_or_revoked_through_the_admin_api_takes_effect_here_at_once(fake, backend) -> None:
     settings = {"key_refresh_seconds": 3600}  # no poll: only the admin API's own refresh can tell
-    async with tenant_gateway(fake, tenancy=settings) as gw, client(gw) as ac:
+    async with tenant_gateway(fake, backend, tenancy=settings) as gw, client(gw) as ac:
         master = {"authorization": "Bearer mg-test-master-key"}
         made = await ac.post("/admin/keys", json={"name": "via-api", "rpm": 5}, headers=master)
         assert made.status_code == 201
