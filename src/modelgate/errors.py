@@ -137,8 +137,17 @@ class LimitExceeded(GatewayError):
     kind = ErrorKind.RATE_LIMIT
     policy = True
 
+    #: Longest wait (seconds) that clients are left to retry after by themselves: the SDKs
+    #: honour ``retry-after`` up to a minute, and retry sooner than a longer one says.
+    RETRY_HORIZON = 60.0
+
     def __init__(self, message: str, *, code: str, retry_after: float | None, info: RateLimitInfo) -> None:
-        super().__init__(message, code=code, retry_after=retry_after)
+        # A refusal that frees only in hours, or never, is not worth a retry: the SDKs (and
+        # Claude Code, with its ten) read ``x-should-retry: false`` and give up at once.
+        late = retry_after is None or retry_after > self.RETRY_HORIZON
+        super().__init__(
+            message, code=code, retry_after=retry_after, headers={"x-should-retry": "false"} if late else None
+        )
         self.info = info
 
 

@@ -66,7 +66,16 @@ def _gemini(i: float, o: float, cached: float, out: int = 65_536) -> ModelFacts:
     return ModelFacts(Price(i, o, cached, 0.0), 1_048_576, out, True, True, True, True)
 
 
+def _claude5(i: float, o: float, read: float, write: float) -> ModelFacts:
+    # The 5.x generation: 1M tokens of context, 128K of output, its own cache rates.
+    return ModelFacts(Price(i, o, read, write), 1_000_000, 128_000, True, True, True, True)
+
+
 BUILTIN: dict[str, ModelFacts] = {
+    "claude-fable-5": _claude5(10, 50, 1, 12.5),
+    "claude-opus-5-5": _claude5(4, 20, 0.2, 5),
+    "claude-opus-5": _claude5(5, 25, 0.5, 6.25),
+    "claude-sonnet-5": _claude5(2, 10, 0.2, 2.5),
     "claude-opus-4-5": _claude(5, 25, 64_000),
     "claude-opus-4-1": _claude(15, 75, 32_000),
     "claude-opus-4": _claude(15, 75, 32_000),
@@ -85,6 +94,8 @@ BUILTIN: dict[str, ModelFacts] = {
     "o4-mini": _gpt(1.1, 4.4, 0.275, 200_000, 100_000, True),
     "o3-mini": _gpt(1.1, 4.4, 0.55, 200_000, 100_000, True),
     "o3": _gpt(2, 8, 0.5, 200_000, 100_000, True),
+    "gemini-3-pro": _gemini(2, 12, 0.2),
+    "gemini-3-flash": _gemini(0.5, 3, 0.05),
     "gemini-2.5-pro": _gemini(1.25, 10, 0.31),
     "gemini-2.5-flash-lite": _gemini(0.1, 0.4, 0.025),
     "gemini-2.5-flash": _gemini(0.3, 2.5, 0.075),
@@ -93,10 +104,26 @@ BUILTIN: dict[str, ModelFacts] = {
 _PREFIXES = sorted(BUILTIN, key=len, reverse=True)
 
 
+#: The newest known member of a family, for an id no prefix knows yet (a model released after
+#: this table, ``claude-opus-6``, ``gemini-3.5-flash``): billed like its family rather than free.
+_FAMILIES: tuple[tuple[str, str, str], ...] = (
+    ("claude-", "fable", "claude-fable-5"),
+    ("claude-", "opus", "claude-opus-5-5"),
+    ("claude-", "sonnet", "claude-sonnet-5"),
+    ("claude-", "haiku", "claude-haiku-4-5"),
+    ("gemini-", "flash-lite", "gemini-2.5-flash-lite"),
+    ("gemini-", "flash", "gemini-3-flash"),
+    ("gemini-", "pro", "gemini-3-pro"),
+)
+
+
 def builtin_facts(model_id: str) -> ModelFacts:
     for prefix in _PREFIXES:
         if model_id.startswith(prefix):
             return BUILTIN[prefix]
+    for vendor, family, known in _FAMILIES:
+        if model_id.startswith(vendor) and family in model_id:
+            return BUILTIN[known]
     return ModelFacts()
 
 
