@@ -63,9 +63,7 @@ SCENARIOS: dict[str, Scenario] = {
     "claude-plain": Scenario(netns_run, "anthropic-plain", WEEKLY),
     "claude-rpm-waits": Scenario(netns_run, "anthropic-plain", {"rpm": 1}, spent=1),
     "claude-rpm": Scenario(netns_run, "anthropic-plain", {"rpm": 1}, spent=1, env=NO_RETRIES),
-    "claude-budget": Scenario(
-        netns_run, "anthropic-plain", {"budgets": [Budget("total", usd=0.000001)]}, spent=1, env=NO_RETRIES
-    ),
+    "claude-budget": Scenario(netns_run, "anthropic-plain", {"budgets": [Budget("total", usd=0.000001)]}, spent=1),
     "codex-plain": Scenario(netns_codex, "openai-plain", WEEKLY),
     "gemini-plain": Scenario(netns_gemini, "gemini-plain", WEEKLY),
 }

@@ -12,10 +12,13 @@ What is asserted:
   virtual key; ``GET /v1/usage`` counts the CLI's model requests against the key's RPM; the
   ledger holds one row per model request with the tokens the CLI itself reports, and the
   weekly window shows what the ledger charged;
+* the CLIs' default models have a price, so their calls move the budget;
 * **Claude Code over a key's RPM limit** (the minute's one request spent before it starts):
   with its default retries it waits out ``retry-after`` and then answers; with retries off
   (``CLAUDE_CODE_MAX_RETRIES=0``) it stops at once and prints the gateway's refusal as
-  ``API Error: Request rejected (429) · <message>``, and the same for a spent budget.
+  ``API Error: Request rejected (429) · <message>``;
+* **Claude Code with a spent lifetime budget**: with its default retries, it prints the
+  refusal at once (``x-should-retry: false``: nothing will free it).
 
 Run alone with ``.venv/bin/python -m pytest tests/tenancy/test_clis.py -q`` (the needs of
 ``tests/e2e``: npm on first run, ``unshare``, ``ip``, root or CAP_SYS_ADMIN; a missing tool
@@ -194,16 +197,14 @@ def output_model(output: dict[str, Any]) -> str:
     return str(main)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: accounting/pricing.py knows no price for the CLIs' default models (claude-opus-5-5, "
-    "gemini-3.x), so their calls cost $0 and a budget never moves",
-)
-@pytest.mark.parametrize("name", ["claude-plain", "gemini-plain"])
+@pytest.mark.parametrize("name", ["claude-plain", "codex-plain", "gemini-plain"])
 def test_the_default_models_of_the_clis_are_charged_to_the_budget(keyed: Callable[[str], Report], name: str) -> None:
+    """The models the CLIs ask for by default (``claude-opus-5-5``, ``gpt-5.5``, ``gemini-3.x``) have
+    a price: their calls move the budget."""
     report = keyed(name)
     assert_cli_exited(report)
-    assert weekly_window(report)["used_usd"] > 0, report["ledger"]
+    assert all(line["cost_usd"] > 0 for line in report["ledger"]), report["ledger"]
+    assert weekly_window(report)["used_usd"] > 0, report["usage"]
 
 
 # --------------------------------------------------------------------------- Claude Code over its limits
@@ -242,7 +243,7 @@ def test_claude_code_over_the_rpm_limit_without_retries_prints_the_refusal(keyed
     assert re.fullmatch(
         re.escape(REJECTED + f"modelgate: key '{KEY_NAME}' reached its requests per minute of 1; capacity frees at ")
         + STAMP
-        + r" \(in \d+s\)",
+        + r" \(in (?:1m|\d+s)\)",
         result["result"],
     ), result["result"]
     assert len(report["requests"]) == 1  # the request spent before; Claude Code's never went upstream
@@ -250,16 +251,21 @@ def test_claude_code_over_the_rpm_limit_without_retries_prints_the_refusal(keyed
     assert_gateway_log_clean(report)
 
 
-def test_claude_code_with_a_spent_budget_without_retries_prints_the_refusal(keyed: Callable[[str], Report]) -> None:
+def test_claude_code_with_a_spent_budget_prints_the_refusal_at_once(keyed: Callable[[str], Report]) -> None:
+    """Nothing will free a spent lifetime budget: the gateway says ``x-should-retry: false`` and
+    Claude Code, with its default retries, gives up on the first refusal."""
     report = keyed("claude-budget")
     cli = report["cli"]
     assert not cli["timed_out"] and cli["exit_code"] == 1, explain(report)
+    assert cli["elapsed"] < 30, explain(report)
     result = cli["json"]
     assert isinstance(result, dict) and result["is_error"] is True, explain(report)
+    assert (result["api_error_status"], result["api_error_type"]) == (429, "rate_limit_error"), explain(report)
     assert result["result"] == (
         REJECTED + f"modelgate: key '{KEY_NAME}' reached its lifetime budget of $0.00 ($0.00 used); "
         "nothing will free it: an administrator must raise it"
     )
+    assert [line["status"] for line in gateway_lines(report)] == ["200", "429"], explain(report)  # no retry
     [window] = report["usage"]["windows"]
     assert window["window"] == "total" and window["used_percent"] == 100.0 and window["next_free_at"] is None
     assert ledger(report)["anthropic"]["requests"] == 2  # the spent request and the refusal

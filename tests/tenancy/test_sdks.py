@@ -433,27 +433,37 @@ async def test_a_revoked_and_an_unknown_key(setup: Setup) -> None:
         assert error_info(details) == [("API_KEY_INVALID", "googleapis.com")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a refusal nothing will free (a spent lifetime budget) carries no `x-should-retry: false`, so the "
-    "SDKs retry it with backoff (and Claude Code, with its default 10 retries, for about 3 minutes)",
-)
-async def test_a_refusal_nothing_will_free_is_not_retried(setup: Setup) -> None:
+@pytest.mark.parametrize("window", ["total", "7d"])
+async def test_a_refusal_that_frees_late_or_never_is_not_retried_by_the_sdks(setup: Setup, window: str) -> None:
+    """``x-should-retry: false`` when nothing frees within a minute: each SDK gives up at once
+    (with its default retries) instead of retrying for nothing."""
     gw = setup.gateway
-    secret = await new_key(setup, "spent-for-good", budgets=[Budget("total", usd=0.000001)])
+    name = f"spent-late-{window}"
+    secret = await new_key(setup, name, budgets=[Budget(window, usd=0.000001)])  # type: ignore[arg-type]
     async with claude(gw, secret) as c:
         await c.messages.create(model=CLAUDE, max_tokens=64, messages=USER)
-    await setup.keys.ledger_by_door("spent-for-good", requests=1)
+    await setup.keys.ledger_by_door(name, requests=1)
     sent: list[str] = []
 
-    async def count(request: Any) -> None:  # the SDK's own httpx's request
+    async def count(request: Any) -> None:  # the SDKs' own httpx's request
         sent.append(request.url.path)
 
     async with (
-        anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [count]}) as http,
-        anthropic.AsyncAnthropic(base_url=gw.base_url, api_key=secret, http_client=http) as c,  # default retries
+        anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [count]}) as h1,
+        anthropic.AsyncAnthropic(base_url=gw.base_url, api_key=secret, http_client=h1) as c,
+        openai.DefaultAsyncHttpxClient(event_hooks={"request": [count]}) as h2,
+        openai.AsyncOpenAI(base_url=gw.base_url + "/v1", api_key=secret, http_client=h2) as o,
     ):
         e = await raised(anthropic.RateLimitError, c.messages.create(model=CLAUDE, max_tokens=64, messages=USER))
-    anthropic_refusal(e, 429, "rate_limit_error", "budget_exceeded")
-    assert sent == ["/v1/messages"]
-    assert e.response.headers.get("x-should-retry") == "false"
+        e2 = await raised(openai.RateLimitError, o.chat.completions.create(model="gpt-4o", messages=USER))
+    assert e.response.headers["x-should-retry"] == "false" and e2.response.headers["x-should-retry"] == "false"
+    assert sent == ["/v1/messages", "/v1/chat/completions"]  # one attempt each
+
+
+async def test_a_refusal_that_frees_within_a_minute_leaves_retrying_to_the_client(setup: Setup) -> None:
+    gw = setup.gateway
+    secret = await new_key(setup, "retry-later", rpm=1)
+    async with claude(gw, secret) as c:
+        await c.messages.create(model=CLAUDE, max_tokens=64, messages=USER)
+        e = await raised(anthropic.RateLimitError, c.messages.create(model=CLAUDE, max_tokens=64, messages=USER))
+    assert "x-should-retry" not in e.response.headers and 1 <= int(e.response.headers["retry-after"]) <= 60
