@@ -44,6 +44,9 @@ def gateway_config(fake: FakeUpstream) -> dict:
 
     return {
         "server": {"max_body_bytes": MAX_BODY, "stream_ping_interval": 0.4},
+        # Each upstream failure reaches the client as the upstream said it (the error tests
+        # are about that); the router's tests build gateways that retry (test_chain_retries.py, …).
+        "router": {"attempts": 1},
         "providers": [
             provider("anth", "anthropic", fake.anthropic_base_url),
             provider("local", "openai-compatible", fake.openai_base_url),

@@ -39,6 +39,7 @@ from modelgate.policy.auth import Authenticator, MasterKeyAuthenticator
 from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
+from modelgate.routing.router import Router
 
 CONFIG_ENV = "MODELGATE_CONFIG"
 #: The protocol of a path no route matched, for an error in the envelope its client expects.
@@ -82,11 +83,15 @@ class Gateway:
         self.providers: dict[str, Provider] = {
             p.name: build_provider(p, self.client, config.models) for p in config.providers
         }
+        self.router = Router(config.router)
+        for provider in self.providers.values():
+            provider.keys.cooldown = config.router.key_cooldown
+            provider.keys.quarantine = config.router.key_quarantine
         self.catalog = ModelCatalog(list(config.models), self.providers)
         self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
         self.admission = Admission(self.authenticator, config.server.max_body_bytes)
         self.settler = Settler(RequestLog(config.server.request_log_level))
-        self.chain = Chain(self.admission, self.catalog, self.settler)
+        self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
         self.openai_responses = OpenAIResponsesFrontDoor(self.chain, self.admission)

@@ -144,11 +144,35 @@ class ServerConfig(_Strict):
     request_log_level: Literal["debug", "info", "warning", "off"] = "info"
 
 
+class RouterConfig(_Strict):
+    """Retries, key rotation and fallbacks: what happens when an upstream fails before the
+    answer has started (never after: see ``pipeline/chain.py``)."""
+
+    #: Attempts at one model (retries; a switch to another upstream key after a
+    #: 429/401/403 does not count).
+    attempts: int = Field(default=3, ge=1, le=20)
+    #: Seconds before a retry at the same upstream; doubled each time up to ``backoff_max``,
+    #: with ``jitter`` (a fraction) of random spread.
+    backoff: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=8.0, ge=0)
+    jitter: float = Field(default=0.25, ge=0, le=1)
+    #: The longest ``retry-after`` waited for; a longer one ends the retries (the client gets
+    #: the error and its ``retry-after``).
+    retry_after_cap: float = Field(default=10.0, ge=0)
+    #: Seconds from a request's arrival after which no new attempt starts.
+    deadline: float = Field(default=85.0, gt=0)
+    #: Seconds an upstream key answered 429 without ``retry-after`` rests.
+    key_cooldown: float = Field(default=30.0, gt=0)
+    #: Seconds an upstream key answered 401/403 is taken out.
+    key_quarantine: float = Field(default=3600.0, gt=0)
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     master_key: str | None = None
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
+    router: RouterConfig = Field(default_factory=RouterConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:

@@ -5,17 +5,22 @@ Layered like httpx's ``send``, each method with one job, each wrapping the next:
     handle                  a context for the request; admit (caller, body, protocol checks)
     │                       → plan; errors in the door's envelope; settle, always (here for
     │                       a whole answer, at the stream's end for a stream)
-    └─ _serve               walk the plan: respond with the first answer
+    └─ _serve               the plan's first route; respond with its answer
+       ├─ _recover          after a failed attempt: the next key at once, a retry after a
+       │                    backoff (``routing.router``)
        └─ _attempt          one upstream call, with the key chosen for it, recorded
-                            (the retry / key-rotation / fallback loops wrap this)
 
-A front door supplies only its protocol's hooks (``frontdoors.base.FrontDoor``): where the
-credentials are, its envelope, its codec. Nothing here knows a wire format.
+Nothing reaches the client before an attempt has succeeded: so a request is retried or
+moved to another key only before its first byte, never after. A front door supplies only its protocol's hooks
+(``frontdoors.base.FrontDoor``): where the credentials are, its envelope, its codec. Nothing
+here knows a wire format.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -28,8 +33,9 @@ from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, 
 from modelgate.pipeline.plan import Plan, make_plan
 from modelgate.pipeline.respond import respond
 from modelgate.pipeline.settle import Settler
-from modelgate.pipeline.streaming import ClientDisconnected, EventStream
+from modelgate.pipeline.streaming import ClientDisconnected, EventStream, until_disconnect
 from modelgate.routing.catalog import ModelCatalog, ModelRoute
+from modelgate.routing.router import Router
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
@@ -38,10 +44,11 @@ log = logging.getLogger("modelgate.request")
 
 
 class Chain:
-    def __init__(self, admission: Admission, catalog: ModelCatalog, settler: Settler) -> None:
+    def __init__(self, admission: Admission, catalog: ModelCatalog, settler: Settler, router: Router) -> None:
         self.admission = admission
         self.catalog = catalog
         self.settler = settler
+        self.router = router
 
     async def handle(self, request: Request, door: FrontDoor, operation: Operation, endpoint: str) -> Response:
         """Answer one model endpoint call, in ``door``'s protocol, whatever happens."""
@@ -69,23 +76,57 @@ class Chain:
         return response
 
     async def _serve(self, ctx: RequestContext, request: Request, door: FrontDoor, call: Call, plan: Plan) -> Response:
-        """Try the plan's candidates in order while the failures are retryable; today a plan
-        holds one."""
-        error: GatewayError | None = None
-        for route in plan.candidates:
+        """Respond with the answer of the plan's first route, or of whichever ``_recover``
+        finds when that one fails."""
+        route = plan.candidates[0]
+        try:
+            answer = await self._attempt(ctx, request, door, call, route)
+        except GatewayError as e:
+            route, answer = await self._recover(ctx, request, door, call, plan, route, e)
+        response = respond(ctx, door, call, answer, lambda gone: self.settler.settle(ctx, gone))
+        if ctx.status is None:
+            ctx.status = response.status_code
+        return response
+
+    async def _recover(
+        self,
+        ctx: RequestContext,
+        request: Request,
+        door: FrontDoor,
+        call: Call,
+        plan: Plan,
+        route: ModelRoute,
+        error: GatewayError,
+    ) -> tuple[ModelRoute, Answer]:
+        """After ``route`` failed with ``error``: another key of the same upstream at once
+        (the failed one rests, ``providers.keys``); else the same upstream again after a
+        backoff, while the model has attempts left (``router.attempts``). Never past
+        ``router.deadline``. Raises the last error when nothing is left to try."""
+        router = self.router
+        deadline = ctx.started + router.deadline
+        routes = plan.candidates
+        index = 0  # of ``route`` in ``routes``
+        tries = 1  # attempts at this model that count
+        while True:
+            if route.provider.keys.rest(_failed_key(ctx, error), error):
+                pass  # the same upstream with its next key, at once (not counted)
+            elif error.retryable and tries < router.attempts:
+                index = (index + 1) % len(routes)
+                if index == 0:  # every route has failed once more: wait before the next round
+                    delay = router.wait(tries, error, deadline - time.perf_counter())
+                    if delay is None:  # not worth waiting for
+                        raise error
+                    await until_disconnect(request, asyncio.sleep(delay))
+                route = routes[index]
+                tries += 1
+            else:
+                raise error
+            if deadline - time.perf_counter() <= 0:
+                raise error
             try:
-                answer = await self._attempt(ctx, request, door, call, route)
+                return route, await self._attempt(ctx, request, door, call, route)
             except GatewayError as e:
-                if not e.retryable:  # another candidate would be refused the same way
-                    raise
                 error = e
-                continue
-            response = respond(ctx, door, call, answer, lambda gone: self.settler.settle(ctx, gone))
-            if ctx.status is None:
-                ctx.status = response.status_code
-            return response
-        assert error is not None, "a plan has at least one candidate"
-        raise error
 
     async def _attempt(
         self, ctx: RequestContext, request: Request, door: FrontDoor, call: Call, route: ModelRoute
@@ -105,3 +146,9 @@ class Chain:
         record.answered(answer.status)
         record.upstream_request_id = upstream_request_id(answer)
         return answer
+
+
+def _failed_key(ctx: RequestContext, error: GatewayError) -> str | None:
+    """The id of the key the attempt that failed with ``error`` went out with."""
+    record = ctx.attempts[-1] if ctx.attempts else None
+    return record.key_id if record is not None and record.error is error else None

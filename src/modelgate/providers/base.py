@@ -10,9 +10,11 @@ bytes come back untouched. Every method that reaches the upstream takes the
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 from modelgate import ir
@@ -126,11 +128,26 @@ def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) ->
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the upstream asks to wait: ``retry-after-ms`` (OpenAI's, more precise) first,
+    then ``retry-after`` in seconds or as an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
     value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class Provider(ABC):
