@@ -77,6 +77,11 @@ class ProviderConfig(_Strict):
     connect_timeout: float = Field(default=10.0, gt=0)
     #: Seconds of silence from the upstream (between bytes) before giving up.
     read_timeout: float = Field(default=600.0, gt=0)
+    #: Seconds a streamed answer may take to send its status line before the attempt fails
+    #: with a timeout (and is retried or falls back): an upstream that accepts and then sends
+    #: nothing is found in seconds, not after ``read_timeout``. (A whole answer comes with its
+    #: status line, so it has ``read_timeout``.)
+    first_byte_timeout: float = Field(default=60.0, gt=0)
     #: Extra headers sent on every upstream request (e.g. an org id).
     headers: dict[str, str] = Field(default_factory=dict)
 
@@ -159,7 +164,8 @@ class RouterConfig(_Strict):
     #: The longest ``retry-after`` waited for; a longer one ends the retries (the client gets
     #: the error and its ``retry-after``).
     retry_after_cap: float = Field(default=10.0, ge=0)
-    #: Seconds from a request's arrival after which no new attempt starts.
+    #: Seconds from a request's arrival after which no new attempt starts (and a retry's wait
+    #: for its status line is cut to what remains).
     deadline: float = Field(default=85.0, gt=0)
     #: Seconds an upstream key answered 429 without ``retry-after`` rests.
     key_cooldown: float = Field(default=30.0, gt=0)

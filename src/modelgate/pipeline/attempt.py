@@ -2,8 +2,9 @@
 
 Passthrough when the upstream speaks the client's protocol (the client's bytes go out, the
 answer is relayed), else translated through the IR with the door's codec. An attempt ends
-when the upstream has answered with its status line (or failed): nothing has reached the
-client yet, so the chain may still retry, rotate the key or fall back. The answer it
+when the upstream has answered with its status line (or failed; a stream's status line
+must come within the provider's ``first_byte_timeout``, ``HttpClient.post``): nothing has
+reached the client yet, so the chain may still retry, rotate the key or fall back. The answer it
 returns is opened, not read: the respond stage turns it into the client's bytes.
 """
 
@@ -95,15 +96,19 @@ async def attempt(
     route: ModelRoute,
     key: UpstreamKey | None,
     passthrough: bool | None = None,
+    first_byte: float | None = None,
 ) -> Answer:
-    """Call the upstream of ``route`` once; raise its typed error if it fails."""
+    """Call the upstream of ``route`` once; raise its typed error if it fails. A stream's
+    status line must come within ``first_byte`` seconds (the provider's
+    ``first_byte_timeout`` by default)."""
     provider = route.provider
     if passthrough if passthrough is not None else is_passthrough(door, route):
         url = provider.passthrough_url(call, door.protocol, route.upstream_model) + door.passthrough_query(request)
         body = door.passthrough_body(call, route.upstream_model)
         headers = provider.headers(key, request.headers, door.protocol)
         if call.stream:
-            return RelayedStream(await until_disconnect(request, provider.relay_stream(url, body, headers)))
+            relaying = provider.relay_stream(url, body, headers, first_byte)
+            return RelayedStream(await until_disconnect(request, relaying))
         return Relayed(await until_disconnect(request, provider.relay(url, body, headers)))
     if call.operation is Operation.COUNT_TOKENS:
         req = door.decode_count(call)
@@ -119,5 +124,5 @@ async def attempt(
     door.fit(req, route.max_tokens(req.max_tokens))
     req.stream = call.stream
     if call.stream:
-        return Streamed(await until_disconnect(request, provider.open_stream(req, key)))
+        return Streamed(await until_disconnect(request, provider.open_stream(req, key, first_byte)))
     return Completed(await until_disconnect(request, provider.complete(req, key)))

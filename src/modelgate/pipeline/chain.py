@@ -101,7 +101,8 @@ class Chain:
         """After ``route`` failed with ``error``: another key of the same upstream at once
         (the failed one rests, ``providers.keys``); else the same upstream again after a
         backoff, while the model has attempts left (``router.attempts``). Never past
-        ``router.deadline``. Raises the last error when nothing is left to try."""
+        ``router.deadline``, to which a retry's wait for its status line is cut. Raises the
+        last error when nothing is left to try."""
         router = self.router
         deadline = ctx.started + router.deadline
         routes = plan.candidates
@@ -121,15 +122,23 @@ class Chain:
                 tries += 1
             else:
                 raise error
-            if deadline - time.perf_counter() <= 0:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
                 raise error
             try:
-                return route, await self._attempt(ctx, request, door, call, route)
+                first_byte = min(route.provider.first_byte_timeout, remaining)
+                return route, await self._attempt(ctx, request, door, call, route, first_byte)
             except GatewayError as e:
                 error = e
 
     async def _attempt(
-        self, ctx: RequestContext, request: Request, door: FrontDoor, call: Call, route: ModelRoute
+        self,
+        ctx: RequestContext,
+        request: Request,
+        door: FrontDoor,
+        call: Call,
+        route: ModelRoute,
+        first_byte: float | None = None,
     ) -> Answer:
         """One upstream call with the next key of the route's provider, recorded in ``ctx``."""
         key = route.provider.keys.pick()
@@ -137,7 +146,7 @@ class Chain:
         record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
         ctx.attempts.append(record)
         try:
-            answer = await attempt(request, door, call, route, key, passthrough)
+            answer = await attempt(request, door, call, route, key, passthrough, first_byte)
         except GatewayError as e:
             record.failed(e)
             if isinstance(e, UpstreamHTTPError):

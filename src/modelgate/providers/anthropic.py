@@ -51,10 +51,14 @@ class AnthropicProvider(Provider):
         resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers(key))
         return codec.decode_response(orjson.loads(await resp.read()))
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         payload = codec.encode_request(req)
         payload["stream"] = True
-        resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers(key))
+        resp = await self.post(
+            self.messages_url, orjson.dumps(payload), self.headers(key), first_byte or self.first_byte_timeout
+        )
         return self.events(resp, codec.StreamDecoder())
 
     async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:

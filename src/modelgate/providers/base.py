@@ -168,7 +168,9 @@ class Provider(ABC):
         #: that one name never goes out twice in two spellings.
         self.extra_headers = {name.lower(): value for name, value in config.headers.items()}
         self._client = client
-        self._timeouts = Timeouts(config.connect_timeout, config.read_timeout)
+        self._timeouts = Timeouts(config.connect_timeout, config.read_timeout, config.first_byte_timeout)
+        #: Seconds a streamed answer may take to send its status line.
+        self.first_byte_timeout = config.first_byte_timeout
         self._secrets = [k.encode() for k in config.api_keys if len(k) >= 8]
 
     def passes_through(self, protocol: str, model: str) -> bool:
@@ -206,8 +208,12 @@ class Provider(ABC):
         resp = await self.post(url, body, headers)
         return Reply(resp.status, pass_headers(resp.raw_headers), await resp.read())
 
-    async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
-        resp = await self.post(url, body, headers)
+    async def relay_stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> StreamReply:
+        """A streamed answer, once its status line has come (within ``first_byte`` seconds,
+        the provider's ``first_byte_timeout`` by default)."""
+        resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
         return StreamReply(resp.status, pass_headers(resp.raw_headers), frame_aligned(resp.iter_chunks()))
 
     # ----------------------------------------------------------------- translated path
@@ -217,9 +223,12 @@ class Provider(ABC):
         """Send an IR request and return the whole answer."""
 
     @abstractmethod
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         """Start a streamed answer, as batches of events (one per upstream read). Errors before
-        the first byte raise here; later ones are yielded as :class:`ir.StreamError`."""
+        the status line (within ``first_byte`` seconds, the provider's ``first_byte_timeout``
+        by default) raise here; later ones are yielded as :class:`ir.StreamError`."""
 
     async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
         """Input tokens of ``req``: a local estimate unless the upstream can count."""
@@ -239,9 +248,12 @@ class Provider(ABC):
                 raw = raw.replace(secret, b"[redacted]")
         return raw
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
-        """POST and raise the typed upstream error for any status >= 400."""
-        resp = await self._client.post(url, body, headers, self._timeouts, self.name)
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> UpstreamResponse:
+        """POST and raise the typed upstream error for any status >= 400; a stream's status
+        line must come within ``first_byte`` seconds (``HttpClient.post``)."""
+        resp = await self._client.post(url, body, headers, self._timeouts, self.name, first_byte)
         if resp.status >= 400:
             raw = self.redact(await resp.read())
             err = self.error_from_upstream(resp.status, raw, resp.headers)

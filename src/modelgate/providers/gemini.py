@@ -59,9 +59,16 @@ class GeminiProvider(Provider):
             raise UpstreamUnavailable("the Gemini upstream answered with something other than a JSON object")
         return codec.decode_response(answer)
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         body = orjson.dumps(codec.encode_request(req))
-        resp = await self.post(self.url(req.model, "streamGenerateContent", sse=True), body, self.headers(key))
+        resp = await self.post(
+            self.url(req.model, "streamGenerateContent", sse=True),
+            body,
+            self.headers(key),
+            first_byte or self.first_byte_timeout,
+        )
         return self.events(resp, codec.StreamDecoder())
 
     async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
@@ -75,8 +82,10 @@ class GeminiProvider(Provider):
 
     # ----------------------------------------------------------------- passthrough
 
-    async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
-        resp = await self.post(url, body, headers)
+    async def relay_stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> StreamReply:
+        resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
         kept = pass_headers(resp.raw_headers)
         if "alt=sse" in url.partition("?")[2].split("&"):
             return StreamReply(resp.status, kept, frame_aligned(resp.iter_chunks()))

@@ -122,10 +122,14 @@ class OpenAIProvider(OpenAICompatibleProvider):
         resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
         return responses_codec.decode_response(orjson.loads(await resp.read()))
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         if self.api_for(req.model) != "responses":
-            return await super().open_stream(req, key)
+            return await super().open_stream(req, key, first_byte)
         payload = self._responses_payload(req)
         payload["stream"] = True
-        resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
+        resp = await self.post(
+            self.responses_url, orjson.dumps(payload), self.headers(key), first_byte or self.first_byte_timeout
+        )
         return self.events(resp, responses_codec.StreamDecoder())
