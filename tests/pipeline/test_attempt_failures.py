@@ -1,7 +1,8 @@
-"""The first-byte timeout of an attempt (``pipeline/attempt.py``, ``HttpClient.post``): a
-stream whose status line does not come within the provider's ``first_byte_timeout`` is a
-504 in each door's envelope, retried like any other failure, since nothing has reached the
-client yet; once it has come, every silence has ``read_timeout``."""
+"""What the attempt stage counts as a failed attempt although the upstream said 200
+(``pipeline/attempt.py``): a stream that sends nothing within the provider's
+``first_byte_timeout`` (504 in each door's envelope), and answers that are not what the
+protocol promises — a maintenance page, JSON cut short, a stream that is no stream (502).
+Each is retried like any other failure, since nothing has reached the client yet."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from tests.pipeline.helpers import (
 )
 
 FIRST_BYTE = 0.3
+PAGE = "<html><body><h1>Down for maintenance</h1></body></html>"
 
 
 def config(fake: FakeUpstream, attempts: int = 1, **router: Any) -> dict[str, Any]:
@@ -175,3 +177,71 @@ def test_with_the_defaults_a_silent_upstream_is_answered_within_90_seconds() -> 
     provider = ProviderConfig(name="p", type="anthropic")
     router = RouterConfig()
     assert provider.first_byte_timeout < router.deadline <= 90 - provider.connect_timeout / 2
+
+
+# --------------------------------------------------------------------------- answers that are not answers
+
+
+async def test_a_maintenance_page_is_a_502(once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream) -> None:
+    _, client = once
+    fake.script(body=PAGE)
+    r = await client.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 502
+    assert r.json()["error"] == {
+        "type": "api_error",
+        "message": f"upstream anth answered 200 with {len(PAGE)} bytes starting {PAGE!r}, not a JSON answer",
+    }
+
+
+async def test_json_cut_short_is_a_502(once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream) -> None:
+    _, client = once
+    fake.script(end_after=0)  # the body cut in half, its content-length saying so
+    r = await client.post("/v1/chat/completions", json=chat_body("gpt-4o"), headers=OPENAI_HEADERS)
+    assert r.status_code == 502
+    error = r.json()["error"]
+    assert error["type"] == "server_error" and error["message"].startswith("upstream oai answered 200 with ")
+    assert error["message"].endswith(", not a JSON answer")
+
+
+@pytest.mark.parametrize("answer", [{"body": PAGE}, {"body": "[1, 2]"}, {"end_after": 0}])
+async def test_a_translated_answer_that_is_not_one_is_a_502(
+    once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream, answer: dict[str, Any]
+) -> None:
+    _, client = once
+    fake.script(**answer)
+    r = await client.post("/v1/messages", json=anthropic_body("qwen-local"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 502
+    message = r.json()["error"]["message"]
+    assert message.startswith("upstream local answered ")
+    assert message.endswith((", not JSON", "that is not the protocol's answer (AttributeError)"))
+
+
+@pytest.mark.parametrize(("door", "path", "body", "headers"), STREAMS)
+async def test_a_page_for_a_stream_is_a_502(
+    once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream, door: str, path: str, body: Any, headers: Any
+) -> None:
+    _, client = once
+    fake.script(body=PAGE)
+    r = await client.post(path, json=body, headers=headers)
+    assert r.status_code == 502
+    assert "not an event stream" in error_of(door, r)["message"]
+
+
+async def test_an_empty_stream_is_a_502(once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream) -> None:
+    _, client = once
+    fake.script(end_after=0)
+    r = await client.post(
+        "/v1/messages", json=anthropic_body("claude-sonnet-4-6", stream=True), headers=ANTHROPIC_HEADERS
+    )
+    assert r.status_code == 502
+    assert r.json()["error"] == {"type": "api_error", "message": "upstream anth answered 200 with an empty stream"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_broken_answer_is_retried(fake: FakeUpstream, stream: bool) -> None:
+    async with configured_gateway(config(fake, attempts=2)) as (_, client):
+        fake.script(body=PAGE)
+        body = anthropic_body("claude-sonnet-4-6", stream=stream)
+        r = await client.post("/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200
+    assert len(fake.requests("/v1/messages")) == 2

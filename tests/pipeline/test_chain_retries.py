@@ -22,10 +22,12 @@ from modelgate.testing.runner import FakeUpstream
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY
 from tests.pipeline.helpers import (
     ANTHROPIC_HEADERS,
+    GEMINI_HEADERS,
     OPENAI_HEADERS,
     anthropic_body,
     chat_body,
     configured_gateway,
+    gemini_body,
     provider_config,
     record_settlements,
 )
@@ -147,6 +149,43 @@ async def test_a_stream_broken_after_its_first_byte_is_not_retried(
     last = r.content.rstrip().rsplit(b"\n\n", 1)[-1]  # the upstream's own error event, relayed
     assert last.startswith(b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"')
     assert len(fake.requests(MESSAGES)) == 1
+
+
+async def test_a_stream_whose_first_event_is_an_error_is_retried(
+    routed: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream
+) -> None:
+    _, client = routed
+    fake.script(error={"status": 529, "after": 0, "message": "Overloaded"})
+    r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6", stream=True), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200
+    assert r.content.startswith(b"event: message_start\n")
+    assert r.content.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    assert [q["status"] for q in fake.requests(MESSAGES)] == [200, 200]  # the first one a 200 that was an error
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"),
+    [
+        ("/v1/chat/completions", chat_body("qwen-local", stream=True), OPENAI_HEADERS),
+        ("/v1/responses", {"model": "gpt-4o", "input": "hi", "stream": True}, OPENAI_HEADERS),
+        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", gemini_body(), GEMINI_HEADERS),
+    ],
+)
+async def test_a_stream_opened_with_an_error_is_retried_at_every_door(
+    fake: FakeUpstream, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    data = config(fake)
+    data["providers"] += [
+        provider_config("oai", "openai", fake.openai_base_url),
+        provider_config("gem", "gemini", fake.base_url),
+    ]
+    data["models"] += [{"name": "gpt-4o", "provider": "oai"}, {"name": "gemini-2.5-flash", "provider": "gem"}]
+    async with configured_gateway(data) as (_, client):
+        fake.script(error={"status": 503, "after": 0, "message": "busy"})
+        r = await client.post(path, json=body, headers=headers)
+    assert r.status_code == 200
+    assert b"busy" not in r.content
+    assert len(fake.requests()) == 2
 
 
 # --------------------------------------------------------------------------- backoff and retry-after

@@ -10,10 +10,10 @@ Layered like httpx's ``send``, each method with one job, each wrapping the next:
        │                    backoff (``routing.router``)
        └─ _attempt          one upstream call, with the key chosen for it, recorded
 
-Nothing reaches the client before an attempt has succeeded: so a request is retried or
-moved to another key only before its first byte, never after. A front door supplies only its protocol's hooks
-(``frontdoors.base.FrontDoor``): where the credentials are, its envelope, its codec. Nothing
-here knows a wire format.
+An attempt ends when its answer has started, and only then does anything reach the client:
+so a request is retried or moved to another key only before its first byte, never after. A
+front door supplies only its protocol's hooks (``frontdoors.base.FrontDoor``): where the
+credentials are, its envelope, its codec. Nothing here knows a wire format.
 """
 
 from __future__ import annotations

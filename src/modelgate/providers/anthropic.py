@@ -49,7 +49,7 @@ class AnthropicProvider(Provider):
         payload = codec.encode_request(req)
         payload.pop("stream", None)
         resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers(key))
-        return codec.decode_response(orjson.loads(await resp.read()))
+        return self.decoded(codec.decode_response, await self.read_json(resp))
 
     async def open_stream(
         self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
@@ -66,4 +66,4 @@ class AnthropicProvider(Provider):
         for unused in _NOT_COUNTED:
             payload.pop(unused, None)
         resp = await self.post(self.count_tokens_url, orjson.dumps(payload), self.headers(key))
-        return int(orjson.loads(await resp.read())["input_tokens"])
+        return self.decoded(lambda answer: int(answer["input_tokens"]), await self.read_json(resp))

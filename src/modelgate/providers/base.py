@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
+
+import orjson
 
 from modelgate import ir
 from modelgate.accounting.tokens import estimate_request_tokens
 from modelgate.config import ProviderConfig
-from modelgate.errors import UpstreamHTTPError
+from modelgate.errors import ErrorKind, GatewayError, UpstreamHTTPError, UpstreamUnavailable
 from modelgate.pipeline.context import Call
 from modelgate.protocols import WireProtocol
 from modelgate.protocols.codec import StreamDecoder
@@ -33,6 +35,16 @@ _PASS_RESPONSE_HEADERS = ("request-id", "retry-after", "x-should-retry", "x-requ
 _PASS_RESPONSE_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 _PASS_RAW = frozenset(name.encode() for name in _PASS_RESPONSE_HEADERS)
 _PASS_RAW_PREFIXES = tuple(prefix.encode() for prefix in _PASS_RESPONSE_PREFIXES)
+
+T = TypeVar("T")
+
+
+def describe_body(body: bytes) -> str:
+    """A few words on an answer body that is not what it should be, for an error message."""
+    if not body.strip():
+        return "an empty body"
+    text = " ".join(body[:80].decode("utf-8", "replace").split())
+    return f"{len(body)} bytes starting {text!r}"
 
 
 class ClientHeaderPolicy:
@@ -266,6 +278,31 @@ class Provider(ABC):
             err.upstream_request_id = resp.headers.get("request-id") or resp.headers.get("x-request-id")
             raise err
         return resp
+
+    async def read_json(self, resp: UpstreamResponse) -> Any:
+        """A success body, parsed: one that is not JSON (a maintenance page, JSON cut short)
+        is the upstream's failure (502, retryable), never the gateway's."""
+        raw = await resp.read()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            what = describe_body(self.redact(raw))
+            raise UpstreamUnavailable(f"upstream {self.name} answered {resp.status} with {what}, not JSON") from None
+
+    def decoded(self, decode: Callable[[Any], T], data: Any) -> T:
+        """``decode(data)``: JSON the codec cannot read as the protocol's answer is the
+        upstream's failure too (502), never a bug of the gateway's."""
+        try:
+            return decode(data)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            error = f"{type(e).__name__}"
+        except GatewayError as e:
+            if e.kind is not ErrorKind.INVALID_REQUEST:
+                raise
+            error = e.message
+        raise UpstreamUnavailable(
+            f"upstream {self.name} answered with JSON that is not the protocol's answer ({error})"
+        )
 
     def events(self, resp: UpstreamResponse, decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
         """IR events from an upstream SSE body, with pings when the upstream is quiet."""

@@ -54,10 +54,10 @@ class GeminiProvider(Provider):
     async def complete(self, req: ir.Request, key: UpstreamKey | None) -> ir.Response:
         body = orjson.dumps(codec.encode_request(req))
         resp = await self.post(self.url(req.model, "generateContent"), body, self.headers(key))
-        answer = orjson.loads(await resp.read())
+        answer = await self.read_json(resp)
         if not isinstance(answer, dict):
             raise UpstreamUnavailable("the Gemini upstream answered with something other than a JSON object")
-        return codec.decode_response(answer)
+        return self.decoded(codec.decode_response, answer)
 
     async def open_stream(
         self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
@@ -78,7 +78,7 @@ class GeminiProvider(Provider):
         inner.pop("toolConfig", None)
         body = orjson.dumps({"generateContentRequest": {"model": f"models/{req.model}", **inner}})
         resp = await self.post(self.url(req.model, "countTokens"), body, self.headers(key))
-        return int(orjson.loads(await resp.read()).get("totalTokens", 0))
+        return self.decoded(lambda answer: int(answer.get("totalTokens", 0)), await self.read_json(resp))
 
     # ----------------------------------------------------------------- passthrough
 

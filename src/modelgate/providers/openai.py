@@ -120,7 +120,7 @@ class OpenAIProvider(OpenAICompatibleProvider):
         payload = self._responses_payload(req)
         payload.pop("stream", None)
         resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
-        return responses_codec.decode_response(orjson.loads(await resp.read()))
+        return self.decoded(responses_codec.decode_response, await self.read_json(resp))
 
     async def open_stream(
         self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None

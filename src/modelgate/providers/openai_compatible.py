@@ -46,7 +46,7 @@ class OpenAICompatibleProvider(Provider):
         payload.pop("stream", None)
         payload.pop("stream_options", None)
         resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers(key))
-        return codec.decode_response(orjson.loads(await resp.read()))
+        return self.decoded(codec.decode_response, await self.read_json(resp))
 
     async def open_stream(
         self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None

@@ -94,19 +94,20 @@ class AnthropicTap(AnswerTap):
         if isinstance(event, dict):
             self._event(event)
 
-    def whole(self, body: bytes) -> None:
+    def whole(self, body: bytes) -> bool:
         message = load(body)
         if not isinstance(message, dict):
-            return
+            return False
         if message.get("type") == "error":
             self._failed(message)
-            return
+            return True
         self._model(message)
         usage = message.get("usage")
         if isinstance(usage, dict):
             self._tap_usage = decode_usage(usage)
         self._stop(message)
         self._tap_ended = self._tap_stop_reason is not None
+        return True
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
