@@ -1,6 +1,6 @@
 """The respond stage (``pipeline/respond.py``): a relayed stream that stops before its protocol's
 end is ended for the client the way its protocol signals an error mid-stream (the bytes before
-it untouched)."""
+it untouched), and every answer names what served it in its headers."""
 
 from __future__ import annotations
 
@@ -124,3 +124,53 @@ async def test_a_whole_stream_gets_nothing_added(
     r = await ac.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6", stream=True), headers=ANTHROPIC_HEADERS)
     assert r.content.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
     assert settled.only.error is None and settled.only.ended is True
+
+
+# --------------------------------------------------------------------------- what served
+
+
+SERVED = [
+    # path, body, headers, (x-modelgate-model, x-modelgate-provider, x-mapped-model)
+    ("/v1/messages", anthropic_body("sonnet"), ANTHROPIC_HEADERS, ("sonnet", "anth", "claude-sonnet-4-6")),
+    (
+        "/v1/messages",
+        anthropic_body("claude-opus-9", stream=True),
+        ANTHROPIC_HEADERS,
+        ("claude-opus-9", "anth", "claude-opus-9"),
+    ),
+    ("/v1/messages", anthropic_body("qwen-local"), ANTHROPIC_HEADERS, ("qwen-local", "local", "qwen2.5:0.5b")),
+    (
+        "/v1/messages",
+        anthropic_body("flash", stream=True),
+        ANTHROPIC_HEADERS,
+        ("flash", "gem", "gemini-2.5-flash"),
+    ),
+    (
+        "/v1/messages/count_tokens",
+        {"model": "qwen-local", "messages": [{"role": "user", "content": "hi"}]},
+        ANTHROPIC_HEADERS,
+        ("qwen-local", "local", "qwen2.5:0.5b"),
+    ),
+    ("/v1/chat/completions", chat_body("gpt-4o"), OPENAI_HEADERS, ("gpt-4o", "oai", "gpt-4o")),
+    (
+        "/v1/responses",
+        responses_body("claude-sonnet-4-6", stream=True),
+        OPENAI_HEADERS,
+        ("claude-sonnet-4-6", "anth", "claude-sonnet-4-6"),
+    ),
+    (
+        "/v1beta/models/flash:generateContent",
+        gemini_body(),
+        GEMINI_HEADERS,
+        ("flash", "gem", "gemini-2.5-flash"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "served"), SERVED)
+async def test_every_answer_names_what_served_it(
+    ac: httpx.AsyncClient, path: str, body: Any, headers: Any, served: tuple[str, str, str]
+) -> None:
+    r = await ac.post(path, json=body, headers=headers)
+    assert r.status_code == 200
+    assert (r.headers["x-modelgate-model"], r.headers["x-modelgate-provider"], r.headers["x-mapped-model"]) == served

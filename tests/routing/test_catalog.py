@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from modelgate.config import parse_config
 from modelgate.errors import NotFound
 from modelgate.providers import HttpClient, build_provider
-from modelgate.routing.catalog import ModelCatalog
+from modelgate.routing.catalog import ModelCatalog, weighted_order
 
 
 def catalog() -> ModelCatalog:
@@ -47,3 +49,103 @@ def test_unknown_model_is_not_found() -> None:
 
 def test_patterns_are_not_listed() -> None:
     assert [m.name for m in catalog().listed()] == ["claude-special"]
+
+
+# --------------------------------------------------------------------------- deployments and fallbacks
+
+
+def routed_catalog(models: list[dict]) -> ModelCatalog:
+    config = parse_config(
+        {
+            "providers": [
+                {"name": "a", "type": "anthropic", "api_keys": ["k"]},
+                {"name": "b", "type": "anthropic", "base_url": "http://127.0.0.1:2", "api_keys": ["k"]},
+                {"name": "l", "type": "openai-compatible", "base_url": "http://127.0.0.1:1/v1"},
+            ],
+            "models": models,
+        },
+        "test",
+        env={},
+    )
+    client = HttpClient()
+    return ModelCatalog(list(config.models), {p.name: build_provider(p, client) for p in config.providers})
+
+
+def test_an_exact_name_with_one_deployment_has_one_plan_built_once() -> None:
+    cat = routed_catalog([{"name": "m", "provider": "a", "upstream_model": "claude-x"}])
+    plan = cat.plan("m")
+    assert plan is cat.plan("m")  # nothing allocated per request
+    [route] = plan.candidates
+    assert (route.name, route.provider.name, route.upstream_model) == ("m", "a", "claude-x")
+    assert route.served == {"x-modelgate-model": "m", "x-modelgate-provider": "a", "x-mapped-model": "claude-x"}
+    assert plan.fallbacks == ()
+
+
+def test_a_pattern_route_names_the_requested_model() -> None:
+    cat = routed_catalog([{"name": "claude-*", "provider": "a"}])
+    [route] = cat.plan("claude-opus-9").candidates
+    assert (route.name, route.upstream_model) == ("claude-opus-9", "claude-opus-9")
+    assert route.served["x-modelgate-model"] == "claude-opus-9"
+
+
+def test_deployments_are_tried_by_priority() -> None:
+    cat = routed_catalog(
+        [
+            {
+                "name": "m",
+                "deployments": [
+                    {"provider": "l", "upstream_model": "qwen", "priority": 2},
+                    {"provider": "b", "upstream_model": "claude-b", "priority": 0},
+                    {"provider": "a", "upstream_model": "claude-a", "priority": 1},
+                ],
+                "fallbacks": ["other"],
+            },
+            {"name": "other", "provider": "a"},
+        ]
+    )
+    plan = cat.plan("m")
+    assert [(r.provider.name, r.upstream_model) for r in plan.candidates] == [
+        ("b", "claude-b"),
+        ("a", "claude-a"),
+        ("l", "qwen"),
+    ]
+    assert {r.name for r in plan.candidates} == {"m"}
+    assert plan.fallbacks == ("other",)
+    assert cat.resolve("m").provider.name == "b"
+
+
+def test_weighted_order_puts_a_route_first_in_proportion_to_its_weight() -> None:
+    cat = routed_catalog(
+        [
+            {
+                "name": "m",
+                "deployments": [
+                    {"provider": "a", "weight": 3},
+                    {"provider": "b", "weight": 1},
+                    {"provider": "l", "priority": 1, "weight": 100},  # never before the others
+                ],
+            }
+        ]
+    )
+    random.seed(8)
+    firsts = [cat.plan("m").candidates for _ in range(4000)]
+    share = sum(c[0].provider.name == "a" for c in firsts) / len(firsts)
+    assert 0.72 < share < 0.78
+    assert all(c[2].provider.name == "l" for c in firsts)
+
+
+def test_weighted_order_is_a_pure_function_of_its_draws() -> None:
+    cat = routed_catalog([{"name": "m", "deployments": [{"provider": "a", "weight": 1}, {"provider": "b"}]}])
+    routes = tuple(sorted(cat.plan("m").candidates, key=lambda r: r.provider.name))  # a, b
+    draws = iter([0.9, 0.1])
+    assert [r.provider.name for r in weighted_order(routes, lambda: next(draws))] == ["a", "b"]
+    draws = iter([0.1, 0.9])
+    assert [r.provider.name for r in weighted_order(routes, lambda: next(draws))] == ["b", "a"]
+
+
+def test_catalogs_describe_a_model_by_its_first_deployment() -> None:
+    cat = routed_catalog(
+        [{"name": "m", "deployments": [{"provider": "l", "priority": 1}, {"provider": "a", "upstream_model": "x"}]}]
+    )
+    [model] = cat.listed()
+    assert (model.primary.provider, model.primary.upstream_model) == ("a", "x")

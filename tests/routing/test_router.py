@@ -1,4 +1,5 @@
-"""The router's rules (``routing/router.py``): how long to wait before trying an upstream again."""
+"""The router's rules (``routing/router.py``): the class of a failure, which classes fall back,
+and how long to wait before trying an upstream again."""
 
 from __future__ import annotations
 
@@ -7,13 +8,69 @@ import pytest
 from modelgate.config import RouterConfig
 from modelgate.errors import (
     ErrorKind,
+    GatewayError,
+    InternalError,
+    InvalidRequest,
     UpstreamHTTPError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
-from modelgate.routing.router import Router
+from modelgate.routing.router import Router, failure_class
 
 
 def upstream(status: int, kind: ErrorKind, message: str = "no", **extra: object) -> UpstreamHTTPError:
     return UpstreamHTTPError(message, status=status, kind=kind, protocol="anthropic", **extra)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        (upstream(429, ErrorKind.RATE_LIMIT), "rate_limit"),
+        (upstream(529, ErrorKind.OVERLOADED), "overloaded"),
+        (upstream(503, ErrorKind.OVERLOADED), "overloaded"),
+        (upstream(500, ErrorKind.API_ERROR), "unavailable"),
+        (upstream(502, ErrorKind.API_ERROR), "unavailable"),
+        (UpstreamUnavailable("refused"), "unavailable"),
+        (UpstreamTimeout("slow"), "timeout"),
+        (upstream(504, ErrorKind.TIMEOUT), "timeout"),
+        (upstream(401, ErrorKind.AUTHENTICATION), "authentication"),
+        (upstream(403, ErrorKind.PERMISSION), "authentication"),
+        (
+            upstream(400, ErrorKind.INVALID_REQUEST, "prompt is too long: 250000 tokens > 200000 maximum"),
+            "context_window",
+        ),
+        (
+            upstream(400, ErrorKind.INVALID_REQUEST, "This model's maximum context length is 8192 tokens"),
+            "context_window",
+        ),
+        (upstream(400, ErrorKind.INVALID_REQUEST, "messages: Field required"), None),
+        (upstream(404, ErrorKind.NOT_FOUND), None),
+        (InvalidRequest("bad"), None),  # the client's own mistake, found by the gateway
+        (InternalError("bug"), None),  # the gateway's own
+    ],
+)
+def test_failure_classes(error: GatewayError, cls: str | None) -> None:
+    assert failure_class(error) == cls
+
+
+def test_the_default_fallback_classes() -> None:
+    router = Router(RouterConfig())
+    falls = {
+        "rate_limit": upstream(429, ErrorKind.RATE_LIMIT),
+        "overloaded": upstream(529, ErrorKind.OVERLOADED),
+        "unavailable": UpstreamUnavailable("down"),
+        "timeout": UpstreamTimeout("slow"),
+    }
+    assert all(router.falls_back(e) for e in falls.values())
+    assert not router.falls_back(upstream(401, ErrorKind.AUTHENTICATION))
+    assert not router.falls_back(upstream(400, ErrorKind.INVALID_REQUEST, "prompt is too long"))
+    assert not router.falls_back(InvalidRequest("bad"))
+
+
+def test_fallback_classes_are_configurable() -> None:
+    router = Router(RouterConfig(fallback_on=("context_window",)))
+    assert router.falls_back(upstream(400, ErrorKind.INVALID_REQUEST, "prompt is too long: 9 tokens > 8 maximum"))
+    assert not router.falls_back(upstream(529, ErrorKind.OVERLOADED))
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

@@ -6,14 +6,15 @@ Layered like httpx's ``send``, each method with one job, each wrapping the next:
     │                       → plan; errors in the door's envelope; settle, always (here for
     │                       a whole answer, at the stream's end for a stream)
     └─ _serve               the plan's first route; respond with its answer
-       ├─ _recover          after a failed attempt: the next key at once, a retry after a
-       │                    backoff (``routing.router``)
+       ├─ _recover          after a failed attempt: the next key, a retry after a backoff,
+       │                    the next deployment, the fallback models (``routing.router``)
        └─ _attempt          one upstream call, with the key chosen for it, recorded
 
 An attempt ends when its answer has started, and only then does anything reach the client:
-so a request is retried or moved to another key only before its first byte, never after. A
-front door supplies only its protocol's hooks (``frontdoors.base.FrontDoor``): where the
-credentials are, its envelope, its codec. Nothing here knows a wire format.
+so a request is retried, moved to another key or upstream, or fallen back only before its
+first byte, never after. A front door supplies only its protocol's hooks
+(``frontdoors.base.FrontDoor``): where the credentials are, its envelope, its codec. Nothing
+here knows a wire format.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelgate.errors import GatewayError, InternalError, UpstreamHTTPError
+from modelgate.errors import GatewayError, InternalError, NotFound, UpstreamHTTPError
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.attempt import Answer, attempt, is_passthrough, upstream_request_id
 from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, RequestContext, new_request_id
@@ -83,7 +85,7 @@ class Chain:
             answer = await self._attempt(ctx, request, door, call, route)
         except GatewayError as e:
             route, answer = await self._recover(ctx, request, door, call, plan, route, e)
-        response = respond(ctx, door, call, answer, lambda gone: self.settler.settle(ctx, gone))
+        response = respond(ctx, door, call, answer, route, lambda gone: self.settler.settle(ctx, gone))
         if ctx.status is None:
             ctx.status = response.status_code
         return response
@@ -99,13 +101,15 @@ class Chain:
         error: GatewayError,
     ) -> tuple[ModelRoute, Answer]:
         """After ``route`` failed with ``error``: another key of the same upstream at once
-        (the failed one rests, ``providers.keys``); else the same upstream again after a
-        backoff, while the model has attempts left (``router.attempts``). Never past
-        ``router.deadline``, to which a retry's wait for its status line is cut. Raises the
+        (the failed one rests, ``providers.keys``); else the next deployment, or the same one
+        again after a backoff, while the model has attempts left (``router.attempts``);
+        else, for a failure of a class in ``router.fallback_on``, the model's fallbacks in
+        order, each with attempts of its own. Never past ``router.deadline``. Raises the
         last error when nothing is left to try."""
         router = self.router
         deadline = ctx.started + router.deadline
         routes = plan.candidates
+        fallbacks = iter(plan.fallbacks)
         index = 0  # of ``route`` in ``routes``
         tries = 1  # attempts at this model that count
         while True:
@@ -113,15 +117,17 @@ class Chain:
                 pass  # the same upstream with its next key, at once (not counted)
             elif error.retryable and tries < router.attempts:
                 index = (index + 1) % len(routes)
-                if index == 0:  # every route has failed once more: wait before the next round
+                if index == 0:  # every deployment of the model has failed once more
                     delay = router.wait(tries, error, deadline - time.perf_counter())
-                    if delay is None:  # not worth waiting for
-                        raise error
-                    await until_disconnect(request, asyncio.sleep(delay))
+                    if delay is None:  # not worth waiting for: on to the fallbacks
+                        routes, tries = self._fall_back(fallbacks, error), 0
+                    else:
+                        await until_disconnect(request, asyncio.sleep(delay))
                 route = routes[index]
                 tries += 1
             else:
-                raise error
+                routes, index, tries = self._fall_back(fallbacks, error), 0, 1
+                route = routes[0]
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 raise error
@@ -130,6 +136,18 @@ class Chain:
                 return route, await self._attempt(ctx, request, door, call, route, first_byte)
             except GatewayError as e:
                 error = e
+
+    def _fall_back(self, fallbacks: Iterator[str], error: GatewayError) -> tuple[ModelRoute, ...]:
+        """The routes of the next fallback model; ``error`` again when there is none, or when
+        it is not a failure that falls back."""
+        if not self.router.falls_back(error):
+            raise error
+        for name in fallbacks:
+            try:
+                return self.catalog.plan(name).candidates
+            except NotFound:  # checked when the config was loaded; a pattern may still miss
+                continue
+        raise error
 
     async def _attempt(
         self,

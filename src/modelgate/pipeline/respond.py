@@ -22,6 +22,7 @@ from modelgate.pipeline.attempt import Answer, Counted, Relayed, RelayedStream, 
 from modelgate.pipeline.context import Call, Operation, RequestContext
 from modelgate.pipeline.streaming import EventStream
 from modelgate.protocols.tap import AnswerTap
+from modelgate.routing.catalog import ModelRoute
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
@@ -39,9 +40,28 @@ def json_response(door: FrontDoor, body: Any, request_id: str, status: int = 200
 
 
 def respond(
-    ctx: RequestContext, door: FrontDoor, call: Call, answer: Answer, on_close: Callable[[bool], None]
+    ctx: RequestContext,
+    door: FrontDoor,
+    call: Call,
+    answer: Answer,
+    route: ModelRoute,
+    on_close: Callable[[bool], None],
 ) -> Response:
-    """The client's response for ``answer``; ``on_close`` settles a stream when it ends."""
+    """The client's response for ``answer`` from ``route``, with the headers that say what
+    served (encoded once, with the route); ``on_close`` settles a stream when it ends."""
+    response = _respond(ctx, door, call, answer, route, on_close)
+    response.raw_headers.extend(route.served_raw)
+    return response
+
+
+def _respond(
+    ctx: RequestContext,
+    door: FrontDoor,
+    call: Call,
+    answer: Answer,
+    route: ModelRoute,
+    on_close: Callable[[bool], None],
+) -> Response:
     request_id = ctx.request_id
     if isinstance(answer, RelayedStream):
         ctx.tap = tap = answer.tap
@@ -52,7 +72,7 @@ def respond(
     if isinstance(answer, Streamed):
         encoder = door.stream_encoder(call, request_id)
         headers = {door.request_id_header: request_id, **SSE_HEADERS}
-        chunks = _encode(ctx, answer.first, answer.events, encoder, call.model)
+        chunks = _encode(ctx, answer.first, answer.events, encoder, route.name)
         return _stream(ctx, door, call, chunks, headers, on_close)
     if isinstance(answer, Relayed):
         reply = answer.reply
@@ -67,7 +87,7 @@ def respond(
     ctx.ended = True
     if call.operation is Operation.COMPACT:
         return json_response(door, door.compaction_body(call, resp), request_id)
-    resp.model = call.model
+    resp.model = route.name
     return json_response(door, door.encode_response(resp, call), request_id)
 
 

@@ -67,12 +67,15 @@ class OpenAIProvider(OpenAICompatibleProvider):
         for m in models:
             if m.api is None:
                 continue
-            if m.upstream_model:
-                self._apis.setdefault(m.upstream_model, m.api)
-            elif m.name.endswith("*"):
-                self._api_patterns.append((m.name[:-1], m.api))
-            else:
-                self._apis.setdefault(m.name, m.api)
+            for d in m.targets:
+                if d.provider != config.name:
+                    continue
+                if d.upstream_model:
+                    self._apis.setdefault(d.upstream_model, m.api)
+                elif m.name.endswith("*"):
+                    self._api_patterns.append((m.name[:-1], m.api))
+                else:
+                    self._apis.setdefault(m.name, m.api)
 
     @property
     def responses_url(self) -> str:
