@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -87,7 +88,7 @@ class Gateway:
         for provider in self.providers.values():
             provider.keys.cooldown = config.router.key_cooldown
             provider.keys.quarantine = config.router.key_quarantine
-        self.catalog = ModelCatalog(list(config.models), self.providers)
+        self.catalog = ModelCatalog(list(config.models), self.providers, config.router.health)
         self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
         self.admission = Admission(self.authenticator, config.server.max_body_bytes)
         self.settler = Settler(RequestLog(config.server.request_log_level))
@@ -145,7 +146,17 @@ class Gateway:
         return Response(b'{"name":"modelgate","status":"ok"}', media_type="application/json")
 
     async def healthz(self, request: Request) -> Response:
-        body = {"status": "ok", "providers": sorted(self.providers), "models": len(self.catalog.listed())}
+        """Up, and what the router has set aside: deployments not closed, upstream keys at rest
+        (by id; never a key)."""
+        body: dict[str, Any] = {
+            "status": "ok",
+            "providers": sorted(self.providers),
+            "models": len(self.catalog.listed()),
+        }
+        deployments = [h.state() for h in self.catalog.health() if h.failures or h.open_until]
+        keys = [k for p in self.providers.values() for k in p.keys.state() if k["state"] != "ok"]
+        if deployments or keys:
+            body["details"] = {"deployments": deployments, "keys": keys}
         return Response(orjson.dumps(body), media_type="application/json")
 
     def door_for_path(self, path: str) -> FrontDoor:

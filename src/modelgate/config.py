@@ -192,6 +192,15 @@ class ServerConfig(_Strict):
 FailureClass = Literal["rate_limit", "overloaded", "unavailable", "timeout", "context_window", "authentication"]
 
 
+class HealthConfig(_Strict):
+    """The circuit breaker of each deployment (``routing/health.py``)."""
+
+    #: Failures in a row (unavailable, timeouts, 429, 5xx, 529) that set a deployment aside.
+    failures: int = Field(default=5, ge=1)
+    #: Seconds it stays aside before a request tries it again.
+    cooloff: float = Field(default=30.0, gt=0)
+
+
 class RouterConfig(_Strict):
     """Retries, key rotation and fallbacks: what happens when an upstream fails before the
     answer has started (never after: see ``pipeline/chain.py``)."""
@@ -216,6 +225,7 @@ class RouterConfig(_Strict):
     key_quarantine: float = Field(default=3600.0, gt=0)
     #: The failures that send a request on to the model's ``fallbacks``.
     fallback_on: tuple[FailureClass, ...] = ("rate_limit", "overloaded", "unavailable", "timeout")
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
 
 class Config(_Strict):

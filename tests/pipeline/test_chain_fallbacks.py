@@ -198,3 +198,55 @@ async def test_a_context_overflow_falls_back_when_configured(fake: FakeUpstream)
     assert r.status_code == 200
     assert served(r) == ("big", "anth", "claude-sonnet-4-6")
     assert r.json()["model"] == "big"
+
+
+# --------------------------------------------------------------------------- breakers
+
+
+async def test_a_failing_deployment_is_set_aside_then_tried_again(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = {
+        "name": "claude-sonnet-4-6",
+        "deployments": [{"provider": "anth"}, {"provider": "anth-eu", "upstream_model": "eu-sonnet", "priority": 1}],
+    }
+    data = config(fake, [model], health={"failures": 2, "cooloff": 30})
+    async with configured_gateway(data) as (gw, client):
+        settled = record_settlements(gw, monkeypatch)
+        fake.script(error={"status": 529}, match={"model": "claude-sonnet-4-6"}, times=2)
+        for _ in range(3):
+            r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+            assert served(r) == ("claude-sonnet-4-6", "anth-eu", "eu-sonnet")
+        assert [[a.provider for a in ctx.attempts] for ctx, _ in settled] == [
+            ["anth", "anth-eu"],
+            ["anth", "anth-eu"],
+            ["anth-eu"],  # anth is aside: not tried
+        ]
+        health = (await client.get("/healthz")).json()
+        assert health["details"]["deployments"] == [
+            {
+                "model": "claude-sonnet-4-6",
+                "provider": "anth",
+                "upstream_model": "claude-sonnet-4-6",
+                "state": "open",
+                "failures": 2,
+                "seconds_left": pytest.approx(30, abs=1),
+            }
+        ]
+        for h in gw.catalog.health():
+            h.open_until = min(h.open_until, time.monotonic() - 1)  # the cool-off is over
+        r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+        assert served(r) == ("claude-sonnet-4-6", "anth", "claude-sonnet-4-6")  # tried again, and healthy
+        assert "details" not in (await client.get("/healthz")).json()
+
+
+async def test_a_model_set_aside_whole_goes_straight_to_its_fallback(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = config(fake, [DEAD_WITH_FALLBACKS, QWEN, FLASH], attempts=1, health={"failures": 1})
+    async with configured_gateway(data) as (gw, client):
+        settled = record_settlements(gw, monkeypatch)
+        for _ in range(2):
+            r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+            assert served(r) == ("qwen-local", "local", "qwen2.5:0.5b")
+    assert [[a.provider for a in ctx.attempts] for ctx, _ in settled] == [["dead", "local"], ["local"]]

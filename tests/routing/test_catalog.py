@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -149,3 +150,59 @@ def test_catalogs_describe_a_model_by_its_first_deployment() -> None:
     )
     [model] = cat.listed()
     assert (model.primary.provider, model.primary.upstream_model) == ("a", "x")
+
+
+# --------------------------------------------------------------------------- breakers
+
+
+def guarded_catalog() -> ModelCatalog:
+    return routed_catalog(
+        [
+            {
+                "name": "m",
+                "deployments": [{"provider": "a", "priority": 0}, {"provider": "b", "priority": 1}],
+                "fallbacks": ["f1", "f2"],
+            },
+            {
+                "name": "f1",
+                "deployments": [{"provider": "l", "upstream_model": "q1"}, {"provider": "b", "priority": 1}],
+            },
+            {"name": "f2", "provider": "l", "upstream_model": "q2"},
+        ]
+    )
+
+
+def set_aside(route_health, seconds: float = 60) -> None:
+    route_health.open_until = time.monotonic() + seconds
+
+
+def test_an_open_deployment_is_tried_last() -> None:
+    cat = guarded_catalog()
+    first, _ = cat.plan("m").candidates
+    set_aside(first.health)
+    assert [r.provider.name for r in cat.plan("m").candidates] == ["b", "a"]
+    first.health.open_until = time.monotonic() - 1  # cooled off: in its place again
+    assert [r.provider.name for r in cat.plan("m").candidates] == ["a", "b"]
+
+
+def test_a_model_whose_deployments_are_all_open_starts_at_its_fallback() -> None:
+    cat = guarded_catalog()
+    for route in cat.plan("m").candidates:
+        set_aside(route.health)
+    plan = cat.plan("m")
+    assert [(r.name, r.upstream_model) for r in plan.candidates] == [("f1", "q1"), ("f1", "f1")]
+    assert plan.fallbacks == ("f2",)
+
+
+def test_a_fallbacks_routes_put_open_ones_last_and_never_follow_its_own_fallbacks() -> None:
+    cat = guarded_catalog()
+    q1 = cat.routes("f1")[0]
+    set_aside(q1.health)
+    assert [r.upstream_model for r in cat.routes("f1")] == ["f1", "q1"]
+
+
+def test_breakers_are_per_deployment_and_shared_by_requests() -> None:
+    cat = guarded_catalog()
+    assert cat.plan("m").candidates[0].health is cat.plan("m").candidates[0].health
+    assert len({id(h) for h in cat.health()}) == 5
+    assert [(h.model, h.provider, h.upstream) for h in cat.health()][:2] == [("m", "a", "m"), ("m", "b", "m")]

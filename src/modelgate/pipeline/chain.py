@@ -85,6 +85,9 @@ class Chain:
             answer = await self._attempt(ctx, request, door, call, route)
         except GatewayError as e:
             route, answer = await self._recover(ctx, request, door, call, plan, route, e)
+        health = route.health
+        if health.failures:
+            health.ok()
         response = respond(ctx, door, call, answer, route, lambda gone: self.settler.settle(ctx, gone))
         if ctx.status is None:
             ctx.status = response.status_code
@@ -116,6 +119,8 @@ class Chain:
             if route.provider.keys.rest(_failed_key(ctx, error), error):
                 pass  # the same upstream with its next key, at once (not counted)
             elif error.retryable and tries < router.attempts:
+                if _attempted(ctx, error):
+                    route.health.failed()
                 index = (index + 1) % len(routes)
                 if index == 0:  # every deployment of the model has failed once more
                     delay = router.wait(tries, error, deadline - time.perf_counter())
@@ -126,6 +131,8 @@ class Chain:
                 route = routes[index]
                 tries += 1
             else:
+                if error.retryable and _attempted(ctx, error):
+                    route.health.failed()
                 routes, index, tries = self._fall_back(fallbacks, error), 0, 1
                 route = routes[0]
             remaining = deadline - time.perf_counter()
@@ -144,7 +151,7 @@ class Chain:
             raise error
         for name in fallbacks:
             try:
-                return self.catalog.plan(name).candidates
+                return self.catalog.routes(name)
             except NotFound:  # checked when the config was loaded; a pattern may still miss
                 continue
         raise error
@@ -175,7 +182,11 @@ class Chain:
         return answer
 
 
+def _attempted(ctx: RequestContext, error: GatewayError) -> bool:
+    """Whether ``error`` is the failure of an attempt (not one raised before any was made)."""
+    return bool(ctx.attempts) and ctx.attempts[-1].error is error
+
+
 def _failed_key(ctx: RequestContext, error: GatewayError) -> str | None:
     """The id of the key the attempt that failed with ``error`` went out with."""
-    record = ctx.attempts[-1] if ctx.attempts else None
-    return record.key_id if record is not None and record.error is error else None
+    return ctx.attempts[-1].key_id if _attempted(ctx, error) else None

@@ -7,18 +7,22 @@ Built once from the config. A model is served by one deployment (``provider`` +
 ``priority``). The plan of an exact name with one deployment is built once and handed out
 as it is: a lookup is a dict hit. Patterns (``claude-*``) build their routes per request,
 since the upstream model is the requested name; several deployments of equal priority are
-ordered per request, at random in proportion to their weights.
+ordered per request, at random in proportion to their weights. Deployments whose breaker
+is open (``routing/health.py``) go after the others; a model whose every deployment is
+open starts at its first fallback.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modelgate.config import DeploymentConfig, ModelConfig
+from modelgate.config import DeploymentConfig, HealthConfig, ModelConfig
 from modelgate.errors import NotFound
+from modelgate.routing.health import DeploymentHealth
 
 if TYPE_CHECKING:
     from modelgate.providers.base import Provider
@@ -40,6 +44,8 @@ class ModelRoute:
     name: str = ""
     weight: float = field(default=1.0, compare=False)
     priority: int = field(default=0, compare=False)
+    #: The breaker of the deployment (shared by every route built for it).
+    health: DeploymentHealth = field(default_factory=lambda: DeploymentHealth("", "", ""), compare=False, repr=False)
     #: The headers that name what served (``x-modelgate-model``, ``x-modelgate-provider``,
     #: ``x-mapped-model``), built once with the route, and encoded once for the response.
     served: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -72,29 +78,45 @@ class Plan:
 
 
 class _Entry:
-    """One configured model: its deployments (sorted by priority) and, for an exact name,
-    its plan built once."""
+    """One configured model: its deployments (sorted by priority) with their breakers and, for
+    an exact name, its plan built once."""
 
-    __slots__ = ("deployments", "drawn", "model", "plan")
+    __slots__ = ("deployments", "drawn", "guarded", "model", "plan")
 
-    def __init__(self, model: ModelConfig, providers: dict[str, Provider]) -> None:
+    def __init__(self, model: ModelConfig, providers: dict[str, Provider], health: HealthConfig) -> None:
         self.model = model
         targets = sorted(model.targets, key=lambda d: d.priority)
-        self.deployments: tuple[tuple[DeploymentConfig, Provider], ...] = tuple(
-            (d, providers[d.provider]) for d in targets
+        self.deployments: tuple[tuple[DeploymentConfig, Provider, DeploymentHealth], ...] = tuple(
+            (
+                d,
+                providers[d.provider],
+                DeploymentHealth(
+                    model.name,
+                    d.provider,
+                    d.upstream_model or ("*" if model.name.endswith("*") else model.name),
+                    health.failures,
+                    health.cooloff,
+                ),
+            )
+            for d in targets
         )
         priorities = [d.priority for d in targets]
         #: Whether the order is drawn per request (deployments of equal priority share traffic).
         self.drawn = len(set(priorities)) < len(priorities)
+        #: Whether a breaker may change the plan (there is somewhere else to go).
+        self.guarded = len(targets) > 1 or bool(model.fallbacks)
         self.plan: Plan | None = None
         if not model.name.endswith("*"):
             self.plan = Plan(self.routes(model.name), tuple(model.fallbacks))
 
     def routes(self, name: str) -> tuple[ModelRoute, ...]:
         return tuple(
-            ModelRoute(self.model, provider, d.upstream_model or name, name, d.weight, d.priority)
-            for d, provider in self.deployments
+            ModelRoute(self.model, provider, d.upstream_model or name, name, d.weight, d.priority, health)
+            for d, provider, health in self.deployments
         )
+
+    def healths(self) -> list[DeploymentHealth]:
+        return [health for _, _, health in self.deployments]
 
 
 def weighted_order(routes: tuple[ModelRoute, ...], draw: Callable[[], float] = random.random) -> tuple[ModelRoute, ...]:
@@ -106,15 +128,18 @@ def weighted_order(routes: tuple[ModelRoute, ...], draw: Callable[[], float] = r
 
 
 class ModelCatalog:
-    def __init__(self, models: list[ModelConfig], providers: dict[str, Provider]) -> None:
+    def __init__(
+        self, models: list[ModelConfig], providers: dict[str, Provider], health: HealthConfig | None = None
+    ) -> None:
         self._exact: dict[str, _Entry] = {}
         self._patterns: list[tuple[str, _Entry]] = []
         self._providers = providers
+        health = health or HealthConfig()
         for m in models:
             if m.name.endswith("*"):
-                self._patterns.append((m.name[:-1], _Entry(m, providers)))
+                self._patterns.append((m.name[:-1], _Entry(m, providers, health)))
             else:
-                self._exact.setdefault(m.name, _Entry(m, providers))
+                self._exact.setdefault(m.name, _Entry(m, providers, health))
 
     def _entry(self, name: str) -> _Entry:
         entry = self._exact.get(name)
@@ -125,15 +150,43 @@ class ModelCatalog:
             raise NotFound(f"model: no provider serves model {name!r}", param="model")
         return entry
 
-    def plan(self, name: str) -> Plan:
-        """The plan for ``name``; :class:`NotFound` when no provider serves it."""
+    def _ordered(self, name: str) -> tuple[_Entry, Plan]:
         entry = self._entry(name)
         plan = entry.plan
         if plan is None:
             plan = Plan(entry.routes(name), tuple(entry.model.fallbacks))
         if entry.drawn:
             plan = Plan(weighted_order(plan.candidates), plan.fallbacks)
+        return entry, plan
+
+    def plan(self, name: str) -> Plan:
+        """The plan for ``name``; :class:`NotFound` when no provider serves it."""
+        entry, plan = self._ordered(name)
+        if entry.guarded:
+            plan = self._around_open(plan)
         return plan
+
+    def routes(self, name: str) -> tuple[ModelRoute, ...]:
+        """The routes of a model tried as a fallback: open deployments last, and its own
+        fallbacks not followed."""
+        _, plan = self._ordered(name)
+        routes = plan.candidates
+        return _open_last(routes, time.monotonic()) if len(routes) > 1 else routes
+
+    def _around_open(self, plan: Plan) -> Plan:
+        """``plan`` with its open deployments last; the first fallback's when all are open."""
+        now = time.monotonic()
+        routes = plan.candidates
+        if not any(route.health.open_until > now for route in routes):
+            return plan
+        if any(route.health.open_until <= now for route in routes):
+            return Plan(_open_last(routes, now), plan.fallbacks)
+        for i, name in enumerate(plan.fallbacks):
+            try:
+                return Plan(self.routes(name), plan.fallbacks[i + 1 :])
+            except NotFound:
+                continue
+        return plan  # nowhere else to go: the open ones after all
 
     def resolve(self, name: str) -> ModelRoute:
         """The first route for ``name``; :class:`NotFound` when no provider serves it."""
@@ -145,3 +198,14 @@ class ModelCatalog:
     def listed(self) -> list[ModelConfig]:
         """Models to show in catalogs (patterns are not models)."""
         return [entry.model for entry in self._exact.values()]
+
+    def health(self) -> list[DeploymentHealth]:
+        """The breakers of every deployment, exact names first."""
+        entries = [*self._exact.values(), *(entry for _, entry in self._patterns)]
+        return [health for entry in entries for health in entry.healths()]
+
+
+def _open_last(routes: tuple[ModelRoute, ...], now: float) -> tuple[ModelRoute, ...]:
+    if not any(route.health.open_until > now for route in routes):
+        return routes
+    return tuple(sorted(routes, key=lambda route: route.health.open_until > now))
