@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 import httpx
 import httpx2
+import orjson
 import pytest
 
 from modelgate.app import Gateway
@@ -250,3 +251,60 @@ async def test_a_model_set_aside_whole_goes_straight_to_its_fallback(
             r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
             assert served(r) == ("qwen-local", "local", "qwen2.5:0.5b")
     assert [[a.provider for a in ctx.attempts] for ctx, _ in settled] == [["dead", "local"], ["local"]]
+
+
+# --------------------------------------------------------------------------- a session moved to an older model
+
+
+#: What Claude Code sends for a model with adaptive thinking (claude-sonnet-4-6).
+CLAUDE_CODE_TURN = {
+    "model": "claude-sonnet-4-6",
+    "max_tokens": 64000,
+    "thinking": {"type": "adaptive"},
+    "output_config": {"effort": "medium"},
+    "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hello", "cache_control": {"type": "ephemeral"}}]}
+    ],
+    "metadata": {"user_id": '{"session_id":"0b7c"}'},
+    "stream": True,
+}
+
+
+async def test_an_alias_to_an_older_model_fits_a_claude_code_turn_to_it(fake: FakeUpstream) -> None:
+    models = [{"name": "claude-sonnet-4-6", "provider": "anth", "upstream_model": "claude-opus-4-1"}]
+    async with configured_gateway(config(fake, models)) as (_, client):
+        r = await client.post(MESSAGES, json=CLAUDE_CODE_TURN, headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200 and r.content.endswith(b'data: {"type":"message_stop"}\n\n')
+    sent = fake.last_request(MESSAGES)["body"]
+    assert sent["model"] == "claude-opus-4-1"
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 4096}  # the budget for "medium"
+    assert "output_config" not in sent  # effort: refused by the older model too
+    assert sent["max_tokens"] == 32000  # the older model's limit
+    assert sent["system"] == CLAUDE_CODE_TURN["system"] and sent["messages"] == CLAUDE_CODE_TURN["messages"]
+
+
+async def test_a_fallback_to_an_older_model_fits_a_claude_code_turn_to_it(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = [
+        {"name": "claude-sonnet-4-6", "provider": "dead", "fallbacks": ["claude-haiku-4-5"]},
+        {"name": "claude-haiku-4-5", "provider": "anth"},
+    ]
+    async with configured_gateway(config(fake, models, attempts=1)) as (gw, client):
+        settled = record_settlements(gw, monkeypatch)
+        r = await client.post(MESSAGES, json=CLAUDE_CODE_TURN, headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200 and r.content.endswith(b'data: {"type":"message_stop"}\n\n')
+    assert served(r) == ("claude-haiku-4-5", "anth", "claude-haiku-4-5")
+    assert [(a.provider, a.passthrough) for a in settled.only.attempts] == [("dead", True), ("anth", True)]
+    sent = fake.last_request(MESSAGES)["body"]
+    assert (sent["model"], sent["thinking"]) == ("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 4096})
+
+
+async def test_the_same_model_gets_the_clients_bytes_untouched(fake: FakeUpstream) -> None:
+    models = [{"name": "claude-sonnet-4-6", "provider": "anth"}]
+    raw = orjson.dumps(CLAUDE_CODE_TURN)
+    async with configured_gateway(config(fake, models)) as (_, client):
+        r = await client.post(MESSAGES, content=raw, headers={**ANTHROPIC_HEADERS, "content-type": "application/json"})
+    assert r.status_code == 200
+    assert fake.last_request(MESSAGES)["raw_body"] == raw.decode()

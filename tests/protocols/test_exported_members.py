@@ -76,6 +76,7 @@ EXTRA = {
         "encode_event",
         "encode_usage",
         "error_type",
+        "fit_body",
         "prompt_too_long",
     },
     "openai_chat": {

@@ -68,6 +68,14 @@ class AnthropicFrontDoor(FrontDoor):
     def render_error(self, err: GatewayError, request_id: str) -> tuple[int, Any]:
         return codec.render_error(err, request_id)
 
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
+        """The client's bytes, untouched, unless another model serves than the one it named (an
+        alias, a fallback): then the body is fitted to that model (``fit_body``: thinking,
+        ``max_tokens``), so that a session written for a newer model is not refused."""
+        if upstream_model == call.model:
+            return call.raw
+        return orjson.dumps(codec.fit_body(call.body, upstream_model, max_tokens_cap))
+
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.AnthropicTap() if call.operation is Operation.GENERATE else None
 

@@ -82,9 +82,11 @@ class FrontDoor(ABC):
         query = request.url.query
         return "?" + query if query else ""
 
-    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
         """The client's bytes, unless the upstream knows the model by another name: then the
-        body is re-serialised with that name (orjson keeps key order and every string as it was)."""
+        body is re-serialised with that name (orjson keeps key order and every string as it was),
+        fitted to that model where the protocol has rules for it (``max_tokens_cap``: the
+        serving model's output limit)."""
         if upstream_model == call.model:
             return call.raw
         return orjson.dumps({**call.body, "model": upstream_model})

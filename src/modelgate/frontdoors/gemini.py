@@ -110,7 +110,7 @@ class GeminiFrontDoor(FrontDoor):
         query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "key"]
         return "?" + urlencode(query) if query else ""
 
-    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
         """The client's bytes, unless the body names the model (an optional ``model`` field, or the
         ``generateContentRequest`` of a count) and the upstream knows it by another name: then the
         body is re-serialised with that name (orjson keeps key order and every string as it was)."""

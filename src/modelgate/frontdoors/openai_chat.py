@@ -50,7 +50,7 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
     def passthrough_query(self, request: Request) -> str:
         return ""
 
-    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
         """The client's bytes (see :meth:`FrontDoor.passthrough_body`), asking for usage in a
         stream whose client did not."""
         raw = FrontDoor.passthrough_body(self, call, upstream_model)

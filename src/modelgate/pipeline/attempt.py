@@ -119,7 +119,11 @@ async def attempt(
     provider = route.provider
     if passthrough if passthrough is not None else is_passthrough(door, route):
         url = provider.passthrough_url(call, door.protocol, route.upstream_model) + door.passthrough_query(request)
-        body = door.passthrough_body(call, route.upstream_model)
+        upstream_model = route.upstream_model
+        if upstream_model == call.model:
+            body = door.passthrough_body(call, upstream_model)
+        else:  # another model serves: fitted to its rules
+            body = door.passthrough_body(call, upstream_model, route.output_cap())
         headers = provider.headers(key, request.headers, door.protocol)
         if call.stream:
             relaying = _open_relay(provider.relay_stream(url, body, headers, first_byte), provider.name)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from modelgate.accounting.pricing import builtin_facts
 from modelgate.config import DeploymentConfig, HealthConfig, ModelConfig
 from modelgate.errors import NotFound
 from modelgate.routing.health import DeploymentHealth
@@ -59,6 +60,11 @@ class ModelRoute:
                 {MODEL_HEADER: self.name, PROVIDER_HEADER: self.provider.name, MAPPED_MODEL_HEADER: self.upstream_model}
             )
             self.served_raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in self.served.items())
+
+    def output_cap(self) -> int | None:
+        """The serving model's output limit: the config's, else the built-in facts' (read
+        only when a request is fitted to another model than it named)."""
+        return self.model.max_output_tokens or builtin_facts(self.upstream_model).max_output_tokens
 
     def max_tokens(self, requested: int) -> int:
         """``requested``, capped at the model's configured output limit (clients such as Claude
