@@ -202,9 +202,13 @@ def test_bad_routing_names_the_field(tmp_path: Path, models: str, problem: str) 
         ("fallback_on: [sometimes]", "router.fallback_on.0: Input should be 'rate_limit'"),
         ("deadline: 0", "router.deadline: Input should be greater than 0"),
         ("retries: 3", "router.retries: Extra inputs are not permitted"),
+        ("auto: {models: [nope]}", "router.auto.models.0: no model named 'nope'"),
+        ("auto: {policy: fastest, models: [m]}", "router.auto.policy: Input should be 'priority'"),
+        ("auto: {models: []}", "router.auto.models: Tuple should have at least 1 item"),
     ],
 )
 def test_bad_router_settings_name_the_field(tmp_path: Path, router: str, problem: str) -> None:
+    models = "providers:\n  - {name: anth, type: anthropic}\nmodels:\n  - {name: m, provider: anth}\n"
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, f"router:\n  {router}\n"), env={})
+        load_config(write(tmp_path, f"{models}router:\n  {router}\n"), env={})
     assert problem in str(info.value)

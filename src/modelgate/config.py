@@ -201,6 +201,16 @@ class HealthConfig(_Strict):
     cooloff: float = Field(default=30.0, gt=0)
 
 
+class AutoConfig(_Strict):
+    """``model: "auto"``: the models it may pick, and how it orders them."""
+
+    #: ``priority``: as listed; ``cheapest``: by price (input + output, config or built-in);
+    #: ``latency``: fastest first, as measured by the breakers (unmeasured last);
+    #: ``weighted``: a random order, each model as likely first.
+    policy: Literal["priority", "cheapest", "latency", "weighted"] = "priority"
+    models: tuple[str, ...] = Field(min_length=1)
+
+
 class RouterConfig(_Strict):
     """Retries, key rotation and fallbacks: what happens when an upstream fails before the
     answer has started (never after: see ``pipeline/chain.py``)."""
@@ -226,6 +236,8 @@ class RouterConfig(_Strict):
     #: The failures that send a request on to the model's ``fallbacks``.
     fallback_on: tuple[FailureClass, ...] = ("rate_limit", "overloaded", "unavailable", "timeout")
     health: HealthConfig = Field(default_factory=HealthConfig)
+    #: What ``model: "auto"`` may pick (unset: ``auto`` is an unknown model, unless one is named so).
+    auto: AutoConfig | None = None
 
 
 class Config(_Strict):
@@ -267,6 +279,10 @@ class Config(_Strict):
                     raise ValueError(f"models.{i}.fallbacks.{j}: a model cannot fall back to itself")
                 if not served(name):
                     raise ValueError(f"models.{i}.fallbacks.{j}: no model named {name!r}")
+        auto = self.router.auto
+        for j, name in enumerate(auto.models if auto is not None else ()):
+            if not served(name):
+                raise ValueError(f"router.auto.models.{j}: no model named {name!r}")
         return self
 
 

@@ -308,3 +308,70 @@ async def test_the_same_model_gets_the_clients_bytes_untouched(fake: FakeUpstrea
         r = await client.post(MESSAGES, content=raw, headers={**ANTHROPIC_HEADERS, "content-type": "application/json"})
     assert r.status_code == 200
     assert fake.last_request(MESSAGES)["raw_body"] == raw.decode()
+
+
+# --------------------------------------------------------------------------- auto
+
+AUTO_MODELS = [
+    {"name": "claude-sonnet-4-6", "provider": "anth"},
+    {"name": "claude-haiku-4-5", "provider": "anth"},
+    QWEN,
+]
+
+
+async def test_auto_cheapest_picks_the_cheapest_model_and_names_it(fake: FakeUpstream) -> None:
+    auto = {"policy": "cheapest", "models": ["qwen-local", "claude-sonnet-4-6", "claude-haiku-4-5"]}
+    async with configured_gateway(config(fake, AUTO_MODELS, auto=auto)) as (_, client):
+        r = await client.post(MESSAGES, json=anthropic_body("auto"), headers=ANTHROPIC_HEADERS)
+        assert r.status_code == 200
+        assert served(r) == ("claude-haiku-4-5", "anth", "claude-haiku-4-5")
+        assert r.json()["model"] == "claude-haiku-4-5"  # the upstream's own answer, relayed
+        assert fake.last_request(MESSAGES)["body"]["model"] == "claude-haiku-4-5"
+        chat = await client.post("/v1/chat/completions", json=chat_body("auto"), headers=OPENAI_HEADERS)
+    assert chat.status_code == 200
+    assert chat.json()["model"] == "claude-haiku-4-5"  # translated: the public name of the model that served
+
+
+async def test_auto_moves_on_to_its_next_model_when_one_fails(fake: FakeUpstream) -> None:
+    auto = {"policy": "priority", "models": ["claude-sonnet-4-6", "qwen-local"]}
+    async with configured_gateway(config(fake, AUTO_MODELS, auto=auto, attempts=1)) as (_, client):
+        fake.script(error={"status": 529}, match={"endpoint": "messages"})
+        r = await client.post(MESSAGES, json=anthropic_body("auto"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200
+    assert served(r) == ("qwen-local", "local", "qwen2.5:0.5b")
+    assert r.json()["model"] == "qwen-local"
+
+
+async def test_auto_latency_puts_the_fastest_first(fake: FakeUpstream) -> None:
+    auto = {"policy": "latency", "models": ["claude-sonnet-4-6", "claude-haiku-4-5", "qwen-local"]}
+    async with configured_gateway(config(fake, AUTO_MODELS, auto=auto)) as (gw, _):
+        latencies = {"claude-sonnet-4-6": 0.9, "claude-haiku-4-5": 0.2}  # qwen-local: not measured yet
+        for health in gw.catalog.health():
+            health.latency = latencies.get(health.model)
+        plan = gw.catalog.plan("auto")
+    assert [r.name for r in plan.candidates] == ["claude-haiku-4-5"]
+    assert plan.fallbacks == ("claude-sonnet-4-6", "qwen-local")
+
+
+async def test_auto_latency_measures_the_deployments_as_they_serve(fake: FakeUpstream) -> None:
+    auto = {"policy": "latency", "models": ["claude-sonnet-4-6", "qwen-local"]}
+    async with configured_gateway(config(fake, AUTO_MODELS, auto=auto)) as (gw, client):
+        r = await client.post(MESSAGES, json=anthropic_body("auto"), headers=ANTHROPIC_HEADERS)
+        assert r.status_code == 200
+        measured = {h.model: h.latency for h in gw.catalog.health()}
+    assert measured["claude-sonnet-4-6"] is not None and measured["claude-sonnet-4-6"] > 0
+    assert measured["qwen-local"] is None
+
+
+async def test_auto_weighted_puts_each_model_first_in_turn(fake: FakeUpstream) -> None:
+    auto = {"policy": "weighted", "models": ["claude-sonnet-4-6", "claude-haiku-4-5"]}
+    async with configured_gateway(config(fake, AUTO_MODELS, auto=auto)) as (gw, _):
+        firsts = {gw.catalog.plan("auto").candidates[0].name for _ in range(200)}
+    assert firsts == {"claude-sonnet-4-6", "claude-haiku-4-5"}
+
+
+async def test_auto_is_an_unknown_model_unless_configured(fake: FakeUpstream) -> None:
+    async with configured_gateway(config(fake, AUTO_MODELS)) as (_, client):
+        r = await client.post(MESSAGES, json=anthropic_body("auto"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 404
+    assert r.json()["error"] == {"type": "not_found_error", "message": "model: no provider serves model 'auto'"}

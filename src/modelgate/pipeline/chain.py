@@ -86,8 +86,8 @@ class Chain:
         except GatewayError as e:
             route, answer = await self._recover(ctx, request, door, call, plan, route, e)
         health = route.health
-        if health.failures:
-            health.ok()
+        if health.failures or self.router.measures_latency:
+            health.ok(ctx.attempts[-1].latency)
         response = respond(ctx, door, call, answer, route, lambda gone: self.settler.settle(ctx, gone))
         if ctx.status is None:
             ctx.status = response.status_code

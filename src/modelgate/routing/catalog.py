@@ -9,7 +9,8 @@ as it is: a lookup is a dict hit. Patterns (``claude-*``) build their routes per
 since the upstream model is the requested name; several deployments of equal priority are
 ordered per request, at random in proportion to their weights. Deployments whose breaker
 is open (``routing/health.py``) go after the others; a model whose every deployment is
-open starts at its first fallback.
+open starts at its first fallback. ``auto`` (``router.auto``) is a plan over several
+models, in the order of its policy, each the next one's fallback.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modelgate.accounting.pricing import builtin_facts
-from modelgate.config import DeploymentConfig, HealthConfig, ModelConfig
+from modelgate.accounting.pricing import builtin_facts, model_facts
+from modelgate.config import AutoConfig, DeploymentConfig, HealthConfig, ModelConfig
 from modelgate.errors import NotFound
 from modelgate.routing.health import DeploymentHealth
 
@@ -133,9 +134,17 @@ def weighted_order(routes: tuple[ModelRoute, ...], draw: Callable[[], float] = r
     return tuple(keyed)
 
 
+#: The name that asks the router to pick the model (``router.auto``).
+AUTO = "auto"
+
+
 class ModelCatalog:
     def __init__(
-        self, models: list[ModelConfig], providers: dict[str, Provider], health: HealthConfig | None = None
+        self,
+        models: list[ModelConfig],
+        providers: dict[str, Provider],
+        health: HealthConfig | None = None,
+        auto: AutoConfig | None = None,
     ) -> None:
         self._exact: dict[str, _Entry] = {}
         self._patterns: list[tuple[str, _Entry]] = []
@@ -146,6 +155,9 @@ class ModelCatalog:
                 self._patterns.append((m.name[:-1], _Entry(m, providers, health)))
             else:
                 self._exact.setdefault(m.name, _Entry(m, providers, health))
+        self._auto = auto if auto is not None and AUTO not in self._exact else None
+        #: ``auto``'s models by price, cheapest first (prices do not change while running).
+        self._cheapest = tuple(sorted(auto.models, key=self._price)) if auto is not None else ()
 
     def _entry(self, name: str) -> _Entry:
         entry = self._exact.get(name)
@@ -167,10 +179,48 @@ class ModelCatalog:
 
     def plan(self, name: str) -> Plan:
         """The plan for ``name``; :class:`NotFound` when no provider serves it."""
-        entry, plan = self._ordered(name)
+        try:
+            entry, plan = self._ordered(name)
+        except NotFound:
+            if name == AUTO and self._auto is not None:
+                return self._auto_plan(self._auto)
+            raise
         if entry.guarded:
             plan = self._around_open(plan)
         return plan
+
+    def _auto_plan(self, auto: AutoConfig) -> Plan:
+        """``auto``: its models in the order of its policy, each the next one's fallback."""
+        if auto.policy == "cheapest":
+            names = self._cheapest
+        elif auto.policy == "weighted":
+            names = tuple(random.sample(auto.models, len(auto.models)))
+        elif auto.policy == "latency":
+            names = tuple(sorted(auto.models, key=self._latency))
+        else:
+            names = auto.models
+        for i, name in enumerate(names):
+            try:
+                return Plan(self.routes(name), names[i + 1 :])
+            except NotFound:  # a pattern that matches no more: checked when loaded
+                continue
+        raise NotFound("model: no model of router.auto is served", param="model")
+
+    def _price(self, name: str) -> float:
+        try:
+            model = self._entry(name).model
+        except NotFound:
+            return float("inf")
+        facts = builtin_facts(name) if model.name.endswith("*") else model_facts(model)
+        price = facts.price
+        return price.input + price.output if price is not None else float("inf")
+
+    def _latency(self, name: str) -> float:
+        try:
+            measured = [h.latency for h in self._entry(name).healths() if h.latency is not None]
+        except NotFound:
+            measured = []
+        return min(measured) if measured else float("inf")
 
     def routes(self, name: str) -> tuple[ModelRoute, ...]:
         """The routes of a model tried as a fallback: open deployments last, and its own
