@@ -213,7 +213,7 @@ async def test_relay_stream_is_frame_aligned(raw_server, http_client: HttpClient
     p = make("anthropic", http_client, base_url=server.url)
     reply = await p.relay_stream(p.base_url + "/v1/messages", b"{}", p.headers(p.keys.pick()))
     assert (reply.status, reply.headers) == (200, {"request-id": "req_s"})
-    assert await anext(reply.chunks) == b"event: a\ndata: 1\n\n"
+    assert reply.first == b"event: a\ndata: 1\n\n"  # read before the reply is handed over
     go.set()
     assert [c async for c in reply.chunks] == [b"event: b\ndata: 2\n\n"]
 

@@ -21,7 +21,7 @@ import orjson
 from starlette.requests import Request
 
 from modelgate import ir
-from modelgate.errors import UpstreamUnavailable
+from modelgate.errors import GatewayError, UpstreamUnavailable
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.streaming import until_disconnect
 from modelgate.protocols.tap import AnswerTap
@@ -126,9 +126,12 @@ async def attempt(
             body = door.passthrough_body(call, upstream_model, route.output_cap())
         headers = provider.headers(key, request.headers, door.protocol)
         if call.stream:
-            relaying = _open_relay(provider.relay_stream(url, body, headers, first_byte), provider.name)
-            stream, first = await until_disconnect(request, relaying)
-            return await _started(stream, first, door.tap(call), provider)
+            stream = await until_disconnect(request, provider.relay_stream(url, body, headers, first_byte))
+            started = _started(stream, door.tap(call), provider)
+            if isinstance(started, GatewayError):
+                await close(stream.chunks)
+                raise started
+            return started
         reply = await until_disconnect(request, provider.relay(url, body, headers))
         return Relayed(reply, _read_whole(reply, door.tap(call), provider))
     if call.operation is Operation.COUNT_TOKENS:
@@ -151,26 +154,21 @@ async def attempt(
     return Completed(await until_disconnect(request, provider.complete(req, key)))
 
 
-async def _open_relay(opening: Awaitable[StreamReply], where: str) -> tuple[StreamReply, bytes]:
-    """The relayed stream and its first chunk."""
-    stream = await opening
-    first = await anext(stream.chunks, None)
-    if first is None:
-        raise UpstreamUnavailable(f"upstream {where} answered {stream.status} with an empty stream")
-    return stream, first
-
-
-async def _started(stream: StreamReply, first: bytes, tap: AnswerTap | None, provider: Provider) -> RelayedStream:
-    """Refuse a stream that is not one, or whose first event is an error; else the answer."""
+def _started(stream: StreamReply, tap: AnswerTap | None, provider: Provider) -> RelayedStream | GatewayError:
+    """The answer; or the failure of a stream that is empty, is not one, or whose first event
+    is an error (returned, for the caller to close the stream and raise)."""
+    first = stream.first
     if not first.startswith(_STREAM_STARTS) and not first.lstrip().startswith(_STREAM_STARTS):
-        await close(stream.chunks)
+        if not first:
+            return UpstreamUnavailable(f"upstream {provider.name} answered {stream.status} with an empty stream")
         what = describe_body(provider.redact(first))
-        raise UpstreamUnavailable(f"upstream {provider.name} answered {stream.status} with {what}, not an event stream")
+        return UpstreamUnavailable(
+            f"upstream {provider.name} answered {stream.status} with {what}, not an event stream"
+        )
     if tap is not None:
         first = tap.feed(first)
         if tap.opened_with_error():
-            await close(stream.chunks)
-            raise tap.error or UpstreamUnavailable(f"upstream {provider.name} opened its stream with an error")
+            return tap.error or UpstreamUnavailable(f"upstream {provider.name} opened its stream with an error")
     return RelayedStream(stream, first, tap)
 
 

@@ -117,9 +117,13 @@ class Reply:
 
 @dataclass(slots=True)
 class StreamReply:
+    """A relayed stream: its status, the headers worth keeping, its first chunk (read before
+    the answer is handed over: empty for an empty stream) and the chunks after it."""
+
     status: int
     headers: dict[str, str]
     chunks: AsyncIterator[bytes]
+    first: bytes = b""
 
 
 def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -223,10 +227,15 @@ class Provider(ABC):
     async def relay_stream(
         self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
     ) -> StreamReply:
-        """A streamed answer, once its status line has come (within ``first_byte`` seconds,
-        the provider's ``first_byte_timeout`` by default)."""
+        """A streamed answer, once its status line (within ``first_byte`` seconds, the
+        provider's ``first_byte_timeout`` by default) and its first chunk have come."""
         resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
-        return StreamReply(resp.status, pass_headers(resp.raw_headers), frame_aligned(resp.iter_chunks()))
+        chunks = frame_aligned(resp.iter_chunks())
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = b""
+        return StreamReply(resp.status, pass_headers(resp.raw_headers), chunks, first)
 
     # ----------------------------------------------------------------- translated path
 

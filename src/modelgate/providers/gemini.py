@@ -88,9 +88,15 @@ class GeminiProvider(Provider):
         resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
         kept = pass_headers(resp.raw_headers)
         if "alt=sse" in url.partition("?")[2].split("&"):
-            return StreamReply(resp.status, kept, frame_aligned(resp.iter_chunks()))
-        kept["content-type"] = ARRAY_CONTENT_TYPE
-        return StreamReply(resp.status, kept, _array_chunks(resp.iter_chunks()))
+            chunks = frame_aligned(resp.iter_chunks())
+        else:
+            kept["content-type"] = ARRAY_CONTENT_TYPE
+            chunks = _array_chunks(resp.iter_chunks())
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = b""
+        return StreamReply(resp.status, kept, chunks, first)
 
 
 async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
