@@ -122,6 +122,17 @@ class Gateway:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+            *self.forgiving_routes(),
+        ]
+
+    def forgiving_routes(self) -> list[BaseRoute]:
+        """``/v1/v1/…``: the model endpoints for clients whose base URL was written with ``/v1``
+        by an SDK that adds ``/v1`` itself (last: the right paths never pass by them)."""
+        return [
+            *self.anthropic.routes("/v1"),
+            Route("/v1/v1/chat/completions", self.openai_chat.completions, methods=["POST"]),
+            Route("/v1/v1/responses", self.openai_responses.create, methods=["POST"]),
+            Route("/v1/v1/responses/compact", self.openai_responses.compact, methods=["POST"]),
         ]
 
     def asgi(self) -> Starlette:

@@ -61,7 +61,7 @@ class ModelListings:
             Route("/v1beta/models/{model_id:path}", self.get_gemini, methods=["GET"]),
             Route("/v2/model/info", self.model_info, methods=["GET"]),
         ]
-        for prefix in ("/api/anthropic", "/api/openai"):
+        for prefix in ("/api/anthropic", "/api/openai", "/v1"):  # /v1/v1: a base URL written with /v1
             routes.append(Route(prefix + "/v1/models", self.list_models, methods=["GET"]))
             routes.append(Route(prefix + "/v1/models/{model_id:path}", self.get_model, methods=["GET"]))
         routes.append(Route("/api/gemini/v1beta/models", self.list_gemini, methods=["GET"]))
