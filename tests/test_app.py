@@ -122,11 +122,12 @@ async def test_healthz(ac: httpx.AsyncClient) -> None:
     r = await ac.get("/healthz")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
-    # Patterns (claude-*, gemini-*) are not models: 12 named models in the test config.
+    # Patterns (claude-*, gemini-*) are not models: 12 named models in the test config, and the
+    # -thinking variants of the 7 whose upstream model can think.
     assert r.json() == {
         "status": "ok",
         "providers": ["anth", "anth-slow", "dead", "gem", "local", "local-slow", "oai"],
-        "models": 12,
+        "models": 19,
     }
 
 

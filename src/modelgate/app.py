@@ -88,7 +88,10 @@ class Gateway:
         for provider in self.providers.values():
             provider.keys.cooldown = config.router.key_cooldown
             provider.keys.quarantine = config.router.key_quarantine
-        self.catalog = ModelCatalog(list(config.models), self.providers, config.router.health, config.router.auto)
+        router = config.router
+        self.catalog = ModelCatalog(
+            list(config.models), self.providers, router.health, router.auto, router.thinking_variants
+        )
         self.authenticator = authenticator or MasterKeyAuthenticator(ensure_master_key(config))
         self.admission = Admission(self.authenticator, config.server.max_body_bytes)
         self.settler = Settler(RequestLog(config.server.request_log_level))

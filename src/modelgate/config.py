@@ -238,6 +238,10 @@ class RouterConfig(_Strict):
     health: HealthConfig = Field(default_factory=HealthConfig)
     #: What ``model: "auto"`` may pick (unset: ``auto`` is an unknown model, unless one is named so).
     auto: AutoConfig | None = None
+    #: ``{name}-thinking`` beside every model whose upstream model can think: the same model,
+    #: with thinking on (adaptive where the model has it, else this budget).
+    thinking_variants: bool = True
+    thinking_budget: int = Field(default=8192, ge=1024)
 
 
 class Config(_Strict):

@@ -78,6 +78,7 @@ EXTRA = {
         "error_type",
         "fit_body",
         "prompt_too_long",
+        "supports_adaptive_thinking",
     },
     "openai_chat": {
         "DEFAULT_MAX_TOKENS",

@@ -206,3 +206,38 @@ def test_breakers_are_per_deployment_and_shared_by_requests() -> None:
     assert cat.plan("m").candidates[0].health is cat.plan("m").candidates[0].health
     assert len({id(h) for h in cat.health()}) == 5
     assert [(h.model, h.provider, h.upstream) for h in cat.health()][:2] == [("m", "a", "m"), ("m", "b", "m")]
+
+
+# --------------------------------------------------------------------------- -thinking variants
+
+
+def test_variants_with_thinking_on_are_listed_beside_models_that_think() -> None:
+    config = parse_config(
+        {
+            "providers": [{"name": "a", "type": "anthropic", "api_keys": ["k"]}],
+            "models": [
+                {"name": "claude-sonnet-4-6", "provider": "a", "display_name": "Sonnet"},
+                {"name": "old", "provider": "a", "upstream_model": "claude-3-5-haiku-latest"},  # does not think
+                {"name": "mine", "provider": "a", "upstream_model": "claude-opus-4-1"},
+                {"name": "mine-thinking", "provider": "a"},  # a configured model wins over a variant
+                {"name": "claude-*", "provider": "a"},
+            ],
+        },
+        "test",
+        env={},
+    )
+    providers = {p.name: build_provider(p, HttpClient()) for p in config.providers}
+    cat = ModelCatalog(list(config.models), providers, thinking_variants=True)
+    assert [m.name for m in cat.listed()] == [
+        "claude-sonnet-4-6",
+        "claude-sonnet-4-6-thinking",
+        "old",
+        "mine",
+        "mine-thinking",
+    ]
+    assert cat.model("claude-sonnet-4-6-thinking").display_name == "Sonnet (thinking)"
+    assert cat.thinking_base("claude-sonnet-4-6-thinking") == "claude-sonnet-4-6"
+    assert cat.thinking_base("mine-thinking") is None and cat.thinking_base("old-thinking") is None
+    with pytest.raises(NotFound):  # not the claude-* pattern: the plan stage serves it
+        cat.plan("claude-sonnet-4-6-thinking")
+    assert ModelCatalog(list(config.models), providers).thinking_base("claude-sonnet-4-6-thinking") is None

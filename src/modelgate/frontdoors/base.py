@@ -91,6 +91,11 @@ class FrontDoor(ABC):
             return call.raw
         return orjson.dumps({**call.body, "model": upstream_model})
 
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:  # noqa: B027  (a hook)
+        """Turn thinking on in ``call`` (a model's ``-thinking`` variant) unless it asks for it
+        already, in this protocol's words; ``budget`` for models that take one. The body is
+        re-serialised (:func:`rewrite`): its bytes no longer pass as they came."""
+
     @abstractmethod
     def tap(self, call: Call) -> AnswerTap | None:
         """A fresh tap for one relayed answer (usage and the end, read as it goes by)."""
@@ -135,3 +140,14 @@ class FrontDoor(ABC):
 
     def compaction_body(self, call: Call, resp: ir.Response) -> Any:
         raise InvalidRequest("this protocol has no compaction")
+
+
+def rewrite(call: Call, body: dict[str, Any]) -> None:
+    """``call`` with a new body (its bytes made again, orjson keeping key order and strings)."""
+    call.body = body
+    call.raw = orjson.dumps(body)
+
+
+def effort_for(budget: int) -> str:
+    """The reasoning effort of protocols that have no budget, for a thinking budget."""
+    return "low" if budget <= 2048 else "medium" if budget <= 16384 else "high"

@@ -29,11 +29,12 @@ from starlette.routing import Route
 
 from modelgate import ir
 from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PermissionDenied
-from modelgate.frontdoors.base import FrontDoor
+from modelgate.frontdoors.base import FrontDoor, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.gemini.fields import get as codec_get
 from modelgate.protocols.tap import AnswerTap
 from modelgate.providers.gemini import ARRAY_CONTENT_TYPE
 
@@ -123,6 +124,21 @@ class GeminiFrontDoor(FrontDoor):
         if isinstance(inner, dict) and isinstance(inner.get("model"), str):
             return orjson.dumps({**body, "generateContentRequest": {**inner, "model": f"models/{upstream_model}"}})
         return call.raw
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:
+        """``thinkingBudget`` in the generation config (either spelling), unless it says
+        something of thinking already."""
+        body = call.body
+        key = "generation_config" if "generation_config" in body else "generationConfig"
+        config = body.get(key)
+        config = config if isinstance(config, dict) else {}
+        thinking = codec_get(config, "thinkingConfig")
+        thinking = thinking if isinstance(thinking, dict) else {}
+        if codec_get(thinking, "thinkingBudget") not in (None, 0) or codec_get(thinking, "thinkingLevel"):
+            return
+        thinking_key = "thinking_config" if "thinking_config" in config else "thinkingConfig"
+        config = {**config, thinking_key: {**thinking, "thinkingBudget": budget}}
+        rewrite(call, {**body, key: config})
 
     def tap(self, call: Call) -> AnswerTap | None:
         if call.operation is not Operation.GENERATE:

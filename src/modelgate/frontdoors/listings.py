@@ -83,7 +83,7 @@ class ModelListings:
         return self.catalog.listed()
 
     def _model(self, name: str) -> ModelConfig:
-        return self.catalog.resolve(name).model
+        return self.catalog.model(name)
 
     # ------------------------------------------------------------------ /v1/models
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.frontdoors.base import FrontDoor
+from modelgate.frontdoors.base import FrontDoor, effort_for, rewrite
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import openai_chat as codec
@@ -58,6 +58,10 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
             body = call.body if raw is call.raw else {**call.body, "model": upstream_model}
             raw = request_usage(raw, body) or raw
         return raw
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:
+        if call.body.get("reasoning_effort") in (None, "none"):
+            rewrite(call, {**call.body, "reasoning_effort": effort_for(budget)})
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.ChatTap(hide_usage=_adds_usage(call))

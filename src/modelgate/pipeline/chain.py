@@ -58,7 +58,7 @@ class Chain:
         response: Response | None = None
         try:
             call = await self.admission.admit(ctx, request, door, operation)
-            ctx.plan = plan = make_plan(self.catalog, door, call)
+            ctx.plan = plan = make_plan(self.catalog, door, call, self.router.thinking_budget)
             response = await self._serve(ctx, request, door, call, plan)
         except GatewayError as e:
             response = door.error_response(e, ctx.request_id)

@@ -136,6 +136,8 @@ def weighted_order(routes: tuple[ModelRoute, ...], draw: Callable[[], float] = r
 
 #: The name that asks the router to pick the model (``router.auto``).
 AUTO = "auto"
+#: The suffix of a model's variant with thinking on (``router.thinking_variants``).
+THINKING = "-thinking"
 
 
 class ModelCatalog:
@@ -145,6 +147,7 @@ class ModelCatalog:
         providers: dict[str, Provider],
         health: HealthConfig | None = None,
         auto: AutoConfig | None = None,
+        thinking_variants: bool = False,
     ) -> None:
         self._exact: dict[str, _Entry] = {}
         self._patterns: list[tuple[str, _Entry]] = []
@@ -156,12 +159,25 @@ class ModelCatalog:
             else:
                 self._exact.setdefault(m.name, _Entry(m, providers, health))
         self._auto = auto if auto is not None and AUTO not in self._exact else None
+        #: ``{name}-thinking`` → the model config it is listed as (its base's, renamed).
+        self._variants: dict[str, ModelConfig] = {}
+        if thinking_variants:
+            for name, entry in self._exact.items():
+                model = entry.model
+                variant = name + THINKING
+                if variant in self._exact or name.endswith(THINKING):
+                    continue
+                if builtin_facts(model.primary.upstream_model or name).reasoning:
+                    display = f"{model.display_name or name} (thinking)"
+                    self._variants[variant] = model.model_copy(update={"name": variant, "display_name": display})
         #: ``auto``'s models by price, cheapest first (prices do not change while running).
         self._cheapest = tuple(sorted(auto.models, key=self._price)) if auto is not None else ()
 
     def _entry(self, name: str) -> _Entry:
         entry = self._exact.get(name)
         if entry is None:
+            if name in self._variants:  # before the patterns (``claude-*``): ``make_plan`` serves it
+                raise NotFound(f"model: {name!r} is a variant with thinking on", param="model")
             for prefix, candidate in self._patterns:
                 if name.startswith(prefix):
                     return candidate
@@ -244,6 +260,15 @@ class ModelCatalog:
                 continue
         return plan  # nowhere else to go: the open ones after all
 
+    def thinking_base(self, name: str) -> str | None:
+        """The model whose variant with thinking on ``name`` is; None for any other name."""
+        return name.removesuffix(THINKING) if name in self._variants else None
+
+    def model(self, name: str) -> ModelConfig:
+        """The config a catalog describes ``name`` by (a variant: its base's, renamed)."""
+        variant = self._variants.get(name)
+        return variant if variant is not None else self._entry(name).model
+
     def resolve(self, name: str) -> ModelRoute:
         """The first route for ``name``; :class:`NotFound` when no provider serves it."""
         return self.plan(name).candidates[0]
@@ -252,8 +277,15 @@ class ModelCatalog:
         return self._providers[name]
 
     def listed(self) -> list[ModelConfig]:
-        """Models to show in catalogs (patterns are not models)."""
-        return [entry.model for entry in self._exact.values()]
+        """Models to show in catalogs (patterns are not models), each variant with thinking on
+        beside its base."""
+        out: list[ModelConfig] = []
+        for name, entry in self._exact.items():
+            out.append(entry.model)
+            variant = self._variants.get(name + THINKING)
+            if variant is not None:
+                out.append(variant)
+        return out
 
     def health(self) -> list[DeploymentHealth]:
         """The breakers of every deployment, exact names first."""

@@ -50,6 +50,7 @@ class Router:
         self.attempts = config.attempts
         self.deadline = config.deadline
         self._fallback_on = frozenset(config.fallback_on)
+        self.thinking_budget = config.thinking_budget
         #: Whether the breakers keep each deployment's latency (``auto`` ordered by it).
         self.measures_latency = config.auto is not None and config.auto.policy == "latency"
         self._draw = draw

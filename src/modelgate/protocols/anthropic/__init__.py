@@ -32,7 +32,12 @@ from modelgate.protocols.anthropic.errors import (
     render_error,
 )
 from modelgate.protocols.anthropic.tap import AnthropicTap
-from modelgate.protocols.anthropic.upstream_request import MIN_THINKING_BUDGET, encode_request, fit_body
+from modelgate.protocols.anthropic.upstream_request import (
+    MIN_THINKING_BUDGET,
+    encode_request,
+    fit_body,
+    supports_adaptive_thinking,
+)
 from modelgate.protocols.anthropic.upstream_response import decode_response, decode_usage
 from modelgate.protocols.anthropic.upstream_stream import StreamDecoder
 
@@ -59,4 +64,5 @@ __all__ = [
     "fit_body",
     "prompt_too_long",
     "render_error",
+    "supports_adaptive_thinking",
 ]
