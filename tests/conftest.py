@@ -7,6 +7,7 @@ timeouts and unreachable upstreams.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,11 @@ def gateway_config(fake: FakeUpstream) -> dict:
         return {"name": name, "type": kind, "base_url": base_url, "api_keys": [UPSTREAM_KEY], **extra}
 
     return {
-        "server": {"max_body_bytes": MAX_BODY, "stream_ping_interval": 0.4},
+        # A data directory of its own (the store, a generated master key): never ./data.
+        "server": {"max_body_bytes": MAX_BODY, "stream_ping_interval": 0.4, "data_dir": tempfile.mkdtemp(prefix="mg-")},
+        # Each upstream failure reaches the client as the upstream said it (the error tests
+        # are about that); the router's tests build gateways that retry (test_chain_retries.py, …).
+        "router": {"attempts": 1},
         "providers": [
             provider("anth", "anthropic", fake.anthropic_base_url),
             provider("local", "openai-compatible", fake.openai_base_url),

@@ -16,7 +16,7 @@ from modelgate.app import Gateway, create_app, ensure_master_key
 from modelgate.config import parse_config
 from modelgate.protocols import WireProtocol
 from modelgate.testing.runner import FakeUpstream
-from tests.pipeline.helpers import ANTHROPIC_HEADERS, asgi_client
+from tests.pipeline.helpers import ANTHROPIC_HEADERS, OPENAI_HEADERS, asgi_client
 
 
 def anthropic_envelope(r: httpx.Response, kind: str, message: str) -> dict[str, Any]:
@@ -122,11 +122,12 @@ async def test_healthz(ac: httpx.AsyncClient) -> None:
     r = await ac.get("/healthz")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
-    # Patterns (claude-*, gemini-*) are not models: 12 named models in the test config.
+    # Patterns (claude-*, gemini-*) are not models: 12 named models in the test config, and the
+    # -thinking variants of the 7 whose upstream model can think.
     assert r.json() == {
         "status": "ok",
         "providers": ["anth", "anth-slow", "dead", "gem", "local", "local-slow", "oai"],
-        "models": 12,
+        "models": 19,
     }
 
 
@@ -309,3 +310,47 @@ async def test_the_generated_key_authenticates(tmp_path, fake: FakeUpstream) -> 
         await gw.close()
     assert ok.status_code == 200
     assert refused.status_code == 401
+
+
+# --------------------------------------------------------------------------- forgiving paths
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"),
+    [
+        (
+            "/v1/v1/messages",
+            {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+            ANTHROPIC_HEADERS,
+        ),
+        (
+            "/v1/v1/messages/count_tokens",
+            {"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "hi"}]},
+            ANTHROPIC_HEADERS,
+        ),
+        (
+            "/v1/v1/chat/completions",
+            {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            OPENAI_HEADERS,
+        ),
+        ("/v1/v1/responses", {"model": "gpt-4o", "input": "hi"}, OPENAI_HEADERS),
+    ],
+)
+async def test_a_base_url_written_with_v1_twice_still_works(
+    ac: httpx.AsyncClient, fake: FakeUpstream, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    r = await ac.post(path, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert fake.requests()[-1]["path"] == path.removeprefix("/v1")
+
+
+async def test_models_are_listed_under_v1_twice_too(ac: httpx.AsyncClient) -> None:
+    r = await ac.get("/v1/v1/models", headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200 and r.json()["data"][0]["id"] == "claude-sonnet-4-6"
+
+
+async def test_a_missing_anthropic_version_gets_the_default(ac: httpx.AsyncClient, fake: FakeUpstream) -> None:
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    r = await ac.post("/v1/messages", json=body, headers={"x-api-key": ANTHROPIC_HEADERS["x-api-key"]})
+    assert r.status_code == 200
+    assert fake.last_request("/v1/messages")["headers"]["anthropic-version"] == "2023-06-01"

@@ -133,3 +133,82 @@ def test_a_base_url_pointing_at_the_gateway_itself_is_ignored() -> None:
     assert load_config(None, env=env).providers[0].url == "https://api.anthropic.com"
     env["MODELGATE_PORT"] = "9000"
     assert load_config(None, env=env).providers[0].url == "http://127.0.0.1:8080"
+
+
+# --------------------------------------------------------------------------- routing
+
+ROUTED = """
+providers:
+  - {name: anth, type: anthropic, api_keys: [k1, k2]}
+  - {name: local, type: openai-compatible, base_url: "http://127.0.0.1:11434/v1"}
+models:
+  - name: sonnet
+    deployments:
+      - {provider: anth, upstream_model: claude-sonnet-4-6, weight: 3}
+      - {provider: local, upstream_model: qwen, priority: 1}
+    fallbacks: [haiku, gpt-4o]
+  - {name: haiku, provider: anth, upstream_model: claude-haiku-4-5}
+  - {name: "gpt-*", provider: local}
+router:
+  attempts: 2
+  fallback_on: [overloaded, context_window]
+"""
+
+
+def test_deployments_fallbacks_and_router(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ROUTED), env={})
+    sonnet = config.models[0]
+    assert [(d.provider, d.upstream_model, d.weight, d.priority) for d in sonnet.targets] == [
+        ("anth", "claude-sonnet-4-6", 3.0, 0),
+        ("local", "qwen", 1.0, 1),
+    ]
+    assert sonnet.fallbacks == ("haiku", "gpt-4o")
+    assert [(d.provider, d.upstream_model) for d in config.models[1].targets] == [("anth", "claude-haiku-4-5")]
+    assert (config.router.attempts, config.router.fallback_on) == (2, ("overloaded", "context_window"))
+    assert config.router.deadline == 85 and config.providers[0].first_byte_timeout == 60
+
+
+@pytest.mark.parametrize(
+    ("models", "problem"),
+    [
+        (
+            "  - {name: m, provider: anth, deployments: [{provider: anth}]}\n",
+            "models.0: give either provider (and upstream_model) or deployments, not both",
+        ),
+        ("  - {name: m}\n", "models.0: provider: Field required (or deployments)"),
+        (
+            "  - {name: m, deployments: [{provider: nope}]}\n",
+            "models.0.deployments.0.provider: no provider named 'nope'",
+        ),
+        (
+            "  - {name: m, deployments: [{provider: anth, weight: 0}]}\n",
+            "models.0.deployments.0.weight: Input should be",
+        ),
+        ("  - {name: m, provider: anth, fallbacks: [m]}\n", "models.0.fallbacks.0: a model cannot fall back to itself"),
+        ("  - {name: m, provider: anth, fallbacks: [x]}\n", "models.0.fallbacks.0: no model named 'x'"),
+    ],
+)
+def test_bad_routing_names_the_field(tmp_path: Path, models: str, problem: str) -> None:
+    text = "providers:\n  - {name: anth, type: anthropic}\nmodels:\n" + models
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("router", "problem"),
+    [
+        ("attempts: 0", "router.attempts: Input should be greater than or equal to 1"),
+        ("fallback_on: [sometimes]", "router.fallback_on.0: Input should be 'rate_limit'"),
+        ("deadline: 0", "router.deadline: Input should be greater than 0"),
+        ("retries: 3", "router.retries: Extra inputs are not permitted"),
+        ("auto: {models: [nope]}", "router.auto.models.0: no model named 'nope'"),
+        ("auto: {policy: fastest, models: [m]}", "router.auto.policy: Input should be 'priority'"),
+        ("auto: {models: []}", "router.auto.models: Tuple should have at least 1 item"),
+    ],
+)
+def test_bad_router_settings_name_the_field(tmp_path: Path, router: str, problem: str) -> None:
+    models = "providers:\n  - {name: anth, type: anthropic}\nmodels:\n  - {name: m, provider: anth}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"{models}router:\n  {router}\n"), env={})
+    assert problem in str(info.value)

@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -42,6 +43,7 @@ from modelgate.policy.tenancy import Tenancy
 from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
+from modelgate.routing.router import Router
 
 CONFIG_ENV = "MODELGATE_CONFIG"
 #: The protocol of a path no route matched, for an error in the envelope its client expects.
@@ -85,14 +87,21 @@ class Gateway:
         self.providers: dict[str, Provider] = {
             p.name: build_provider(p, self.client, config.models) for p in config.providers
         }
-        self.catalog = ModelCatalog(list(config.models), self.providers)
+        self.router = Router(config.router)
+        for provider in self.providers.values():
+            provider.keys.cooldown = config.router.key_cooldown
+            provider.keys.quarantine = config.router.key_quarantine
+        router = config.router
+        self.catalog = ModelCatalog(
+            list(config.models), self.providers, router.health, router.auto, router.thinking_variants
+        )
         #: Keys, teams, limits, budgets and the ledger (the store opens at start).
         self.tenancy = Tenancy(config, ensure_master_key(config))
         self.authenticator = authenticator or self.tenancy.authenticator
         self.admission = Admission(self.authenticator, config.server.max_body_bytes, self.tenancy)
         self.admission.byok = {f"x-modelgate-key-{p.name.lower()}": p.name for p in config.providers if p.byok}
         self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy)
-        self.chain = Chain(self.admission, self.catalog, self.settler)
+        self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
         self.openai_responses = OpenAIResponsesFrontDoor(self.chain, self.admission)
@@ -129,6 +138,17 @@ class Gateway:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+            *self.forgiving_routes(),
+        ]
+
+    def forgiving_routes(self) -> list[BaseRoute]:
+        """``/v1/v1/…``: the model endpoints for clients whose base URL was written with ``/v1``
+        by an SDK that adds ``/v1`` itself (last: the right paths never pass by them)."""
+        return [
+            *self.anthropic.routes("/v1"),
+            Route("/v1/v1/chat/completions", self.openai_chat.completions, methods=["POST"]),
+            Route("/v1/v1/responses", self.openai_responses.create, methods=["POST"]),
+            Route("/v1/v1/responses/compact", self.openai_responses.compact, methods=["POST"]),
         ]
 
     def asgi(self) -> Starlette:
@@ -153,7 +173,17 @@ class Gateway:
         return Response(b'{"name":"modelgate","status":"ok"}', media_type="application/json")
 
     async def healthz(self, request: Request) -> Response:
-        body = {"status": "ok", "providers": sorted(self.providers), "models": len(self.catalog.listed())}
+        """Up, and what the router has set aside: deployments not closed, upstream keys at rest
+        (by id; never a key)."""
+        body: dict[str, Any] = {
+            "status": "ok",
+            "providers": sorted(self.providers),
+            "models": len(self.catalog.listed()),
+        }
+        deployments = [h.state() for h in self.catalog.health() if h.failures or h.open_until]
+        keys = [k for p in self.providers.values() for k in p.keys.state() if k["state"] != "ok"]
+        if deployments or keys:
+            body["details"] = {"deployments": deployments, "keys": keys}
         return Response(orjson.dumps(body), media_type="application/json")
 
     def door_for_path(self, path: str) -> FrontDoor:

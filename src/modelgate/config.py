@@ -77,6 +77,11 @@ class ProviderConfig(_Strict):
     connect_timeout: float = Field(default=10.0, gt=0)
     #: Seconds of silence from the upstream (between bytes) before giving up.
     read_timeout: float = Field(default=600.0, gt=0)
+    #: Seconds a streamed answer may take to send its status line before the attempt fails
+    #: with a timeout (and is retried or falls back): an upstream that accepts and then sends
+    #: nothing is found in seconds, not after ``read_timeout``. (A whole answer comes with its
+    #: status line, so it has ``read_timeout``.)
+    first_byte_timeout: float = Field(default=60.0, gt=0)
     #: Extra headers sent on every upstream request (e.g. an org id).
     headers: dict[str, str] = Field(default_factory=dict)
     #: Let clients bring their own key for this provider (BYOK): sent in the header
@@ -139,10 +144,23 @@ class TenancyConfig(_Strict):
     ledger_batch: int = Field(default=500, gt=0)
 
 
+class DeploymentConfig(_Strict):
+    """One upstream that serves a model: a provider and the model id it knows."""
+
+    provider: str
+    #: The model id sent upstream; defaults to the requested name.
+    upstream_model: str | None = None
+    #: Share of the traffic among the deployments of the same priority.
+    weight: float = Field(default=1.0, gt=0)
+    #: Deployments are tried lowest first; weights split the traffic among equals.
+    priority: int = 0
+
+
 class ModelConfig(_Strict):
     #: The name clients ask for; a trailing ``*`` makes it a prefix pattern.
     name: str = Field(min_length=1)
-    provider: str
+    #: The one provider that serves the model (or ``deployments`` for several).
+    provider: str | None = None
     #: The model id sent upstream; defaults to the requested name.
     upstream_model: str | None = None
     display_name: str | None = None
@@ -158,6 +176,32 @@ class ModelConfig(_Strict):
     tpm: int | None = Field(default=None, gt=0)
     #: The largest ``max_tokens`` a request may ask of this model (400 ``max_tokens_too_large`` above).
     max_tokens_cap: int | None = Field(default=None, gt=0)
+    # -- routing: several upstreams for one name, and where to go when they all fail
+    deployments: tuple[DeploymentConfig, ...] = ()
+    #: Other model names tried in order when every deployment failed with an error of a
+    #: class in ``router.fallback_on``.
+    fallbacks: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_way_to_serve(self) -> ModelConfig:
+        if self.deployments and (self.provider is not None or self.upstream_model is not None):
+            raise ValueError("give either provider (and upstream_model) or deployments, not both")
+        if not self.deployments and self.provider is None:
+            raise ValueError("provider: Field required (or deployments)")
+        return self
+
+    @property
+    def targets(self) -> tuple[DeploymentConfig, ...]:
+        """The deployments that serve the model: the list, or the one of ``provider``."""
+        if self.deployments:
+            return self.deployments
+        assert self.provider is not None
+        return (DeploymentConfig(provider=self.provider, upstream_model=self.upstream_model),)
+
+    @property
+    def primary(self) -> DeploymentConfig:
+        """The deployment catalogs describe the model by (the first, lowest priority)."""
+        return min(self.targets, key=lambda d: d.priority)
 
 
 class ServerConfig(_Strict):
@@ -179,12 +223,69 @@ class ServerConfig(_Strict):
     redis_url: str | None = None
 
 
+#: The classes of failure a router tells apart (``routing.router.failure_class``).
+FailureClass = Literal["rate_limit", "overloaded", "unavailable", "timeout", "context_window", "authentication"]
+
+
+class HealthConfig(_Strict):
+    """The circuit breaker of each deployment (``routing/health.py``)."""
+
+    #: Failures in a row (unavailable, timeouts, 429, 5xx, 529) that set a deployment aside.
+    failures: int = Field(default=5, ge=1)
+    #: Seconds it stays aside before a request tries it again.
+    cooloff: float = Field(default=30.0, gt=0)
+
+
+class AutoConfig(_Strict):
+    """``model: "auto"``: the models it may pick, and how it orders them."""
+
+    #: ``priority``: as listed; ``cheapest``: by price (input + output, config or built-in);
+    #: ``latency``: fastest first, as measured by the breakers (unmeasured last);
+    #: ``weighted``: a random order, each model as likely first.
+    policy: Literal["priority", "cheapest", "latency", "weighted"] = "priority"
+    models: tuple[str, ...] = Field(min_length=1)
+
+
+class RouterConfig(_Strict):
+    """Retries, key rotation and fallbacks: what happens when an upstream fails before the
+    answer has started (never after: see ``pipeline/chain.py``)."""
+
+    #: Attempts at one model (its deployments and retries; a switch to another upstream
+    #: key after a 429/401/403 does not count), and again at each fallback.
+    attempts: int = Field(default=3, ge=1, le=20)
+    #: Seconds before a retry at the same upstream; doubled each time up to ``backoff_max``,
+    #: with ``jitter`` (a fraction) of random spread.
+    backoff: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=8.0, ge=0)
+    jitter: float = Field(default=0.25, ge=0, le=1)
+    #: The longest ``retry-after`` waited for; a longer one ends the retries of that model
+    #: (its fallbacks are tried, else the client gets the error and its ``retry-after``).
+    retry_after_cap: float = Field(default=10.0, ge=0)
+    #: Seconds from a request's arrival after which no new attempt starts (and a retry's wait
+    #: for its first byte is cut to what remains).
+    deadline: float = Field(default=85.0, gt=0)
+    #: Seconds an upstream key answered 429 without ``retry-after`` rests.
+    key_cooldown: float = Field(default=30.0, gt=0)
+    #: Seconds an upstream key answered 401/403 is taken out.
+    key_quarantine: float = Field(default=3600.0, gt=0)
+    #: The failures that send a request on to the model's ``fallbacks``.
+    fallback_on: tuple[FailureClass, ...] = ("rate_limit", "overloaded", "unavailable", "timeout")
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    #: What ``model: "auto"`` may pick (unset: ``auto`` is an unknown model, unless one is named so).
+    auto: AutoConfig | None = None
+    #: ``{name}-thinking`` beside every model whose upstream model can think: the same model,
+    #: with thinking on (adaptive where the model has it, else this budget).
+    thinking_variants: bool = True
+    thinking_budget: int = Field(default=8192, ge=1024)
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     master_key: str | None = None
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
@@ -196,8 +297,32 @@ class Config(_Strict):
             if p.base_url is None and p.type not in DEFAULT_BASE_URLS:
                 raise ValueError(f"providers.{i}.base_url: required for type {p.type}")
         for i, m in enumerate(self.models):
-            if m.provider not in names:
+            if m.provider is not None and m.provider not in names:
                 raise ValueError(f"models.{i}.provider: no provider named {m.provider!r} (have: {', '.join(names)})")
+        return self
+
+    @model_validator(mode="after")
+    def _check_routing(self) -> Config:
+        names = {p.name for p in self.providers}
+        have = ", ".join(sorted(names))
+
+        def served(name: str) -> bool:
+            return any(name == o.name or (o.name.endswith("*") and name.startswith(o.name[:-1])) for o in self.models)
+
+        for i, m in enumerate(self.models):
+            for j, d in enumerate(m.deployments):
+                if d.provider not in names:
+                    where = f"models.{i}.deployments.{j}.provider"
+                    raise ValueError(f"{where}: no provider named {d.provider!r} (have: {have})")
+            for j, name in enumerate(m.fallbacks):
+                if name == m.name:
+                    raise ValueError(f"models.{i}.fallbacks.{j}: a model cannot fall back to itself")
+                if not served(name):
+                    raise ValueError(f"models.{i}.fallbacks.{j}: no model named {name!r}")
+        auto = self.router.auto
+        for j, name in enumerate(auto.models if auto is not None else ()):
+            if not served(name):
+                raise ValueError(f"router.auto.models.{j}: no model named {name!r}")
         return self
 
 

@@ -46,11 +46,39 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "anthropic-tool": ("anthropic", TOOL_PROMPT),
     "openai-plain": ("openai-compatible", PLAIN_PROMPT),
     "openai-tool": ("openai-compatible", TOOL_PROMPT),
+    "anthropic-fallback": ("anthropic-fallback", TOOL_PROMPT),
 }
 
 
 def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
-    """Every ``claude-*`` name goes to the one provider of the scenario."""
+    """Every ``claude-*`` name goes to the one provider of the scenario. ``anthropic-fallback``:
+    to the Anthropic upstream, which answers the first turn (a tool call) and then only 529s,
+    with the OpenAI-compatible one as the fallback (the fake is scripted here, before the CLI
+    starts: the queued scripts win over the prompt's directives)."""
+    if provider == "anthropic-fallback":
+        fake.script(
+            {
+                "tool_calls": [{"name": "Bash", "input": {"command": f"echo {MARKER}"}}],
+                "match": {"protocol": "anthropic"},
+            },
+            {"error": {"status": 529, "message": "Overloaded"}, "match": {"protocol": "anthropic"}, "times": 10},
+        )
+        return {
+            "providers": [
+                {"name": "anth", "type": "anthropic", "base_url": fake.anthropic_base_url, "api_keys": [UPSTREAM_KEY]},
+                {
+                    "name": "local",
+                    "type": "openai-compatible",
+                    "base_url": fake.openai_base_url,
+                    "api_keys": [UPSTREAM_KEY],
+                },
+            ],
+            "models": [
+                {"name": "claude-*", "provider": "anth", "fallbacks": ["local-fallback"]},
+                {"name": "local-fallback", "provider": "local", "upstream_model": OPENAI_UPSTREAM_MODEL},
+            ],
+            "router": {"attempts": 2, "backoff": 0.05},
+        }
     if provider == "openai-compatible":
         prov = {"name": "local", "type": provider, "base_url": fake.openai_base_url, "api_keys": [UPSTREAM_KEY]}
         models = [{"name": "claude-*", "provider": "local", "upstream_model": OPENAI_UPSTREAM_MODEL}]

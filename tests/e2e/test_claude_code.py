@@ -27,7 +27,10 @@ What is asserted:
 * **OpenAI-compatible translation**, the same two prompts: Claude Code still works
   end to end through ``POST /v1/chat/completions`` (Bearer provider key, the
   configured upstream model, tool call and ``role: tool`` result translated, the
-  system turn Claude Code sends inside ``messages`` not lost).
+  system turn Claude Code sends inside ``messages`` not lost);
+* **a fallback mid-session**: the Anthropic upstream answers the first turn and then only
+  529s; the second turn is retried and then served by the OpenAI-compatible fallback
+  through translation, with no error visible to Claude Code.
 
 Run alone with ``.venv/bin/python -m pytest tests/e2e/test_claude_code.py -q`` (needs npm on first run,
 ``unshare`` and ``ip``, and root or CAP_SYS_ADMIN for the network namespace; a
@@ -245,6 +248,27 @@ def test_openai_compatible_tool_round_trip(scenario: Callable[[str], Report]) ->
     assert tool["role"] == "tool" and tool["tool_call_id"] == call["id"], tool
     content = tool["content"] if isinstance(tool["content"], str) else json.dumps(tool["content"])
     assert MARKER in content, tool
+
+
+# --------------------------------------------------------------------------- a fallback mid-session
+
+
+def test_a_failing_upstream_falls_back_to_another_kind_mid_session(scenario: Callable[[str], Report]) -> None:
+    """The Anthropic upstream answers the first turn, then only 529s: the second turn (the tool
+    result, with the first turn's signed thinking block) is retried, then served by the
+    OpenAI-compatible fallback through translation. Claude Code sees no error."""
+    report = scenario("anthropic-fallback")
+    result = cli_result(report)
+    assert result["result"].strip() == f"Tool result received: {MARKER}", explain(report)
+    assert result["num_turns"] == 2, explain(report)
+    paths = [r["path"] for r in report["requests"]]
+    assert paths == ["/v1/messages"] * 3 + ["/v1/chat/completions"], explain(report)
+    anthropic, (fallback,) = report["requests"][:3], report["requests"][3:]
+    assert [r["status"] for r in anthropic] == [200, 529, 529], explain(report)  # two attempts, then the fallback
+    assert_openai_request(fallback)
+    use_id, tool_result = tool_round_trip_ids(anthropic[1]["body"]["messages"])
+    assert tool_result["tool_use_id"] == use_id
+    assert_no_master_key(report)
 
 
 def test_pinned_version_is_what_runs(claude_binary: Path) -> None:

@@ -179,9 +179,9 @@ def test_prefixed_routes_and_probes(gateway, http: httpx.Client, fake) -> None:
 
 def test_models_list_in_anthropic_shape_with_paging(client: anthropic.Anthropic, http: httpx.Client) -> None:
     ids = [m.id for m in client.models.list()]
-    assert ids[:2] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
+    assert ids[:3] == ["claude-sonnet-4-6", "claude-sonnet-4-6-thinking", "claude-haiku-4-5"]
     assert "claude-*" not in ids
-    page = http.get("/v1/models", params={"limit": 2}).json()
+    page = http.get("/v1/models", params={"limit": 3}).json()
     assert (
         page["has_more"] is True and page["first_id"] == "claude-sonnet-4-6" and page["last_id"] == "claude-haiku-4-5"
     )
@@ -192,8 +192,9 @@ def test_models_list_in_anthropic_shape_with_paging(client: anthropic.Anthropic,
         "created_at": page["data"][0]["created_at"],
     }
     rest = http.get("/v1/models", params={"after_id": "claude-haiku-4-5", "limit": 1000}).json()
-    assert rest["data"][0]["id"] == "sonnet"
+    assert [m["id"] for m in rest["data"][:2]] == ["claude-haiku-4-5-thinking", "sonnet"]
     assert client.models.retrieve("claude-sonnet-4-6").display_name == "Claude Sonnet 4.6"
+    assert client.models.retrieve("claude-sonnet-4-6-thinking").display_name == "Claude Sonnet 4.6 (thinking)"
     assert orjson.loads(http.get("/v1/models", params={"limit": 0}).content)["error"]["type"] == "invalid_request_error"
 
 

@@ -17,7 +17,13 @@ def oai(gateway) -> openai.OpenAI:
 def test_openai_shape_without_anthropic_headers(oai: openai.OpenAI) -> None:
     models = oai.models.list()
     ids = [m.id for m in models]
-    assert ids[:2] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
+    assert ids[:4] == [
+        "claude-sonnet-4-6",
+        "claude-sonnet-4-6-thinking",
+        "claude-haiku-4-5",
+        "claude-haiku-4-5-thinking",
+    ]
+    assert "qwen-local-thinking" not in ids and "gpt-4o-thinking" not in ids  # models that do not think
     first = models.data[0]
     assert (first.object, first.owned_by, isinstance(first.created, int)) == ("model", "anth", True)
     assert oai.models.retrieve("qwen-local").owned_by == "local"

@@ -149,11 +149,12 @@ def test_in_stream_upstream_error_becomes_response_failed(oai: openai.OpenAI, fa
     assert "exceeded your limit" in events[-1].response.error.message
 
 
-def test_translated_stream_error_before_any_event_still_starts_properly(oai: openai.OpenAI, fake) -> None:
+def test_translated_stream_whose_first_event_is_an_error_fails_before_it_starts(oai: openai.OpenAI, fake) -> None:
     fake.script(error={"status": 500, "after": 0, "message": "boom"})
-    with oai.responses.create(model="qwen-local", input="hello", stream=True) as stream:
-        events = list(stream)
-    assert [e.type for e in events] == ["response.created", "response.in_progress", "response.failed"]
+    with pytest.raises(openai.InternalServerError) as info:
+        oai.responses.create(model="qwen-local", input="hello", stream=True)
+    assert info.value.status_code == 500
+    assert info.value.body == {"message": "boom", "type": "server_error", "param": None, "code": None}
 
 
 def test_websocket_handshake_is_refused_with_426(gateway) -> None:

@@ -25,7 +25,7 @@ from modelgate.app import Gateway
 from modelgate.config import parse_config
 from modelgate.pipeline.context import RequestContext
 from modelgate.testing.runner import FakeUpstream
-from tests.conftest import MASTER_KEY, gateway_config
+from tests.conftest import MASTER_KEY, UPSTREAM_KEY, gateway_config
 
 ANTHROPIC_HEADERS = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}
 OPENAI_HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -199,3 +199,24 @@ def anthropic_error_event(message: str, kind: str = "api_error") -> bytes:
 def chat_error_frame(message: str) -> bytes:
     error = {"message": message, "type": "server_error", "param": None, "code": None}
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
+# ----------------------------------------------------------------------------- gateways of their own config
+
+
+@asynccontextmanager
+async def configured_gateway(data: dict[str, Any]) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
+    """A gateway of the config ``data`` (the master key added), started, and its ASGI client."""
+    server = {"data_dir": tempfile.mkdtemp(prefix="mg-gw-"), **data.get("server", {})}
+    gw = Gateway(parse_config({"master_key": MASTER_KEY, **data, "server": server}, "test", env={}))
+    await gw.start()
+    try:
+        async with asgi_client(gw) as client:
+            yield gw, client
+    finally:
+        await gw.close()
+
+
+def provider_config(name: str, kind: str, base_url: str, keys: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """A provider entry of a config (``keys`` default to the one the fake upstream takes)."""
+    return {"name": name, "type": kind, "base_url": base_url, "api_keys": list(keys or (UPSTREAM_KEY,)), **extra}

@@ -255,12 +255,15 @@ async def test_attempt_relays_a_whole_passthrough_answer(gw: Gateway, fake) -> N
     assert answer.reply.headers["request-id"].startswith("req_")  # the upstream's, kept for the client
 
 
-async def test_attempt_opens_a_passthrough_stream_without_reading_it(gw: Gateway, fake) -> None:
-    body = chat_body("qwen-local", stream=True)
+async def test_attempt_opens_a_passthrough_stream_reading_its_first_chunk_only(gw: Gateway, fake) -> None:
+    body = chat_body("qwen-local", "[[fake:words 5]] [[fake:stall 0.05]]", stream=True)
     answer = await call_attempt(gw, "openai_chat", "qwen-local", body, CHAT)
     assert isinstance(answer, RelayedStream)
     assert answer.reply.status == 200
-    data = await drain(answer.reply.chunks)
+    assert answer.first.startswith(b"data: {") and answer.first.endswith(b"\n\n")  # the stream has started
+    assert answer.tap is not None and answer.tap.model is not None  # and the tap has read its start
+    assert b"[DONE]" not in answer.first  # the rest is not read yet
+    data = answer.first + await drain(answer.reply.chunks)
     assert data.endswith(b"data: [DONE]\n\n")
     assert b'"usage":{' in data  # asked for by the gateway; the tap hides it later, in respond
 
@@ -286,7 +289,8 @@ async def test_attempt_opens_a_translated_stream(gw: Gateway, fake) -> None:
     body = anthropic_body("gemini-2.5-flash", stream=True)
     answer = await call_attempt(gw, "anthropic", "gemini-2.5-flash", body, MESSAGES)
     assert isinstance(answer, Streamed)
-    events = [e async for batch in answer.events for e in batch]
+    assert isinstance(answer.first[0], ir.MessageStart)  # the stream has started
+    events = [*answer.first, *[e async for batch in answer.events for e in batch]]
     assert isinstance(events[0], ir.MessageStart) and isinstance(events[-1], ir.MessageStop)
     assert fake.last_request()["path"] == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
 

@@ -158,12 +158,12 @@ async def test_an_unexpected_exception_inside_a_relayed_stream(
 
         def feed(self, chunk: bytes) -> bytes:
             self.fed += 1
-            if b"content_block_delta" in chunk:
+            if self.fed > 1 and b"content_block_delta" in chunk:  # after the stream has started
                 raise RuntimeError("secret internals")
             return self.inner.feed(chunk)
 
     monkeypatch.setattr(gw.anthropic, "tap", lambda call: FailingTap(real(call)))
-    body = anthropic_body("claude-sonnet-4-6", "hi [[fake:words 30]]", stream=True)
+    body = anthropic_body("claude-sonnet-4-6", "hi [[fake:words 30]] [[fake:stall 0.02]]", stream=True)
     r = await ac.post("/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
     assert r.status_code == 200
     ctx = settled.only

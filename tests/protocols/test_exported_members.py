@@ -76,7 +76,9 @@ EXTRA = {
         "encode_event",
         "encode_usage",
         "error_type",
+        "fit_body",
         "prompt_too_long",
+        "supports_adaptive_thinking",
     },
     "openai_chat": {
         "DEFAULT_MAX_TOKENS",

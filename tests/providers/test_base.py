@@ -4,6 +4,9 @@ the order and precedence of the upstream request headers, passthrough URLs, reda
 
 from __future__ import annotations
 
+import email.utils
+import time
+
 import pytest
 from multidict import CIMultiDict
 from starlette.datastructures import Headers
@@ -11,7 +14,7 @@ from starlette.datastructures import Headers
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import WireProtocol
 from modelgate.providers.anthropic import AnthropicProvider
-from modelgate.providers.base import CLIENT_HEADERS, ClientHeaderPolicy, Provider, pass_headers
+from modelgate.providers.base import CLIENT_HEADERS, ClientHeaderPolicy, Provider, parse_retry_after, pass_headers
 from modelgate.providers.gemini import GeminiProvider
 from modelgate.providers.openai import OpenAIProvider
 from modelgate.providers.openai_compatible import OpenAICompatibleProvider
@@ -391,3 +394,25 @@ def test_the_selection_from_an_asgi_request_reads_the_raw_pairs() -> None:
     selected = policy.select(Headers(raw=raw))
     assert selected == {"anthropic-beta": "a,b", "user-agent": "claude-cli/2.1", "anthropic-version": "2023-06-01"}
     assert selected == policy.select({k.decode(): v.decode() for k, v in raw})
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "1"}, 0.25),  # OpenAI's, more precise, first
+        ({"retry-after-ms": "soon", "retry-after": "2"}, 2.0),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date gone by
+        ({"retry-after": "-4"}, 0.0),
+        ({"retry-after": "later"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_in_every_spelling(headers: dict[str, str], seconds: float | None) -> None:
+    assert parse_retry_after(headers) == seconds
+
+
+def test_retry_after_as_a_date_to_come() -> None:
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    assert parse_retry_after({"retry-after": when}) == pytest.approx(120, abs=2)

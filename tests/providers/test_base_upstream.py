@@ -43,7 +43,7 @@ ANSWERS: dict[str, bytes] = {
     "/400-retry": http_response(400, [("X-Should-Retry", "true")], anthropic_error("invalid_request_error", "x")),
     "/400-maybe": http_response(400, [("x-should-retry", "maybe")], anthropic_error("invalid_request_error", "x")),
     "/503-date": http_response(
-        503, [("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT")], anthropic_error("overloaded_error", "Overloaded")
+        503, [("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")], anthropic_error("overloaded_error", "Overloaded")
     ),
     "/529-fraction": http_response(529, [("retry-after", "1.5")], anthropic_error("overloaded_error", "Overloaded")),
     "/401": http_response(
@@ -122,7 +122,7 @@ async def test_a_429_with_retry_after(answering, http_client: HttpClient) -> Non
         ("/400", 400, ErrorKind.INVALID_REQUEST, False, None),
         ("/400-retry", 400, ErrorKind.INVALID_REQUEST, True, None),  # … or yes
         ("/400-maybe", 400, ErrorKind.INVALID_REQUEST, False, None),  # not a word it knows: by status
-        ("/503-date", 503, ErrorKind.OVERLOADED, True, None),  # an HTTP date is not a delay it reads
+        ("/503-date", 503, ErrorKind.OVERLOADED, True, 0.0),  # an HTTP date: the time left until then
         ("/529-fraction", 529, ErrorKind.OVERLOADED, True, 1.5),
     ],
 )
@@ -213,7 +213,7 @@ async def test_relay_stream_is_frame_aligned(raw_server, http_client: HttpClient
     p = make("anthropic", http_client, base_url=server.url)
     reply = await p.relay_stream(p.base_url + "/v1/messages", b"{}", p.headers(p.keys.pick()))
     assert (reply.status, reply.headers) == (200, {"request-id": "req_s"})
-    assert await anext(reply.chunks) == b"event: a\ndata: 1\n\n"
+    assert reply.first == b"event: a\ndata: 1\n\n"  # read before the reply is handed over
     go.set()
     assert [c async for c in reply.chunks] == [b"event: b\ndata: 2\n\n"]
 

@@ -1,5 +1,6 @@
 """Upstream API keys (``providers/keys.py``): a provider's pool hands its keys out in turn,
-each with a printable id that never shows the secret."""
+each with a printable id that never shows the secret, and skips the keys the upstream refused
+while they rest."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import pytest
 
 from modelgate.config import ProviderConfig
+from modelgate.errors import ErrorKind, UpstreamHTTPError, UpstreamTimeout
 from modelgate.providers import build_provider
 from modelgate.providers.http import HttpClient
 from modelgate.providers.keys import KeyPool, UpstreamKey
@@ -94,3 +96,89 @@ def test_providers_own_a_pool_of_their_config_keys(kind: str, base_url: str | No
     ]
     keyless = build_provider(ProviderConfig(name="free", type=kind, base_url=base_url), HttpClient())
     assert keyless.keys.pick() is None
+
+
+# --------------------------------------------------------------------------- keys at rest
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refusal(status: int, retry_after: float | None = None) -> UpstreamHTTPError:
+    kind = {401: ErrorKind.AUTHENTICATION, 403: ErrorKind.PERMISSION, 429: ErrorKind.RATE_LIMIT}.get(status)
+    return UpstreamHTTPError(
+        "no", status=status, kind=kind or ErrorKind.API_ERROR, protocol="anthropic", retry_after=retry_after
+    )
+
+
+def ids(pool: KeyPool, n: int) -> list[str]:
+    return [k.id for k in (pool.pick() for _ in range(n)) if k is not None]
+
+
+def test_a_rate_limited_key_rests_for_its_retry_after() -> None:
+    clock = Clock()
+    pool = KeyPool("p", SECRETS, clock=clock)
+    assert pool.rest("p#1", refusal(429, retry_after=5)) is True
+    assert ids(pool, 4) == ["p#0", "p#2", "p#0", "p#2"]
+    assert pool.state()[1] == {"id": "p#1", "state": "rate_limited", "seconds_left": 5.0}
+    clock.now += 5
+    assert ids(pool, 3) == ["p#0", "p#1", "p#2"]
+    assert pool.state()[1] == {"id": "p#1", "state": "ok"}
+
+
+def test_without_retry_after_a_key_rests_for_the_cooldown_and_never_less_than_a_second() -> None:
+    clock = Clock()
+    pool = KeyPool("p", SECRETS, cooldown=7, clock=clock)
+    pool.rest("p#0", refusal(429))
+    pool.rest("p#1", refusal(429, retry_after=0))
+    assert [s.get("seconds_left") for s in pool.state()] == [7.0, 1.0, None]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_is_out_for_the_quarantine(status: int) -> None:
+    clock = Clock()
+    pool = KeyPool("p", SECRETS, quarantine=600, clock=clock)
+    assert pool.rest("p#0", refusal(status)) is True
+    assert ids(pool, 3) == ["p#1", "p#2", "p#1"]
+    clock.now += 599
+    assert "p#0" not in ids(pool, 3)
+    clock.now += 1
+    assert "p#0" in ids(pool, 3)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        refusal(500),
+        refusal(400),
+        UpstreamTimeout("slow"),  # not the key's fault
+    ],
+)
+def test_other_failures_do_not_rest_the_key(error: Exception) -> None:
+    pool = KeyPool("p", SECRETS)
+    assert pool.rest("p#0", error) is False  # type: ignore[arg-type]
+    assert ids(pool, 3) == ["p#0", "p#1", "p#2"]
+
+
+def test_no_key_no_rest() -> None:
+    pool = KeyPool("p", SECRETS)
+    assert pool.rest(None, refusal(429)) is False
+
+
+def test_the_last_key_awake_never_rests() -> None:
+    clock = Clock()
+    pool = KeyPool("p", SECRETS[:2], clock=clock)
+    assert pool.rest("p#0", refusal(429, 30)) is True
+    assert pool.rest("p#1", refusal(401)) is False  # the requests keep going to the upstream
+    assert ids(pool, 3) == ["p#1"] * 3
+    clock.now += 30
+    assert pool.rest("p#1", refusal(401)) is True  # p#0 is awake again
+    assert ids(pool, 2) == ["p#0", "p#0"]
+    single = KeyPool("one", ["sk-one"], clock=clock)
+    assert single.rest("one#0", refusal(429, 5)) is False
+    assert ids(single, 2) == ["one#0", "one#0"]

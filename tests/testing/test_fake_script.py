@@ -46,6 +46,8 @@ def test_directives_parse_and_strip():
             lambda s: (s.error.retry_after, s.error.after, s.error.type, s.error.message) == (2.5, 3, "x", "too many"),
         ),
         ("[[fake:break 3]]", lambda s: s.break_after == 3),
+        ("[[fake:end 3]]", lambda s: s.end_after == 3),
+        ("[[fake:body <html>down</html>]]", lambda s: s.body == "<html>down</html>"),
         ("[[fake:stall 2]]", lambda s: s.stall == 2.0),
         ("[[fake:max_tokens]]", lambda s: s.stop_reason == "max_tokens"),
         ("[[fake:stop refusal]]", lambda s: s.stop_reason == "refusal"),

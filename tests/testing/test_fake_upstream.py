@@ -341,6 +341,37 @@ async def test_break_non_streaming(fake_upstream, http):
         await http.post(fake_upstream.base_url + "/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
 
 
+async def test_end_after_ends_a_stream_cleanly_before_its_end(fake_upstream, http):
+    fake_upstream.script(end_after=3)
+    body = {"model": MODEL, "max_tokens": 100, "messages": user("a b c d"), "stream": True}
+    r = await http.post(fake_upstream.base_url + "/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200
+    assert r.content.count(b"\n\n") == 3 and b"message_stop" not in r.content
+    assert fake_upstream.last_request("/v1/messages")["broken"] is False
+
+
+async def test_end_after_cuts_a_whole_answer_in_half(fake_upstream, http):
+    fake_upstream.script(end_after=0)
+    body = {"model": MODEL, "max_tokens": 100, "messages": user("a b c d")}
+    r = await http.post(fake_upstream.base_url + "/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200 and r.content.startswith(b'{"id":"msg_01')
+    with pytest.raises(ValueError):
+        r.json()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_body_answers_a_page_instead(fake_upstream, http, stream):
+    fake_upstream.script(body="<html>Down for maintenance</html>")
+    body = {"model": MODEL, "max_tokens": 100, "messages": user("x"), "stream": stream}
+    r = await http.post(fake_upstream.base_url + "/v1/messages", json=body, headers=ANTHROPIC_HEADERS)
+    assert (r.status_code, r.headers["content-type"]) == (200, "text/html; charset=utf-8")
+    assert r.text == "<html>Down for maintenance</html>"
+    fake_upstream.script(body='{"half": ')
+    url = fake_upstream.base_url + "/v1/chat/completions"
+    r = await http.post(url, json={"model": "m", "messages": user("x")}, headers={"authorization": "Bearer k"})
+    assert (r.status_code, r.headers["content-type"], r.text) == (200, "application/json", '{"half": ')
+
+
 async def test_delay_and_stall(fake_upstream, http):
     fake_upstream.script(delay=0.3)
     body = {"model": MODEL, "max_tokens": 100, "messages": user("a b")}

@@ -19,10 +19,10 @@ class PriceBook:
 
     def __init__(self, credit_rate: float | None = None) -> None:
         self.credit_rate = credit_rate
-        self._prices: dict[tuple[str, str, str], Price] = {}
+        self._prices: dict[tuple[str, str], Price] = {}
 
     def price(self, model: ModelConfig, upstream_model: str) -> Price:
-        key = (model.name, model.provider, upstream_model)
+        key = (model.name, upstream_model)
         price = self._prices.get(key)
         if price is None:
             price = self._lookup(model, upstream_model)

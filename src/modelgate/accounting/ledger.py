@@ -67,7 +67,8 @@ class LedgerWriter:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+                async with asyncio.timeout(self.flush_seconds):  # no task of its own, as wait_for makes
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()

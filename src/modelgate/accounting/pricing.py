@@ -129,7 +129,7 @@ def builtin_facts(model_id: str) -> ModelFacts:
 
 def model_facts(model: ModelConfig) -> ModelFacts:
     """Facts for a configured model: the built-in family's, overridden by the config."""
-    facts = builtin_facts(model.upstream_model or model.name)
+    facts = builtin_facts(model.primary.upstream_model or model.name)
     if model.pricing is not None:
         p = model.pricing
         facts = replace(facts, price=Price(p.input, p.output, p.cache_read, p.cache_write, p.reasoning))

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from modelgate import ir
 from modelgate.errors import GatewayError, InvalidRequest, RateLimitInfo
-from modelgate.frontdoors.base import FrontDoor
+from modelgate.frontdoors.base import FrontDoor, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
@@ -80,6 +80,29 @@ class AnthropicFrontDoor(FrontDoor):
 
     def render_error(self, err: GatewayError, request_id: str) -> tuple[int, Any]:
         return codec.render_error(err, request_id)
+
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
+        """The client's bytes, untouched, unless another model serves than the one it named (an
+        alias, a fallback): then the body is fitted to that model (``fit_body``: thinking,
+        ``max_tokens``), so that a session written for a newer model is not refused."""
+        if upstream_model == call.model:
+            return call.raw
+        return orjson.dumps(codec.fit_body(call.body, upstream_model, max_tokens_cap))
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:
+        """Adaptive thinking where the serving model has it, else ``budget`` (kept under
+        ``max_tokens``; none when it cannot fit)."""
+        thinking = call.body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+            return
+        value: dict[str, Any] = {"type": "adaptive"}
+        if not codec.supports_adaptive_thinking(upstream_model):
+            max_tokens = call.body.get("max_tokens")
+            budget = min(budget, max_tokens - 1) if isinstance(max_tokens, int) else budget
+            if budget < codec.MIN_THINKING_BUDGET:
+                return
+            value = {"type": "enabled", "budget_tokens": budget}
+        rewrite(call, {**call.body, "thinking": value})
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.AnthropicTap() if call.operation is Operation.GENERATE else None

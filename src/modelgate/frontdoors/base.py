@@ -94,12 +94,19 @@ class FrontDoor(ABC):
         query = request.url.query
         return "?" + query if query else ""
 
-    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
         """The client's bytes, unless the upstream knows the model by another name: then the
-        body is re-serialised with that name (orjson keeps key order and every string as it was)."""
+        body is re-serialised with that name (orjson keeps key order and every string as it was),
+        fitted to that model where the protocol has rules for it (``max_tokens_cap``: the
+        serving model's output limit)."""
         if upstream_model == call.model:
             return call.raw
         return orjson.dumps({**call.body, "model": upstream_model})
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:  # noqa: B027  (a hook)
+        """Turn thinking on in ``call`` (a model's ``-thinking`` variant) unless it asks for it
+        already, in this protocol's words; ``budget`` for models that take one. The body is
+        re-serialised (:func:`rewrite`): its bytes no longer pass as they came."""
 
     @abstractmethod
     def tap(self, call: Call) -> AnswerTap | None:
@@ -151,3 +158,14 @@ def count_field(obj: Any, name: str) -> int | None:
     """``obj[name]`` when it is a whole number (not a bool), else None."""
     value = obj.get(name) if isinstance(obj, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def rewrite(call: Call, body: dict[str, Any]) -> None:
+    """``call`` with a new body (its bytes made again, orjson keeping key order and strings)."""
+    call.body = body
+    call.raw = orjson.dumps(body)
+
+
+def effort_for(budget: int) -> str:
+    """The reasoning effort of protocols that have no budget, for a thinking budget."""
+    return "low" if budget <= 2048 else "medium" if budget <= 16384 else "high"

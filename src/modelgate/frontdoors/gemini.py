@@ -29,11 +29,12 @@ from starlette.routing import Route
 
 from modelgate import ir
 from modelgate.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PermissionDenied
-from modelgate.frontdoors.base import FrontDoor, count_field
+from modelgate.frontdoors.base import FrontDoor, count_field, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import gemini as codec
 from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.gemini.fields import get as codec_get
 from modelgate.protocols.tap import AnswerTap
 from modelgate.providers.gemini import ARRAY_CONTENT_TYPE
 
@@ -113,7 +114,7 @@ class GeminiFrontDoor(FrontDoor):
         query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "key"]
         return "?" + urlencode(query) if query else ""
 
-    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
         """The client's bytes, unless the body names the model (an optional ``model`` field, or the
         ``generateContentRequest`` of a count) and the upstream knows it by another name: then the
         body is re-serialised with that name (orjson keeps key order and every string as it was)."""
@@ -126,6 +127,21 @@ class GeminiFrontDoor(FrontDoor):
         if isinstance(inner, dict) and isinstance(inner.get("model"), str):
             return orjson.dumps({**body, "generateContentRequest": {**inner, "model": f"models/{upstream_model}"}})
         return call.raw
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:
+        """``thinkingBudget`` in the generation config (either spelling), unless it says
+        something of thinking already."""
+        body = call.body
+        key = "generation_config" if "generation_config" in body else "generationConfig"
+        config = body.get(key)
+        config = config if isinstance(config, dict) else {}
+        thinking = codec_get(config, "thinkingConfig")
+        thinking = thinking if isinstance(thinking, dict) else {}
+        if codec_get(thinking, "thinkingBudget") not in (None, 0) or codec_get(thinking, "thinkingLevel"):
+            return
+        thinking_key = "thinking_config" if "thinking_config" in config else "thinkingConfig"
+        config = {**config, thinking_key: {**thinking, "thinkingBudget": budget}}
+        rewrite(call, {**body, key: config})
 
     def tap(self, call: Call) -> AnswerTap | None:
         if call.operation is not Operation.GENERATE:

@@ -61,7 +61,7 @@ class ModelListings:
             Route("/v1beta/models/{model_id:path}", self.get_gemini, methods=["GET"]),
             Route("/v2/model/info", self.model_info, methods=["GET"]),
         ]
-        for prefix in ("/api/anthropic", "/api/openai"):
+        for prefix in ("/api/anthropic", "/api/openai", "/v1"):  # /v1/v1: a base URL written with /v1
             routes.append(Route(prefix + "/v1/models", self.list_models, methods=["GET"]))
             routes.append(Route(prefix + "/v1/models/{model_id:path}", self.get_model, methods=["GET"]))
         routes.append(Route("/api/gemini/v1beta/models", self.list_gemini, methods=["GET"]))
@@ -83,7 +83,7 @@ class ModelListings:
         return self.catalog.listed()
 
     def _model(self, name: str) -> ModelConfig:
-        return self.catalog.resolve(name).model
+        return self.catalog.model(name)
 
     # ------------------------------------------------------------------ /v1/models
 
@@ -132,7 +132,7 @@ class ModelListings:
             raise NotFound(
                 f"The model `{name}` does not exist or you do not have access to it.", param="model"
             ) from None
-        return {"id": name, "object": "model", "created": CREATED, "owned_by": model.provider}
+        return {"id": name, "object": "model", "created": CREATED, "owned_by": model.primary.provider}
 
     # ------------------------------------------------------------------ Gemini
 
@@ -150,7 +150,7 @@ class ModelListings:
             "name": f"models/{name}",
             "version": "001",
             "displayName": model.display_name or name,
-            "description": f"{name}, served by modelgate through provider {model.provider}",
+            "description": f"{name}, served by modelgate through provider {model.primary.provider}",
             "supportedGenerationMethods": ["generateContent", "countTokens"],
         }
         if facts.context_window:
@@ -183,14 +183,15 @@ class ModelListings:
     def _info(self, model: ModelConfig) -> dict[str, Any]:
         """LiteLLM's ``/v2/model/info`` shape, which dashboards and clients already read."""
         facts = model_facts(model)
-        provider = self.catalog.provider(model.provider)
+        primary = model.primary
+        provider = self.catalog.provider(primary.provider)
         per_token = 1e-6
         price = facts.price
         info: dict[str, Any] = {
             "id": model.name,
-            "provider": model.provider,
+            "provider": primary.provider,
             "provider_type": provider.config.type,
-            "upstream_model": model.upstream_model or model.name,
+            "upstream_model": primary.upstream_model or model.name,
             "mode": "chat",
             "max_input_tokens": facts.context_window,
             "max_output_tokens": facts.max_output_tokens,

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelgate import ir
-from modelgate.frontdoors.base import FrontDoor, count_field
+from modelgate.frontdoors.base import FrontDoor, count_field, effort_for, rewrite
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import openai_chat as codec
@@ -53,7 +53,7 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
     def passthrough_query(self, request: Request) -> str:
         return ""
 
-    def passthrough_body(self, call: Call, upstream_model: str) -> bytes:
+    def passthrough_body(self, call: Call, upstream_model: str, max_tokens_cap: int | None = None) -> bytes:
         """The client's bytes (see :meth:`FrontDoor.passthrough_body`), asking for usage in a
         stream whose client did not."""
         raw = FrontDoor.passthrough_body(self, call, upstream_model)
@@ -61,6 +61,10 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
             body = call.body if raw is call.raw else {**call.body, "model": upstream_model}
             raw = request_usage(raw, body) or raw
         return raw
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:
+        if call.body.get("reasoning_effort") in (None, "none"):
+            rewrite(call, {**call.body, "reasoning_effort": effort_for(budget)})
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.ChatTap(hide_usage=_adds_usage(call))

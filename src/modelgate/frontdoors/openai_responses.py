@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket
 
 from modelgate import ir
 from modelgate.errors import ErrorKind, GatewayError, NotFound, UpstreamUnavailable
-from modelgate.frontdoors.base import count_field
+from modelgate.frontdoors.base import count_field, effort_for, rewrite
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.chain import Chain
@@ -100,6 +100,12 @@ class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
                 model = tap.model or ""
                 return codec.failed_event(response, response["id"], tap.created_at, model, tap.next_sequence, err)
         return super().relay_error(err, call, tap, request_id)
+
+    def think(self, call: Call, upstream_model: str, budget: int) -> None:
+        reasoning = call.body.get("reasoning")
+        reasoning = reasoning if isinstance(reasoning, dict) else {}
+        if reasoning.get("effort") in (None, "none"):
+            rewrite(call, {**call.body, "reasoning": {**reasoning, "effort": effort_for(budget)}})
 
     # ------------------------------------------------------------------ translated
 

@@ -2,35 +2,46 @@
 
 Passthrough when the upstream speaks the client's protocol (the client's bytes go out, the
 answer is relayed), else translated through the IR with the door's codec. An attempt ends
-when the upstream has answered with its status line (or failed): nothing has reached the
-client yet, so the chain may still retry, rotate the key or fall back. The answer it
-returns is opened, not read: the respond stage turns it into the client's bytes.
+when the answer has started — a whole answer read, or a stream's first event — or failed:
+nothing has reached the client yet, so the chain may still retry, rotate the key or fall
+back. Whatever the upstream got wrong by then is a failed attempt too: a stream whose status
+line does not come within the provider's ``first_byte_timeout`` (504, ``HttpClient.post``),
+a 200 whose body is not the protocol's JSON, an empty stream or one that is not an event
+stream at all (502), a stream whose first event is an error (the upstream's error). The rest
+of a stream is not read here: the respond stage turns it into the client's bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.requests import Request
 
 from modelgate import ir
+from modelgate.errors import GatewayError, UpstreamUnavailable
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.streaming import until_disconnect
-from modelgate.providers.base import Reply, StreamReply
+from modelgate.protocols.tap import AnswerTap
+from modelgate.providers.base import Provider, Reply, StreamReply, describe_body
 from modelgate.providers.keys import UpstreamKey
 from modelgate.routing.catalog import ModelRoute
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
 
+#: How a relayed stream may begin: an SSE field (or comment), or a Gemini JSON array.
+_STREAM_STARTS = (b"event:", b"data:", b":", b"id:", b"retry:", b"[")
+
 
 @dataclass(slots=True)
 class Relayed:
-    """A passthrough answer, whole."""
+    """A passthrough answer, whole, and the tap that has read it."""
 
     reply: Reply
+    tap: AnswerTap | None = None
 
     @property
     def status(self) -> int:
@@ -39,9 +50,12 @@ class Relayed:
 
 @dataclass(slots=True)
 class RelayedStream:
-    """A passthrough answer, streaming: the upstream's bytes, not yet read."""
+    """A passthrough answer, streaming: its first chunk (already read by the tap) and the
+    upstream's bytes after it, not yet read."""
 
     reply: StreamReply
+    first: bytes = b""
+    tap: AnswerTap | None = None
 
     @property
     def status(self) -> int:
@@ -58,9 +72,11 @@ class Completed:
 
 @dataclass(slots=True)
 class Streamed:
-    """A translated answer, streaming: batches of IR events, not yet read."""
+    """A translated answer, streaming: its first batch of IR events, and the batches after
+    it, not yet read."""
 
     events: AsyncIterator[list[ir.StreamEvent]]
+    first: list[ir.StreamEvent]
     status = 200
 
 
@@ -95,16 +111,29 @@ async def attempt(
     route: ModelRoute,
     key: UpstreamKey | None,
     passthrough: bool | None = None,
+    first_byte: float | None = None,
 ) -> Answer:
-    """Call the upstream of ``route`` once; raise its typed error if it fails."""
+    """Call the upstream of ``route`` once; raise its typed error if it fails. A stream's
+    status line must come within ``first_byte`` seconds (the provider's
+    ``first_byte_timeout`` by default)."""
     provider = route.provider
     if passthrough if passthrough is not None else is_passthrough(door, route):
         url = provider.passthrough_url(call, door.protocol, route.upstream_model) + door.passthrough_query(request)
-        body = door.passthrough_body(call, route.upstream_model)
+        upstream_model = route.upstream_model
+        if upstream_model == call.model:
+            body = door.passthrough_body(call, upstream_model)
+        else:  # another model serves: fitted to its rules
+            body = door.passthrough_body(call, upstream_model, route.output_cap())
         headers = provider.headers(key, request.headers, door.protocol)
         if call.stream:
-            return RelayedStream(await until_disconnect(request, provider.relay_stream(url, body, headers)))
-        return Relayed(await until_disconnect(request, provider.relay(url, body, headers)))
+            stream = await until_disconnect(request, provider.relay_stream(url, body, headers, first_byte))
+            started = _started(stream, door.tap(call), provider)
+            if isinstance(started, GatewayError):
+                await close(stream.chunks)
+                raise started
+            return started
+        reply = await until_disconnect(request, provider.relay(url, body, headers))
+        return Relayed(reply, _read_whole(reply, door.tap(call), provider))
     if call.operation is Operation.COUNT_TOKENS:
         req = door.decode_count(call)
         req.model = route.upstream_model
@@ -119,5 +148,71 @@ async def attempt(
     door.fit(req, route.max_tokens(req.max_tokens))
     req.stream = call.stream
     if call.stream:
-        return Streamed(await until_disconnect(request, provider.open_stream(req, key)))
+        opening = _open_events(provider.open_stream(req, key, first_byte), provider.name)
+        events, batch = await until_disconnect(request, opening)
+        return Streamed(events, batch)
     return Completed(await until_disconnect(request, provider.complete(req, key)))
+
+
+def _started(stream: StreamReply, tap: AnswerTap | None, provider: Provider) -> RelayedStream | GatewayError:
+    """The answer; or the failure of a stream that is empty, is not one, or whose first event
+    is an error (returned, for the caller to close the stream and raise)."""
+    first = stream.first
+    if not first.startswith(_STREAM_STARTS) and not first.lstrip().startswith(_STREAM_STARTS):
+        if not first:
+            return UpstreamUnavailable(f"upstream {provider.name} answered {stream.status} with an empty stream")
+        what = describe_body(provider.redact(first))
+        return UpstreamUnavailable(
+            f"upstream {provider.name} answered {stream.status} with {what}, not an event stream"
+        )
+    if tap is not None:
+        first = tap.feed(first)
+        if tap.opened_with_error():
+            return tap.error or UpstreamUnavailable(f"upstream {provider.name} opened its stream with an error")
+    return RelayedStream(stream, first, tap)
+
+
+async def _open_events(
+    opening: Awaitable[AsyncIterator[list[ir.StreamEvent]]], where: str
+) -> tuple[AsyncIterator[list[ir.StreamEvent]], list[ir.StreamEvent]]:
+    """The translated stream and its first batch of events (keep-alive pings skipped); a
+    stream whose first event is an error raises that error."""
+    events = await opening
+    batch = await anext(events, None)
+    while batch is not None and isinstance(batch[0], ir.Ping):
+        batch = await anext(events, None)
+    if batch is None:
+        raise UpstreamUnavailable(f"upstream {where} sent an empty stream")
+    head = batch[0]
+    if isinstance(head, ir.StreamError):
+        await close(events)
+        raise head.error
+    return events, batch
+
+
+def _read_whole(reply: Reply, tap: AnswerTap | None, provider: Provider) -> AnswerTap | None:
+    """The tap, having read a relayed answer's body: a success whose body is not the
+    protocol's JSON (a maintenance page, JSON cut short) is the upstream's failure."""
+    if reply.status >= 300:
+        return tap
+    if tap is not None:
+        if tap.whole(reply.body):
+            return tap
+    elif isinstance(_loads(reply.body), dict):
+        return tap
+    what = describe_body(provider.redact(reply.body))
+    raise UpstreamUnavailable(f"upstream {provider.name} answered {reply.status} with {what}, not a JSON answer")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+async def close(stream: AsyncIterator[Any]) -> None:
+    """Close an upstream stream now, not when the garbage collector gets to it."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from modelgate.pipeline.plan import Plan
     from modelgate.policy.limits import Lease
     from modelgate.protocols.tap import AnswerTap
+    from modelgate.routing.catalog import ModelRoute
 
 #: Status recorded for a request whose client has gone (nginx's convention; nobody sees it).
 CLIENT_CLOSED = 499
@@ -100,6 +101,8 @@ class RequestContext:
     #: The serving model's price, and what the call reserved against its limits and budgets.
     price: Price | None = None
     lease: Lease | None = None
+    #: The route that served (after retries and fallbacks): its price is what the answer costs.
+    route: ModelRoute | None = None
     #: What the answer cost, in USD (known at settlement).
     cost: float = 0.0
     plan: Plan | None = None

@@ -17,11 +17,12 @@ import orjson
 from starlette.responses import Response
 
 from modelgate import ir
-from modelgate.errors import GatewayError, InternalError
-from modelgate.pipeline.attempt import Answer, Counted, Relayed, RelayedStream, Streamed
+from modelgate.errors import GatewayError, InternalError, UpstreamUnavailable
+from modelgate.pipeline.attempt import Answer, Counted, Relayed, RelayedStream, Streamed, close
 from modelgate.pipeline.context import Call, Operation, RequestContext
 from modelgate.pipeline.streaming import EventStream
 from modelgate.protocols.tap import AnswerTap
+from modelgate.routing.catalog import ModelRoute
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
@@ -39,25 +40,43 @@ def json_response(door: FrontDoor, body: Any, request_id: str, status: int = 200
 
 
 def respond(
-    ctx: RequestContext, door: FrontDoor, call: Call, answer: Answer, on_close: Callable[[bool], None]
+    ctx: RequestContext,
+    door: FrontDoor,
+    call: Call,
+    answer: Answer,
+    route: ModelRoute,
+    on_close: Callable[[bool], None],
 ) -> Response:
-    """The client's response for ``answer``; ``on_close`` settles a stream when it ends."""
+    """The client's response for ``answer`` from ``route``, with the headers that say what
+    served (encoded once, with the route); ``on_close`` settles a stream when it ends."""
+    response = _respond(ctx, door, call, answer, route, on_close)
+    response.raw_headers.extend(route.served_raw)
+    return response
+
+
+def _respond(
+    ctx: RequestContext,
+    door: FrontDoor,
+    call: Call,
+    answer: Answer,
+    route: ModelRoute,
+    on_close: Callable[[bool], None],
+) -> Response:
     request_id = ctx.request_id
     if isinstance(answer, RelayedStream):
-        ctx.tap = tap = door.tap(call)
+        ctx.tap = tap = answer.tap
         headers = {**answer.reply.headers, **SSE_HEADERS}
         headers.setdefault(door.request_id_header, request_id)
-        chunks = _relay(ctx, door, call, answer.reply.chunks, tap)
+        chunks = _relay(ctx, door, call, answer.first, answer.reply.chunks, tap)
         return _stream(ctx, door, call, chunks, headers, on_close)
     if isinstance(answer, Streamed):
         encoder = door.stream_encoder(call, request_id)
         headers = {door.request_id_header: request_id, **SSE_HEADERS}
-        return _stream(ctx, door, call, _encode(ctx, answer.events, encoder, call.model), headers, on_close)
+        chunks = _encode(ctx, answer.first, answer.events, encoder, route.name)
+        return _stream(ctx, door, call, chunks, headers, on_close)
     if isinstance(answer, Relayed):
         reply = answer.reply
-        ctx.tap = tap = door.tap(call)
-        if tap is not None and reply.status < 300:
-            tap.whole(reply.body)
+        ctx.tap = answer.tap
         reply.headers.setdefault(door.request_id_header, request_id)
         return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
     if isinstance(answer, Counted):
@@ -68,7 +87,7 @@ def respond(
     ctx.ended = True
     if call.operation is Operation.COMPACT:
         return json_response(door, door.compaction_body(call, resp), request_id)
-    resp.model = call.model
+    resp.model = route.name
     return json_response(door, door.encode_response(resp, call), request_id)
 
 
@@ -91,32 +110,49 @@ def _stream(
 
 
 async def _relay(
-    ctx: RequestContext, door: FrontDoor, call: Call, chunks: AsyncIterator[bytes], tap: AnswerTap | None
+    ctx: RequestContext,
+    door: FrontDoor,
+    call: Call,
+    first: bytes,
+    chunks: AsyncIterator[bytes],
+    tap: AnswerTap | None,
 ) -> AsyncIterator[bytes]:
-    """Forward passthrough stream bytes, read by the tap on the way; a failure after the 200
-    becomes the door's stream error (the upstream's own stream, ended consistently where it
-    can be). A tap that does not rewrite bytes is handed the stream's first and last chunks
-    only, at the end: the loop itself then costs nothing per chunk."""
+    """Forward passthrough stream bytes — ``first`` (already read by the tap), then the rest —
+    read by the tap on the way. A failure after the 200 becomes the door's stream error (the
+    upstream's own stream, ended consistently where it can be), and so does a stream that
+    stops before its protocol's end. A tap that does not rewrite bytes is handed the stream's
+    last chunks only, at the end: the loop itself then costs nothing per chunk."""
     rewriting = tap is not None and tap.rewrites
-    first: bytes | None = None
     t1 = t2 = t3 = None
+    handed = tap is None
     try:
+        if first:
+            yield first
         async for chunk in chunks:
             if rewriting:
                 assert tap is not None
                 chunk = tap.feed(chunk)
                 if not chunk:
                     continue
-            elif first is None:
-                first = chunk
             else:
                 t1, t2, t3 = t2, t3, chunk
             yield chunk
+        if tap is not None:
+            if not rewriting:
+                tap.tail((t1, t2, t3))
+            handed = True
+            if tap.cut_short():
+                where = ctx.attempts[-1].provider
+                cut = UpstreamUnavailable(f"upstream {where} ended the stream before its protocol's end")
+                ctx.error = cut
+                tail = door.relay_error(cut, call, tap, ctx.request_id)
+                if tail:
+                    yield tail
     except GatewayError as e:
         ctx.error = e
-        if tap is not None and not rewriting:
-            tap.ends(first, (t1, t2, t3))
-            first = None
+        if not handed and tap is not None and not rewriting:
+            tap.tail((t1, t2, t3))
+            handed = True
         tail = door.relay_error(e, call, tap, ctx.request_id)
         if tail:
             yield tail
@@ -125,17 +161,24 @@ async def _relay(
         ctx.error = error = InternalError(f"internal error (request {ctx.request_id})")
         yield door.relay_error(error, call, tap, ctx.request_id)
     finally:
-        if tap is not None and not rewriting:
-            tap.ends(first, (t1, t2, t3))
-        await _close(chunks)
+        if not handed and tap is not None and not rewriting:
+            tap.tail((t1, t2, t3))
+        await close(chunks)
 
 
 async def _encode(
-    ctx: RequestContext, events: AsyncIterator[list[ir.StreamEvent]], encoder: StreamEncoder, model: str
+    ctx: RequestContext,
+    first: list[ir.StreamEvent],
+    events: AsyncIterator[list[ir.StreamEvent]],
+    encoder: StreamEncoder,
+    model: str,
 ) -> AsyncIterator[bytes]:
-    """Encode each batch of IR events into one write of the client's wire bytes."""
+    """Encode each batch of IR events — ``first``, then the rest — into one write of the
+    client's wire bytes."""
+    following = events.__anext__
+    batch = first
     try:
-        async for batch in events:
+        while True:
             out: list[bytes] = []
             for event in batch:
                 cls = event.__class__  # exact classes (IR events are final): no call per event
@@ -161,6 +204,10 @@ async def _encode(
                     out.append(data)
             if out:
                 yield b"".join(out)
+            try:
+                batch = await following()
+            except StopAsyncIteration:
+                break
         tail = encoder.end()
         if tail:
             yield tail
@@ -172,11 +219,4 @@ async def _encode(
         ctx.error = error = InternalError(f"internal error (request {ctx.request_id})")
         yield encoder.error(error)
     finally:
-        await _close(events)
-
-
-async def _close(stream: AsyncIterator[Any]) -> None:
-    """Close the upstream stream now, not when the garbage collector gets to it."""
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
+        await close(events)

@@ -54,8 +54,13 @@ class Settler:
         if call is None or caller is None or call.operation is Operation.COUNT_TOKENS:
             return
         usage = ctx.usage
-        if usage is not None and ctx.price is not None:
-            ctx.cost = cost = ctx.price.cost(usage)
+        price = ctx.price
+        route = ctx.route
+        plan = ctx.plan
+        if route is not None and price is not None and plan is not None and route is not plan.candidates[0]:
+            price = tenancy.prices.price(route.model, route.upstream_model)  # a fallback served
+        if usage is not None and price is not None:
+            ctx.cost = cost = price.cost(usage)
         else:
             cost = 0.0
         lease = ctx.lease

@@ -101,9 +101,26 @@ class AnswerTap(ABC):
             self.feed(first)
             self._t1, self._t2, self._t3 = last
 
+    def tail(self, last: tuple[bytes | None, bytes | None, bytes | None]) -> None:
+        """The last :data:`TAIL` chunks after a first one already fed (as :meth:`ends`)."""
+        if last[2] is not None:
+            self._t1, self._t2, self._t3 = last
+
+    def opened_with_error(self) -> bool:
+        """After the first chunk: the upstream's first words were an error (nothing else came
+        before it), so the answer never started."""
+        return self._tap_failed and self.model is None
+
+    def cut_short(self) -> bool:
+        """At the end of a stream: it stopped before its protocol's end, with no error of the
+        upstream's own to say why."""
+        self._catch_up()
+        return not self._tap_ended and not self._tap_failed
+
     @abstractmethod
-    def whole(self, body: bytes) -> None:
-        """A non-streamed answer body (JSON)."""
+    def whole(self, body: bytes) -> bool:
+        """A non-streamed answer body (JSON); False when it is not the protocol's JSON answer
+        at all (a maintenance page, JSON cut short), which the attempt then refuses."""
 
     @abstractmethod
     def _read(self, chunk: bytes) -> None:

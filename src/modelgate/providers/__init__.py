@@ -29,7 +29,7 @@ def build_provider(config: ProviderConfig, client: HttpClient, models: Sequence[
     except KeyError:
         raise ValueError(f"provider {config.name!r}: type {config.type!r} is not supported yet") from None
     if issubclass(cls, OpenAIProvider):
-        return cls(config, client, [m for m in models if m.provider == config.name])
+        return cls(config, client, [m for m in models if any(d.provider == config.name for d in m.targets)])
     return cls(config, client)
 
 

@@ -49,12 +49,16 @@ class AnthropicProvider(Provider):
         payload = codec.encode_request(req)
         payload.pop("stream", None)
         resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers(key))
-        return codec.decode_response(orjson.loads(await resp.read()))
+        return self.decoded(codec.decode_response, await self.read_json(resp))
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         payload = codec.encode_request(req)
         payload["stream"] = True
-        resp = await self.post(self.messages_url, orjson.dumps(payload), self.headers(key))
+        resp = await self.post(
+            self.messages_url, orjson.dumps(payload), self.headers(key), first_byte or self.first_byte_timeout
+        )
         return self.events(resp, codec.StreamDecoder())
 
     async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
@@ -62,4 +66,4 @@ class AnthropicProvider(Provider):
         for unused in _NOT_COUNTED:
             payload.pop(unused, None)
         resp = await self.post(self.count_tokens_url, orjson.dumps(payload), self.headers(key))
-        return int(orjson.loads(await resp.read())["input_tokens"])
+        return self.decoded(lambda answer: int(answer["input_tokens"]), await self.read_json(resp))

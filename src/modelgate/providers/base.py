@@ -10,15 +10,19 @@ bytes come back untouched. Every method that reaches the upstream takes the
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, TypeVar
+
+import orjson
 
 from modelgate import ir
 from modelgate.accounting.tokens import estimate_request_tokens
 from modelgate.config import ProviderConfig
-from modelgate.errors import UpstreamHTTPError
+from modelgate.errors import ErrorKind, GatewayError, UpstreamHTTPError, UpstreamUnavailable
 from modelgate.pipeline.context import Call
 from modelgate.protocols import WireProtocol
 from modelgate.protocols.codec import StreamDecoder
@@ -31,6 +35,16 @@ _PASS_RESPONSE_HEADERS = ("request-id", "retry-after", "x-should-retry", "x-requ
 _PASS_RESPONSE_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 _PASS_RAW = frozenset(name.encode() for name in _PASS_RESPONSE_HEADERS)
 _PASS_RAW_PREFIXES = tuple(prefix.encode() for prefix in _PASS_RESPONSE_PREFIXES)
+
+T = TypeVar("T")
+
+
+def describe_body(body: bytes) -> str:
+    """A few words on an answer body that is not what it should be, for an error message."""
+    if not body.strip():
+        return "an empty body"
+    text = " ".join(body[:80].decode("utf-8", "replace").split())
+    return f"{len(body)} bytes starting {text!r}"
 
 
 class ClientHeaderPolicy:
@@ -104,9 +118,13 @@ class Reply:
 
 @dataclass(slots=True)
 class StreamReply:
+    """A relayed stream: its status, the headers worth keeping, its first chunk (read before
+    the answer is handed over: empty for an empty stream) and the chunks after it."""
+
     status: int
     headers: dict[str, str]
     chunks: AsyncIterator[bytes]
+    first: bytes = b""
 
 
 def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -128,11 +146,26 @@ def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) ->
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the upstream asks to wait: ``retry-after-ms`` (OpenAI's, more precise) first,
+    then ``retry-after`` in seconds or as an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
     value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class Provider(ABC):
@@ -153,7 +186,9 @@ class Provider(ABC):
         #: that one name never goes out twice in two spellings.
         self.extra_headers = {name.lower(): value for name, value in config.headers.items()}
         self._client = client
-        self._timeouts = Timeouts(config.connect_timeout, config.read_timeout)
+        self._timeouts = Timeouts(config.connect_timeout, config.read_timeout, config.first_byte_timeout)
+        #: Seconds a streamed answer may take to send its status line.
+        self.first_byte_timeout = config.first_byte_timeout
         self._secrets = [k.encode() for k in config.api_keys if len(k) >= 8]
 
     def passes_through(self, protocol: str, model: str) -> bool:
@@ -191,9 +226,18 @@ class Provider(ABC):
         resp = await self.post(url, body, headers)
         return Reply(resp.status, pass_headers(resp.raw_headers), await resp.read())
 
-    async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
-        resp = await self.post(url, body, headers)
-        return StreamReply(resp.status, pass_headers(resp.raw_headers), frame_aligned(resp.iter_chunks()))
+    async def relay_stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> StreamReply:
+        """A streamed answer, once its status line (within ``first_byte`` seconds, the
+        provider's ``first_byte_timeout`` by default) and its first chunk have come."""
+        resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
+        chunks = frame_aligned(resp.iter_chunks())
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = b""
+        return StreamReply(resp.status, pass_headers(resp.raw_headers), chunks, first)
 
     # ----------------------------------------------------------------- translated path
 
@@ -202,9 +246,12 @@ class Provider(ABC):
         """Send an IR request and return the whole answer."""
 
     @abstractmethod
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         """Start a streamed answer, as batches of events (one per upstream read). Errors before
-        the first byte raise here; later ones are yielded as :class:`ir.StreamError`."""
+        the status line (within ``first_byte`` seconds, the provider's ``first_byte_timeout``
+        by default) raise here; later ones are yielded as :class:`ir.StreamError`."""
 
     async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
         """Input tokens of ``req``: a local estimate unless the upstream can count."""
@@ -224,9 +271,12 @@ class Provider(ABC):
                 raw = raw.replace(secret, b"[redacted]")
         return raw
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
-        """POST and raise the typed upstream error for any status >= 400."""
-        resp = await self._client.post(url, body, headers, self._timeouts, self.name)
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> UpstreamResponse:
+        """POST and raise the typed upstream error for any status >= 400; a stream's status
+        line must come within ``first_byte`` seconds (``HttpClient.post``)."""
+        resp = await self._client.post(url, body, headers, self._timeouts, self.name, first_byte)
         if resp.status >= 400:
             raw = self.redact(await resp.read())
             err = self.error_from_upstream(resp.status, raw, resp.headers)
@@ -239,6 +289,31 @@ class Provider(ABC):
             err.upstream_request_id = resp.headers.get("request-id") or resp.headers.get("x-request-id")
             raise err
         return resp
+
+    async def read_json(self, resp: UpstreamResponse) -> Any:
+        """A success body, parsed: one that is not JSON (a maintenance page, JSON cut short)
+        is the upstream's failure (502, retryable), never the gateway's."""
+        raw = await resp.read()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            what = describe_body(self.redact(raw))
+            raise UpstreamUnavailable(f"upstream {self.name} answered {resp.status} with {what}, not JSON") from None
+
+    def decoded(self, decode: Callable[[Any], T], data: Any) -> T:
+        """``decode(data)``: JSON the codec cannot read as the protocol's answer is the
+        upstream's failure too (502), never a bug of the gateway's."""
+        try:
+            return decode(data)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            error = f"{type(e).__name__}"
+        except GatewayError as e:
+            if e.kind is not ErrorKind.INVALID_REQUEST:
+                raise
+            error = e.message
+        raise UpstreamUnavailable(
+            f"upstream {self.name} answered with JSON that is not the protocol's answer ({error})"
+        )
 
     def events(self, resp: UpstreamResponse, decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
         """IR events from an upstream SSE body, with pings when the upstream is quiet."""

@@ -54,14 +54,21 @@ class GeminiProvider(Provider):
     async def complete(self, req: ir.Request, key: UpstreamKey | None) -> ir.Response:
         body = orjson.dumps(codec.encode_request(req))
         resp = await self.post(self.url(req.model, "generateContent"), body, self.headers(key))
-        answer = orjson.loads(await resp.read())
+        answer = await self.read_json(resp)
         if not isinstance(answer, dict):
             raise UpstreamUnavailable("the Gemini upstream answered with something other than a JSON object")
-        return codec.decode_response(answer)
+        return self.decoded(codec.decode_response, answer)
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         body = orjson.dumps(codec.encode_request(req))
-        resp = await self.post(self.url(req.model, "streamGenerateContent", sse=True), body, self.headers(key))
+        resp = await self.post(
+            self.url(req.model, "streamGenerateContent", sse=True),
+            body,
+            self.headers(key),
+            first_byte or self.first_byte_timeout,
+        )
         return self.events(resp, codec.StreamDecoder())
 
     async def count_tokens(self, req: ir.Request, key: UpstreamKey | None) -> int:
@@ -71,17 +78,25 @@ class GeminiProvider(Provider):
         inner.pop("toolConfig", None)
         body = orjson.dumps({"generateContentRequest": {"model": f"models/{req.model}", **inner}})
         resp = await self.post(self.url(req.model, "countTokens"), body, self.headers(key))
-        return int(orjson.loads(await resp.read()).get("totalTokens", 0))
+        return self.decoded(lambda answer: int(answer.get("totalTokens", 0)), await self.read_json(resp))
 
     # ----------------------------------------------------------------- passthrough
 
-    async def relay_stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> StreamReply:
-        resp = await self.post(url, body, headers)
+    async def relay_stream(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> StreamReply:
+        resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
         kept = pass_headers(resp.raw_headers)
         if "alt=sse" in url.partition("?")[2].split("&"):
-            return StreamReply(resp.status, kept, frame_aligned(resp.iter_chunks()))
-        kept["content-type"] = ARRAY_CONTENT_TYPE
-        return StreamReply(resp.status, kept, _array_chunks(resp.iter_chunks()))
+            chunks = frame_aligned(resp.iter_chunks())
+        else:
+            kept["content-type"] = ARRAY_CONTENT_TYPE
+            chunks = _array_chunks(resp.iter_chunks())
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = b""
+        return StreamReply(resp.status, kept, chunks, first)
 
 
 async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -18,8 +18,22 @@ from modelgate.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 
 @dataclass(slots=True, frozen=True)
 class Timeouts:
+    """A provider's timeouts, with aiohttp's objects for them built once (not per request)."""
+
     connect: float
     read: float
+    #: Seconds a streamed answer may take to send its status line (None: ``read``).
+    first_byte: float | None = None
+    whole: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
+    stream: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "whole", _client_timeout(self.connect, self.read))
+        object.__setattr__(self, "stream", _client_timeout(self.connect, self.first_byte or self.read))
+
+
+def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 class UpstreamResponse:
@@ -114,27 +128,59 @@ class HttpClient:
             self._session = None
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts, where: str
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        where: str,
+        first_byte: float | None = None,
     ) -> UpstreamResponse:
-        """Send the request and wait for the status line and headers."""
+        """Send the request and wait for the status line and headers: within ``first_byte``
+        seconds when given (a stream's answer starts at once), else within ``read``; every
+        gap after them may last ``read`` seconds."""
         if self._session is None:
             raise RuntimeError("HttpClient.start() was not called")
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+        if first_byte is None:
+            timeout = timeouts.whole
+        elif first_byte == timeouts.first_byte:
+            timeout = timeouts.stream
+        else:
+            timeout = _client_timeout(timeouts.connect, first_byte)
         try:
             resp = await self._session.post(url, data=body, headers=headers, timeout=timeout)
+        except aiohttp.ServerTimeoutError as e:
+            if first_byte is None:
+                raise transport_error(e, where) from e
+            raise UpstreamTimeout(f"upstream {where} sent nothing for {first_byte:g} s") from e
         except Exception as e:
             raise transport_error(e, where) from e
+        if first_byte is not None and first_byte != timeouts.read:
+            _read_timeout_from_now(resp, timeouts.read)
         return UpstreamResponse(resp, where)
 
     async def get(self, url: str, headers: Mapping[str, str], timeouts: Timeouts, where: str) -> UpstreamResponse:
         if self._session is None:
             raise RuntimeError("HttpClient.start() was not called")
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
         try:
-            resp = await self._session.get(url, headers=headers, timeout=timeout)
+            resp = await self._session.get(url, headers=headers, timeout=timeouts.whole)
         except Exception as e:
             raise transport_error(e, where) from e
         return UpstreamResponse(resp, where)
+
+
+def _read_timeout_from_now(resp: aiohttp.ClientResponse, read: float) -> None:
+    """Give the connection of an answer whose headers have come ``read`` seconds for every
+    silence from now on (it had ``first_byte`` for the headers). aiohttp reads its protocol's
+    ``read_timeout`` whenever data arrives; the timer already running is replaced at once
+    too (a private method: without it, the wait for the first event keeps ``first_byte``)."""
+    protocol = resp.connection.protocol if resp.connection is not None else None
+    if protocol is None:
+        return
+    protocol.read_timeout = read
+    reschedule = getattr(protocol, "_reschedule_timeout", None)
+    if reschedule is not None:
+        reschedule()
 
 
 def _drain(reader: aiohttp.StreamReader) -> bytes:

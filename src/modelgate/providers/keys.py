@@ -1,15 +1,35 @@
-"""Upstream API keys: a provider's pool, and the key chosen for one attempt.
+"""Upstream API keys: a provider's pool, the key chosen for one attempt, and the keys at rest.
 
 The key is picked by the chain when an attempt starts and handed to the provider with the
 request, so that a retry can go out with another key. Only the key's ``id`` is ever
 recorded or logged.
+
+A key the upstream refuses is put to rest, for every request of the process (the pool
+belongs to the provider), and the request moves on to the next key at once: a 429 rests
+it for the upstream's ``retry-after`` (else ``cooldown``), a 401 or 403 takes it out for
+``quarantine`` and says so in the log. The last key awake is never put to rest: its
+refusals reach the requests as the upstream's own (retried by the router like any other
+failure), rather than as a refusal the gateway made up. While no key rests, ``pick`` is one
+``next()`` on a cycle, as cheap as a plain round robin.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from modelgate.errors import GatewayError, UpstreamHTTPError
+
+log = logging.getLogger("modelgate.keys")
+
+#: Seconds a key answered 429 rests when the upstream said no ``retry-after``.
+DEFAULT_COOLDOWN = 30.0
+#: Seconds a key answered 401/403 is taken out.
+DEFAULT_QUARANTINE = 3600.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -19,13 +39,91 @@ class UpstreamKey:
     secret: str = field(repr=False)
 
 
-class KeyPool:
-    """A provider's keys, handed out in turn."""
+@dataclass(slots=True)
+class _Rest:
+    until: float
+    #: ``rate_limited`` (429) or ``refused`` (401/403).
+    reason: str
 
-    def __init__(self, provider: str, secrets: Sequence[str]) -> None:
+
+class KeyPool:
+    """A provider's keys, handed out in turn, skipping those at rest."""
+
+    def __init__(
+        self,
+        provider: str,
+        secrets: Sequence[str],
+        *,
+        cooldown: float = DEFAULT_COOLDOWN,
+        quarantine: float = DEFAULT_QUARANTINE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
         self.keys = [UpstreamKey(f"{provider}#{i}", s) for i, s in enumerate(secrets)]
+        self.cooldown = cooldown
+        self.quarantine = quarantine
+        self._clock = clock
         self._turn: Iterator[UpstreamKey] | None = itertools.cycle(self.keys) if self.keys else None
+        #: Keys at rest, by id; empty on the happy path.
+        self._resting: dict[str, _Rest] = {}
 
     def pick(self) -> UpstreamKey | None:
-        """The next key, or None for a provider that needs none (a local server)."""
-        return next(self._turn) if self._turn is not None else None
+        """The next key awake, or None for a provider that needs none (a local server)."""
+        if self._turn is None:
+            return None
+        key = next(self._turn)
+        if not self._resting:
+            return key
+        return self._awake(key)
+
+    def _awake(self, key: UpstreamKey) -> UpstreamKey:
+        assert self._turn is not None
+        now = self._clock()
+        for _ in range(len(self.keys)):
+            rest = self._resting.get(key.id)
+            if rest is None:
+                return key
+            if rest.until <= now:
+                del self._resting[key.id]
+                return key
+            key = next(self._turn)
+        return key  # unreachable while the last key awake never rests; a key all the same
+
+    def rest(self, key_id: str | None, error: GatewayError) -> bool:
+        """Put the key ``key_id`` to rest when ``error`` is the upstream refusing it (429, 401,
+        403); True when it did, so that the request may go on with another key."""
+        if key_id is None or not isinstance(error, UpstreamHTTPError):
+            return False
+        status = error.status
+        if status == 429:
+            # at least a second: a key told to come back at once must not be picked again at once
+            seconds = max(1.0, error.retry_after) if error.retry_after is not None else self.cooldown
+            reason = "rate_limited"
+        elif status in (401, 403):
+            seconds, reason = self.quarantine, "refused"
+        else:
+            return False
+        now = self._clock()
+        if not any(k.id != key_id and self._is_awake(k.id, now) for k in self.keys):
+            return False  # the last key awake: the request retries it, or gets the refusal
+        if reason == "refused":
+            message = error.message
+            log.warning("upstream key %s refused with %d (%s): out for %.0f s", key_id, status, message, seconds)
+        self._resting[key_id] = _Rest(now + seconds, reason)
+        return True
+
+    def _is_awake(self, key_id: str, now: float) -> bool:
+        rest = self._resting.get(key_id)
+        return rest is None or rest.until <= now
+
+    def state(self) -> list[dict[str, Any]]:
+        """Each key's id and whether it rests, and why, for how long more (for operators)."""
+        now = self._clock()
+        out: list[dict[str, Any]] = []
+        for key in self.keys:
+            rest = self._resting.get(key.id)
+            if rest is None or rest.until <= now:
+                out.append({"id": key.id, "state": "ok"})
+            else:
+                out.append({"id": key.id, "state": rest.reason, "seconds_left": round(rest.until - now, 1)})
+        return out

@@ -67,12 +67,15 @@ class OpenAIProvider(OpenAICompatibleProvider):
         for m in models:
             if m.api is None:
                 continue
-            if m.upstream_model:
-                self._apis.setdefault(m.upstream_model, m.api)
-            elif m.name.endswith("*"):
-                self._api_patterns.append((m.name[:-1], m.api))
-            else:
-                self._apis.setdefault(m.name, m.api)
+            for d in m.targets:
+                if d.provider != config.name:
+                    continue
+                if d.upstream_model:
+                    self._apis.setdefault(d.upstream_model, m.api)
+                elif m.name.endswith("*"):
+                    self._api_patterns.append((m.name[:-1], m.api))
+                else:
+                    self._apis.setdefault(m.name, m.api)
 
     @property
     def responses_url(self) -> str:
@@ -120,12 +123,16 @@ class OpenAIProvider(OpenAICompatibleProvider):
         payload = self._responses_payload(req)
         payload.pop("stream", None)
         resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
-        return responses_codec.decode_response(orjson.loads(await resp.read()))
+        return self.decoded(responses_codec.decode_response, await self.read_json(resp))
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         if self.api_for(req.model) != "responses":
-            return await super().open_stream(req, key)
+            return await super().open_stream(req, key, first_byte)
         payload = self._responses_payload(req)
         payload["stream"] = True
-        resp = await self.post(self.responses_url, orjson.dumps(payload), self.headers(key))
+        resp = await self.post(
+            self.responses_url, orjson.dumps(payload), self.headers(key), first_byte or self.first_byte_timeout
+        )
         return self.events(resp, responses_codec.StreamDecoder())

@@ -46,11 +46,15 @@ class OpenAICompatibleProvider(Provider):
         payload.pop("stream", None)
         payload.pop("stream_options", None)
         resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers(key))
-        return codec.decode_response(orjson.loads(await resp.read()))
+        return self.decoded(codec.decode_response, await self.read_json(resp))
 
-    async def open_stream(self, req: ir.Request, key: UpstreamKey | None) -> AsyncIterator[list[ir.StreamEvent]]:
+    async def open_stream(
+        self, req: ir.Request, key: UpstreamKey | None, first_byte: float | None = None
+    ) -> AsyncIterator[list[ir.StreamEvent]]:
         payload = self.chat_payload(req)
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
-        resp = await self.post(self.chat_url, orjson.dumps(payload), self.headers(key))
+        resp = await self.post(
+            self.chat_url, orjson.dumps(payload), self.headers(key), first_byte or self.first_byte_timeout
+        )
         return self.events(resp, codec.StreamDecoder())

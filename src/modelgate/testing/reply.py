@@ -87,6 +87,8 @@ class Reply:
     usage: Usage
     stall: float = 0.0
     break_after: int | None = None
+    end_after: int | None = None
+    body: str | None = None
     error: ErrorSpec | None = None
     quirks: frozenset[str] = frozenset()
     headers: dict[str, str] = field(default_factory=dict)
@@ -192,6 +194,8 @@ def build_reply(turn: Turn, script: Script | None, stripped_text: str, new_tool_
         usage=usage,
         stall=s.stall,
         break_after=s.break_after,
+        end_after=s.end_after,
+        body=s.body,
         error=s.error,
         quirks=s.quirks,
         headers=s.headers,

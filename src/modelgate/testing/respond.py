@@ -58,8 +58,21 @@ async def send_error_body(send: Send, err: ErrorSpec, headers: Headers) -> int:
 
 
 async def send_reply(send: Send, reply: Reply, payload: bytes, headers: Headers) -> int:
-    """A non-streamed answer (cut in half when the script breaks the connection)."""
+    """A non-streamed answer (cut in half when the script breaks the connection or ends it
+    early; the script's ``body`` instead, when it has one)."""
+    if reply.body is not None:
+        return await _send_raw(send, reply.body, headers)
+    if reply.end_after is not None:
+        payload = payload[: len(payload) // 2]
     await send_body(send, 200, payload, headers, break_body=reply.break_after is not None)
+    return 200
+
+
+async def _send_raw(send: Send, body: str, headers: Headers) -> int:
+    """The script's ``body``, as a 200 (``text/html`` when it looks like a page)."""
+    if body.lstrip().startswith("<"):
+        headers = [(b"content-type", b"text/html; charset=utf-8"), *(h for h in headers if h[0] != b"content-type")]
+    await send_body(send, 200, body.encode(), headers)
     return 200
 
 
@@ -72,7 +85,12 @@ async def stream_reply(
     *,
     coalesce: bool,
 ) -> int:
-    """A streamed answer, with the script's stall, break and ``error_frame`` after N events."""
+    """A streamed answer, with the script's stall, break, early end and ``error_frame`` after
+    N events (the script's ``body`` instead, when it has one)."""
+    if reply.body is not None:
+        return await _send_raw(send, reply.body, headers)
+    if reply.end_after is not None:
+        frames = frames[: reply.end_after]
     err = reply.error
     await send_stream(
         send,

@@ -28,6 +28,10 @@ Script fields (all optional; the JSON object and ``Script.from_json`` take the s
     stall         float  seconds to wait between stream events
     break_after   int    stream: close the connection abruptly after N events (non-stream: after
                          half the body); the HTTP body is left incomplete, as when a peer dies
+    end_after     int    stream: end the body cleanly after N events, without the protocol's end
+                         (non-stream: a body cut in half, its content-length saying so)
+    body          str    answer 200 with exactly this text instead of the protocol's answer (a
+                         maintenance page: ``text/html`` when it starts with ``<``)
     stop_reason   str    force a stop reason (Anthropic vocabulary: end_turn, max_tokens,
                          stop_sequence, tool_use, pause_turn, refusal; mapped for OpenAI)
     usage         dict   overrides: input_tokens, output_tokens, cache_creation_input_tokens,
@@ -47,7 +51,7 @@ Directive syntax (``[[fake:NAME ARGS]]``, anywhere in the last user message, sev
     [[fake:tool Bash {"command":"echo hi"}]]   (repeat for parallel calls; JSON optional)
     [[fake:thinking some thought]]         [[fake:max_tokens]]   [[fake:stop refusal]]
     [[fake:error 529]]   [[fake:error 429 retry_after=3 rate limited]]   [[fake:error 529 after=4]]
-    [[fake:delay 0.5]]   [[fake:stall 2]]   [[fake:break 3]]
+    [[fake:delay 0.5]]   [[fake:stall 2]]   [[fake:break 3]]   [[fake:end 3]]   [[fake:body <html>…]]
     [[fake:usage {"cache_read_input_tokens": 100}]]   [[fake:quirks no_usage,null_choices]]
 
 An unknown directive answers 400, so that a typo does not pass silently.
@@ -80,6 +84,8 @@ _FIELDS = frozenset(
         "delay",
         "stall",
         "break_after",
+        "end_after",
+        "body",
         "stop_reason",
         "usage",
         "quirks",
@@ -124,6 +130,8 @@ class Script:
     delay: float = 0.0
     stall: float = 0.0
     break_after: int | None = None
+    end_after: int | None = None
+    body: str | None = None
     stop_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     quirks: frozenset[str] = frozenset()
@@ -146,6 +154,8 @@ class Script:
         s.delay = float(_opt(raw, "delay", (int, float)) or 0.0)
         s.stall = float(_opt(raw, "stall", (int, float)) or 0.0)
         s.break_after = _opt(raw, "break_after", int)
+        s.end_after = _opt(raw, "end_after", int)
+        s.body = _opt(raw, "body", str)
         s.stop_reason = _opt(raw, "stop_reason", str)
         if s.stop_reason is not None and s.stop_reason not in STOP_REASONS:
             raise ScriptError(f"stop_reason: must be one of {sorted(STOP_REASONS)}")
@@ -299,6 +309,10 @@ def _set(name: str, arg: str, s: Script, texts: list[str]) -> None:
         s.stall = float(arg)
     elif name == "break":
         s.break_after = int(arg)
+    elif name == "end":
+        s.end_after = int(arg)
+    elif name == "body":
+        s.body = arg
     elif name == "max_tokens":
         s.stop_reason = "max_tokens"
     elif name == "stop":

@@ -136,3 +136,47 @@ def test_adaptive_thinking_only_where_the_model_has_it(model: str, adaptive: boo
         assert body["thinking"] == {"type": "adaptive"} and body["output_config"] == {"effort": "high"}
     else:
         assert body["thinking"] == {"type": "enabled", "budget_tokens": 16384} and "output_config" not in body
+
+
+# --------------------------------------------------------------------------- a client's body fitted to another model
+
+CLAUDE_CODE = {
+    "model": "claude-sonnet-4-6",
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
+    "max_tokens": 64000,
+    "thinking": {"type": "adaptive"},
+    "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": {"type": "object"}}},
+    "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+    "metadata": {"user_id": '{"session_id":"s1"}'},
+    "stream": True,
+}
+
+
+def test_adaptive_thinking_becomes_a_budget_for_an_older_model() -> None:
+    fitted = codec.fit_body(CLAUDE_CODE, "claude-haiku-4-5", 64000)
+    assert list(fitted) == list(CLAUDE_CODE)  # nothing added, nothing reordered
+    assert fitted["model"] == "claude-haiku-4-5"
+    assert fitted["thinking"] == {"type": "enabled", "budget_tokens": 16384}  # the budget for "high"
+    assert fitted["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    for kept in ("messages", "context_management", "metadata", "stream", "max_tokens"):
+        assert fitted[kept] == CLAUDE_CODE[kept]
+    assert CLAUDE_CODE["thinking"] == {"type": "adaptive"}  # the client's body is not changed
+
+
+def test_max_tokens_is_capped_and_the_budget_kept_under_it() -> None:
+    fitted = codec.fit_body(
+        {**CLAUDE_CODE, "thinking": {"type": "enabled", "budget_tokens": 40000}}, "claude-opus-4-1", 32000
+    )
+    assert (fitted["max_tokens"], fitted["thinking"]) == (32000, {"type": "enabled", "budget_tokens": 31999})
+
+
+def test_thinking_goes_when_no_budget_fits() -> None:
+    body = {**CLAUDE_CODE, "max_tokens": 1, "output_config": {"effort": "low"}}
+    fitted = codec.fit_body(body, "claude-haiku-4-5")
+    assert "thinking" not in fitted and "output_config" not in fitted
+    assert fitted["max_tokens"] == 1  # the /model probe still reaches the model
+
+
+def test_a_model_with_adaptive_thinking_keeps_the_body_as_it_was() -> None:
+    fitted = codec.fit_body(CLAUDE_CODE, "claude-opus-4-6")
+    assert fitted == {**CLAUDE_CODE, "model": "claude-opus-4-6"}

@@ -10,7 +10,7 @@ follow the scheme of :mod:`modelgate.protocols.codec`:
 - :mod:`.client_response`: IR answer → ``message`` (``encode_response``, ``encode_usage``);
 - :mod:`.client_stream`: IR events → SSE frames (``encode_event``, ``StreamEncoder``);
 - :mod:`.upstream_request`: IR → Messages request, fitted to what the API accepts
-  (``encode_request``);
+  (``encode_request``), and a client's request fitted to another model (``fit_body``);
 - :mod:`.upstream_response`: ``message`` → IR (``decode_response``, ``decode_usage``);
 - :mod:`.upstream_stream`: SSE frames → IR events (``StreamDecoder``);
 - :mod:`.errors`: the error envelope, both ways (``render_error``, ``error_body``,
@@ -32,7 +32,12 @@ from modelgate.protocols.anthropic.errors import (
     render_error,
 )
 from modelgate.protocols.anthropic.tap import AnthropicTap
-from modelgate.protocols.anthropic.upstream_request import MIN_THINKING_BUDGET, encode_request
+from modelgate.protocols.anthropic.upstream_request import (
+    MIN_THINKING_BUDGET,
+    encode_request,
+    fit_body,
+    supports_adaptive_thinking,
+)
 from modelgate.protocols.anthropic.upstream_response import decode_response, decode_usage
 from modelgate.protocols.anthropic.upstream_stream import StreamDecoder
 
@@ -56,6 +61,8 @@ __all__ = [
     "error_from_object",
     "error_from_upstream",
     "error_type",
+    "fit_body",
     "prompt_too_long",
     "render_error",
+    "supports_adaptive_thinking",
 ]

@@ -182,15 +182,15 @@ class AnthropicTap(AnswerTap):
         if isinstance(event, dict):
             self._event(event)
 
-    def whole(self, body: bytes) -> None:
+    def whole(self, body: bytes) -> bool:
         message = _ends(body)  # the usual case: only the ends are parsed
         if message is None:
             message = load(body)
             if not isinstance(message, dict):
-                return
+                return False
             if message.get("type") == "error":
                 self._failed(message)
-                return
+                return True
         if isinstance(model := message.get("model"), str):
             self._tap_model = model
         usage = message.get("usage")
@@ -200,6 +200,7 @@ class AnthropicTap(AnswerTap):
         if isinstance(stop_reason, str):
             self._tap_stop_reason = stop_reason
             self._tap_ended = True
+        return True
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

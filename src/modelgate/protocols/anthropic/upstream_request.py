@@ -106,6 +106,43 @@ def _fit_thinking(req: ir.Request) -> tuple[ir.Thinking | None, float | None, fl
     return thinking, (1 if req.temperature == 1 else None), top_p, None
 
 
+def fit_body(body: dict[str, Any], model: str, max_tokens_cap: int | None = None) -> dict[str, Any]:
+    """A client's Messages request (JSON, as it came) fitted to ``model`` when another model
+    serves it than the one the client named (an alias, a fallback): the rules of
+    :func:`_fit_thinking` that a body written for a newer model breaks. Adaptive thinking on a
+    model without it becomes a budget for the effort (``output_config.effort`` goes: those
+    models refuse it too); ``max_tokens`` is capped at ``max_tokens_cap``; a budget is kept
+    under ``max_tokens`` (thinking goes when no budget fits). Everything else — unknown
+    fields, betas' fields, thinking signatures — is left as it is."""
+    body = {**body, "model": model}
+    max_tokens = body.get("max_tokens")
+    if max_tokens_cap and isinstance(max_tokens, int) and max_tokens > max_tokens_cap:
+        body["max_tokens"] = max_tokens = max_tokens_cap
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    adaptive = supports_adaptive_thinking(model)
+    if not adaptive and effort is not None and isinstance(config, dict):
+        rest = {k: v for k, v in config.items() if k != "effort"}
+        if rest:
+            body["output_config"] = rest
+        else:
+            del body["output_config"]
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict):
+        return body
+    if thinking.get("type") == "adaptive" and not adaptive:
+        thinking = {"type": "enabled", "budget_tokens": EFFORT_BUDGETS.get(str(effort), 4096)}
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") == "enabled" and isinstance(budget, int) and isinstance(max_tokens, int):
+        budget = min(budget, max_tokens - 1)
+        if budget < MIN_THINKING_BUDGET:
+            body.pop("thinking")
+            return body
+        thinking = {**thinking, "budget_tokens": budget}
+    body["thinking"] = thinking
+    return body
+
+
 def _cap_temperature(value: float | None) -> float | None:
     return min(value, 1.0) if value is not None else None
 

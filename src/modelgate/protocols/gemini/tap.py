@@ -106,11 +106,14 @@ class GeminiTap(AnswerTap):
             for element in self._elements(chunk, (*_FINISH, _ERROR)):
                 self._element(element)
 
-    def whole(self, body: bytes) -> None:
+    def whole(self, body: bytes) -> bool:
         answer = load(body)
+        if not isinstance(answer, (dict, list)):
+            return False
         for element in answer if isinstance(answer, list) else [answer]:
             if isinstance(element, dict):
                 self._element(element)
+        return True
 
     # ----------------------------------------------------------------------- internals
 

@@ -139,15 +139,16 @@ class ChatTap(AnswerTap):
             return self._frames(chunk)
         return chunk
 
-    def whole(self, body: bytes) -> None:
+    def whole(self, body: bytes) -> bool:
         completion = load(body)
         if not isinstance(completion, dict):
-            return
+            return False
         if completion.get("error"):
             self._failed(completion)
-            return
+            return True
         self._chunk(completion)
         self.ended = self._finished
+        return True
 
     # ----------------------------------------------------------------------- internals
 

@@ -75,6 +75,11 @@ class ResponsesTap(AnswerTap):
         value = (self.response or {}).get("created_at")
         return value if isinstance(value, int) else int(time.time())
 
+    def opened_with_error(self) -> bool:
+        """The first event was ``error``, or a ``response.failed`` numbered 0: nothing came
+        before it (a failed response carries a model, so the model tells nothing here)."""
+        return self._tap_failed and (self._tap_model is None or self._next_sequence <= 1)
+
     def _read(self, chunk: bytes) -> None:
         at = chunk.rfind(_SEQUENCE)
         if at >= 0:
@@ -84,18 +89,19 @@ class ResponsesTap(AnswerTap):
             for event in json_events(chunk, (_RESPONSE, _ERROR), self._wanted):
                 self._event(event)
 
-    def whole(self, body: bytes) -> None:
+    def whole(self, body: bytes) -> bool:
         response = load(body)
         if not isinstance(response, dict):
-            return
+            return False
         status = response.get("status")
         if not isinstance(status, str):
             if isinstance(response.get("error"), dict):
                 self._failed(response)
-            return
+            return True
         if isinstance(response.get("id"), str):
             self.response = response
         self._final(response, status)
+        return True
 
     # ----------------------------------------------------------------------- internals
 

@@ -1,0 +1,64 @@
+"""The breaker of a deployment (``routing/health.py``): open after N failures in a row, aside
+for the cool-off, tried again after it (one more failure opens it again at once, one success
+closes it)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from modelgate.routing.health import DeploymentHealth
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_opens_after_failures_in_a_row_and_closes_on_success(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    health = DeploymentHealth("sonnet", "anth", "claude-sonnet-4-6", threshold=3, cooloff=30, clock=clock)
+    health.failed()
+    health.failed()
+    assert not health.is_open(clock.now) and health.state()["state"] == "closed"
+    with caplog.at_level(logging.WARNING, logger="modelgate.health"):
+        health.failed()
+    assert health.is_open(clock.now)
+    assert health.state() == {
+        "model": "sonnet",
+        "provider": "anth",
+        "upstream_model": "claude-sonnet-4-6",
+        "state": "open",
+        "failures": 3,
+        "seconds_left": 30.0,
+    }
+    assert [r.getMessage() for r in caplog.records] == [
+        "deployment claude-sonnet-4-6 of sonnet (provider anth) failed 3 times in a row: set aside for 30 s"
+    ]
+    clock.now += 30
+    assert not health.is_open(clock.now) and health.state()["state"] == "half-open"
+    health.failed()  # the probe failed: aside again at once
+    assert health.is_open(clock.now)
+    clock.now += 31
+    health.ok(latency=0.2)
+    assert (health.failures, health.open_until, health.state()["state"]) == (0, 0.0, "closed")
+    assert health.state()["latency_ms"] == 200.0
+
+
+def test_a_success_between_failures_starts_the_count_again() -> None:
+    health = DeploymentHealth("m", "p", "u", threshold=2)
+    health.failed()
+    health.ok()
+    health.failed()
+    assert health.open_until == 0.0
+
+
+def test_latency_is_a_moving_average() -> None:
+    health = DeploymentHealth("m", "p", "u")
+    health.ok(1.0)
+    health.ok(2.0)
+    assert health.latency == pytest.approx(1.2)
