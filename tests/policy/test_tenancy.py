@@ -296,3 +296,13 @@ async def test_a_key_made_or_revoked_through_the_admin_api_takes_effect_here_at_
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
         r = await ac.get("/admin/keys", headers={"x-api-key": secret})
         assert r.status_code == 403
+
+
+async def test_a_byok_key_the_upstream_refuses_is_the_answer_not_a_rotation(fake, backend) -> None:
+    async with tenant_gateway(fake, backend, provider_anth={"byok": True}) as gw, client(gw) as ac:
+        key = await make_key(gw, "byo-bad")
+        headers = {**anthropic_headers(key), "x-modelgate-key-anth": "sk-ant-wrong-0123456789"}
+        r = await ac.post("/v1/messages", json=messages(), headers=headers)  # the fake requires its own key
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+        assert len(fake.requests("/v1/messages")) == 1  # one attempt: no rotation to the pool's keys
+        assert (await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))).status_code == 200

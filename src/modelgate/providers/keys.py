@@ -92,8 +92,8 @@ class KeyPool:
     def rest(self, key_id: str | None, error: GatewayError) -> bool:
         """Put the key ``key_id`` to rest when ``error`` is the upstream refusing it (429, 401,
         403); True when it did, so that the request may go on with another key."""
-        if key_id is None or not isinstance(error, UpstreamHTTPError):
-            return False
+        if key_id is None or not isinstance(error, UpstreamHTTPError) or all(k.id != key_id for k in self.keys):
+            return False  # not one of the pool's (a client's own key, BYOK): its refusal is the answer
         status = error.status
         if status == 429:
             # at least a second: a key told to come back at once must not be picked again at once
