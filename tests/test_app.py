@@ -354,3 +354,16 @@ async def test_a_missing_anthropic_version_gets_the_default(ac: httpx.AsyncClien
     r = await ac.post("/v1/messages", json=body, headers={"x-api-key": ANTHROPIC_HEADERS["x-api-key"]})
     assert r.status_code == 200
     assert fake.last_request("/v1/messages")["headers"]["anthropic-version"] == "2023-06-01"
+
+
+async def test_admin_providers_shows_key_pools_by_id_and_deployments(ac: httpx.AsyncClient) -> None:
+    r = await ac.get("/admin/providers", headers={"authorization": OPENAI_HEADERS["authorization"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "providers"
+    anth = next(p for p in body["providers"] if p["name"] == "anth")
+    assert anth["keys"] == [{"id": "anth#0", "state": "ok", "seconds_left": None}]
+    assert "sk-upstream" not in r.text  # ids only, never a key
+    deployment = next(d for d in body["deployments"] if d["model"] == "claude-sonnet-4-6")
+    assert (deployment["provider"], deployment["state"], deployment["failures"]) == ("anth", "closed", 0)
+    assert (await ac.get("/admin/providers")).status_code == 401

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelgate.admin import Admin, AdminAPI
+from modelgate.admin.models import ProvidersReport
 from modelgate.config import Config, load_config
 from modelgate.errors import InternalError, http_error
 from modelgate.frontdoors.anthropic import AnthropicFrontDoor
@@ -113,7 +114,9 @@ class Gateway:
         self.listings = ModelListings(self.catalog, self.admission, self.doors)
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
         admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
-        self.admin = AdminAPI(admin, ensure_master_key(config), after_write=self.tenancy.cache.refresh)
+        self.admin = AdminAPI(
+            admin, ensure_master_key(config), after_write=self.tenancy.cache.refresh, upstreams=self.upstreams
+        )
 
     async def start(self) -> None:
         await self.client.start()
@@ -185,6 +188,16 @@ class Gateway:
         if deployments or keys:
             body["details"] = {"deployments": deployments, "keys": keys}
         return Response(orjson.dumps(body), media_type="application/json")
+
+    def upstreams(self) -> ProvidersReport:
+        """The router's view of the upstreams, for ``GET /admin/providers``: every key of every
+        pool (by id) and every deployment's breaker."""
+        return ProvidersReport.model_validate(
+            {
+                "providers": [{"name": name, "keys": p.keys.state()} for name, p in sorted(self.providers.items())],
+                "deployments": [h.state() for h in self.catalog.health()],
+            }
+        )
 
     def door_for_path(self, path: str) -> FrontDoor:
         """The front door whose envelope fits a path no route matched (Anthropic by default)."""

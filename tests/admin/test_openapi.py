@@ -74,5 +74,6 @@ async def test_a_tour_of_every_operation_agrees_with_the_document(admin: Admin, 
         await c.post("/admin/keys/k/revoke")
         await c.get("/admin/usage", params={"group_by": "team"})
         await c.delete("/admin/teams/t")
+        await c.get("/admin/providers")
         await c.get("/admin/openapi.json")
     assert {(op.id, op.status) for op in OPERATIONS} == set(checker.checked)

@@ -27,6 +27,7 @@ from modelgate.admin.models import (
     KeyList,
     KeyListQuery,
     KeyPatch,
+    ProvidersReport,
     TeamCreate,
     TeamDeleted,
     TeamList,
@@ -67,10 +68,15 @@ class AdminAPI:
     """
 
     def __init__(
-        self, admin: Admin, master_key: str, after_write: Callable[[], Awaitable[None]] | None = None
+        self,
+        admin: Admin,
+        master_key: str,
+        after_write: Callable[[], Awaitable[None]] | None = None,
+        upstreams: Callable[[], ProvidersReport] | None = None,
     ) -> None:
         """``after_write`` runs after every successful change (the gateway refreshes its key
-        cache then, so a key made or revoked here takes effect on this instance at once)."""
+        cache then, so a key made or revoked here takes effect on this instance at once);
+        ``upstreams`` reports the router's state of the providers (none: an empty report)."""
         if not master_key:
             raise ValueError("the admin API needs a master key: without one it would be open to anyone")
         self.admin = admin
@@ -78,6 +84,7 @@ class AdminAPI:
         self._openapi = orjson.dumps(document())
         self._handlers: dict[str, Handler] = {op.id: getattr(self, op.id) for op in OPERATIONS}
         self._after_write = after_write
+        self._upstreams = upstreams
 
     def routes(self) -> list[BaseRoute]:
         by_path: dict[str, dict[str, Operation]] = {}
@@ -245,6 +252,11 @@ class AdminAPI:
         query = _query(request, UsageQuery)
         groups = await self.admin.usage(key=query.key, team=query.team, since=query.since, group_by=query.group_by)
         return views.usage_report(groups, group_by=query.group_by, since=query.since, key=query.key, team=query.team)
+
+    async def providers(self, request: Request) -> BaseModel:
+        if self._upstreams is None:
+            return ProvidersReport(providers=[], deployments=[])
+        return self._upstreams()
 
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type=JSON)

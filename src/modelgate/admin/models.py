@@ -276,6 +276,33 @@ class KeyUsage(BaseModel):
     team: HolderWindows | None
 
 
+class UpstreamKeyState(BaseModel):
+    id: str = Field(description="The key's id in its pool (`provider#index`); never the key.")
+    state: Literal["ok", "rate_limited", "refused"]
+    seconds_left: float | None = Field(default=None, description="Until it is used again, when at rest.")
+
+
+class ProviderState(BaseModel):
+    name: str
+    keys: list[UpstreamKeyState]
+
+
+class DeploymentState(BaseModel):
+    model: str
+    provider: str
+    upstream_model: str
+    state: Literal["closed", "open", "half-open"] = Field(description="The circuit breaker: open = set aside.")
+    failures: int = Field(description="Failures in a row that said the upstream is unavailable.")
+    seconds_left: float | None = Field(default=None, description="Until an open breaker lets one request try.")
+    latency_ms: float | None = Field(default=None, description="The latest latency measured, when measured.")
+
+
+class ProvidersReport(BaseModel):
+    object: Literal["providers"] = "providers"
+    providers: list[ProviderState]
+    deployments: list[DeploymentState]
+
+
 class ErrorBody(BaseModel):
     type: str = Field(examples=["not_found_error"])
     message: str

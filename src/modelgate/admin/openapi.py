@@ -25,6 +25,7 @@ from modelgate.admin.models import (
     KeyPatch,
     KeyUsage,
     KeyView,
+    ProvidersReport,
     TeamCreate,
     TeamDeleted,
     TeamList,
@@ -90,6 +91,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               (*_REF, 409)),
     Operation("usage", "GET", "/usage", "Requests, tokens and cost from the ledger, grouped", 200, UsageReport,
               (*_REF, 422), query=UsageQuery),
+    Operation("providers", "GET", "/providers", "Each upstream key pool and each deployment's health", 200,
+              ProvidersReport),
     Operation("openapi", "GET", "/openapi.json", "This document (no key needed)", 200, None, (), public=True),
 )  # fmt: skip
 
