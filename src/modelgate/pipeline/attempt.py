@@ -13,6 +13,7 @@ of a stream is not read here: the respond stage turns it into the client's bytes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from modelgate import ir
 from modelgate.errors import GatewayError, UpstreamUnavailable
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.streaming import until_disconnect
+from modelgate.protocols.cleanup import clean_request
 from modelgate.protocols.tap import AnswerTap
 from modelgate.providers.base import Provider, Reply, StreamReply, describe_body
 from modelgate.providers.keys import UpstreamKey
@@ -31,6 +33,8 @@ from modelgate.routing.catalog import ModelRoute
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
+
+log = logging.getLogger("modelgate.request")
 
 #: How a relayed stream may begin: an SSE field (or comment), or a Gemini JSON array.
 _STREAM_STARTS = (b"event:", b"data:", b":", b"id:", b"retry:", b"[")
@@ -112,10 +116,12 @@ async def attempt(
     key: UpstreamKey | None,
     passthrough: bool | None = None,
     first_byte: float | None = None,
+    request_id: str | None = None,
 ) -> Answer:
     """Call the upstream of ``route`` once; raise its typed error if it fails. A stream's
     status line must come within ``first_byte`` seconds (the provider's
-    ``first_byte_timeout`` by default)."""
+    ``first_byte_timeout`` by default). A translated request is first cleaned of what the
+    upstream's protocol rejects, each change logged with ``request_id``."""
     provider = route.provider
     if passthrough if passthrough is not None else is_passthrough(door, route):
         url = provider.passthrough_url(call, door.protocol, route.upstream_model) + door.passthrough_query(request)
@@ -137,21 +143,31 @@ async def attempt(
     if call.operation is Operation.COUNT_TOKENS:
         req = door.decode_count(call)
         req.model = route.upstream_model
+        _clean(req, provider, request_id)
         return Counted(await until_disconnect(request, provider.count_tokens(req, key)))
     if call.operation is Operation.COMPACT:
         req = door.decode_compaction(call)
         req.model = route.upstream_model
+        _clean(req, provider, request_id)
         req.max_tokens = route.max_tokens(req.max_tokens)
         return Completed(await until_disconnect(request, provider.complete(req, key)))
     req = door.decode(call)
     req.model = route.upstream_model
     door.fit(req, route.max_tokens(req.max_tokens))
     req.stream = call.stream
+    _clean(req, provider, request_id)
     if call.stream:
         opening = _open_events(provider.open_stream(req, key, first_byte), provider.name)
         events, batch = await until_disconnect(request, opening)
         return Streamed(events, batch)
     return Completed(await until_disconnect(request, provider.complete(req, key)))
+
+
+def _clean(req: ir.Request, provider: Provider, request_id: str | None) -> None:
+    """Clean ``req`` for the provider's protocol (:mod:`modelgate.protocols.cleanup`), logging
+    each change at debug level: a client whose request changed shape can find out why."""
+    for note in clean_request(req, provider.protocol):
+        log.debug("request %s: %s (upstream %s)", request_id, note, provider.name)
 
 
 def _started(stream: StreamReply, tap: AnswerTap | None, provider: Provider) -> RelayedStream | GatewayError:

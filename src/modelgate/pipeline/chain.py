@@ -175,7 +175,7 @@ class Chain:
         record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
         ctx.attempts.append(record)
         try:
-            answer = await attempt(request, door, call, route, key, passthrough, first_byte)
+            answer = await attempt(request, door, call, route, key, passthrough, first_byte, ctx.request_id)
         except GatewayError as e:
             record.failed(e)
             if isinstance(e, UpstreamHTTPError):
