@@ -3,11 +3,15 @@ way the Anthropic codec builds it from Claude Code, and the policies of ``protoc
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from modelgate import ir
 from modelgate.errors import InvalidRequest
+from modelgate.protocols import WireProtocol
 from modelgate.protocols import gemini as codec
+from modelgate.protocols.cleanup import clean_request
 
 from .helpers import check
 
@@ -107,7 +111,9 @@ REQUESTS: dict[str, ir.Request] = {
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
 def test_upstream_request_golden(name: str) -> None:
-    check("upstream_requests", name, codec.encode_request(REQUESTS[name]))
+    req = copy.deepcopy(REQUESTS[name])
+    clean_request(req, WireProtocol.GEMINI)  # as the pipeline does before the codec
+    check("upstream_requests", name, codec.encode_request(req))
 
 
 def test_first_call_of_each_turn_gets_a_signature() -> None:

@@ -4,7 +4,8 @@
 Policies:
 
 - Messages → ``contents`` (assistant → role ``model``). Text → text parts (the Gemini
-  ``thoughtSignature`` kept on them goes back); empty text is left out. Images → ``inlineData``
+  ``thoughtSignature`` kept on them goes back; empty text is left out before, by
+  :mod:`modelgate.protocols.cleanup`). Images → ``inlineData``
   (base64) or ``fileData`` (URL; ``mimeType`` from the block or the extension, else
   image/jpeg). Documents: base64 → ``inlineData``, URL → ``fileData`` (application/pdf),
   plain text and content documents → text parts (title and context first); file-id
@@ -88,8 +89,7 @@ def _content(m: ir.Message, where: str, names: dict[str, str]) -> dict[str, Any]
     for j, b in enumerate(m.content):
         w = f"{where}.content.{j}"
         if isinstance(b, ir.TextBlock):
-            if b.text or b.signature:
-                parts.append(_signed({"text": b.text}, b.signature))
+            parts.append(_signed({"text": b.text}, b.signature))
         elif isinstance(b, ir.ToolUseBlock):
             names[b.id] = b.name
             call: dict[str, Any] = {"name": b.name, "args": b.input}

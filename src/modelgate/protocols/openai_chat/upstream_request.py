@@ -24,8 +24,9 @@ Policies, where Chat Completions has no exact equivalent:
   (the spec's shape). An input of exactly ``{"_raw": str}`` (see invalid arguments below) goes
   back as that raw string. Thinking and redacted thinking are dropped: Chat Completions has no
   input slot for reasoning, and signatures mean nothing upstream.
-- ``cache_control`` is dropped everywhere: there are no cache breakpoints (OpenAI and vLLM cache
-  prefixes on their own).
+- ``cache_control`` is never written: there are no cache breakpoints (OpenAI and vLLM cache
+  prefixes on their own). Empty text, cache markers and consecutive turns of one role are
+  cleaned before this codec runs, by :mod:`modelgate.protocols.cleanup`.
 - ``max_tokens`` stays ``max_tokens`` (every compatible server accepts it; the openai provider
   kind renames it ``max_completion_tokens`` for reasoning models); ``stop_sequences`` → ``stop``;
   ``temperature``, ``top_p`` and ``top_k`` pass as they are (vLLM, Ollama and llama.cpp accept
@@ -189,7 +190,7 @@ def _collapse(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 def _content_parts(b: ir.Block, where: str) -> list[dict[str, Any]]:
     if isinstance(b, ir.TextBlock):
-        return [{"type": "text", "text": b.text}] if b.text else []
+        return [{"type": "text", "text": b.text}]
     if isinstance(b, ir.ImageBlock):
         return [_image_part(b.media_type, b.data, b.url, where)]
     if isinstance(b, ir.DocumentBlock):
