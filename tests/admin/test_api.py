@@ -159,9 +159,10 @@ async def test_patch_changes_what_is_given(client: httpx.AsyncClient) -> None:
     assert (await client.patch(f"/admin/keys/{key['id']}", json={"team": None})).json()["team_id"] is None
     assert (await client.patch("/admin/keys/k2", json={})).json()["name"] == "k2"
     assert "name cannot be null" in error_of(await client.patch("/admin/keys/k2", json={"name": None}), 422)["message"]
-    assert "key_hash: unknown field" in error_of(await client.patch("/admin/keys/k2", json={"key_hash": "x"}), 422)[
-        "message"
-    ]
+    assert (
+        "key_hash: unknown field"
+        in error_of(await client.patch("/admin/keys/k2", json={"key_hash": "x"}), 422)["message"]
+    )
     await client.post("/admin/keys", json={"name": "other"})
     assert error_of(await client.patch("/admin/keys/k2", json={"name": "other"}), 409)
 

@@ -227,4 +227,3 @@ class AnthropicTap(AnswerTap):
     def _failed(self, event: dict[str, Any]) -> None:
         self.failed = True
         self.error = error_from_object(event)
-

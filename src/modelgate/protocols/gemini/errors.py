@@ -127,9 +127,7 @@ def render_error(err: GatewayError, request_id: str | None = None) -> tuple[int,
     elif status == 400:
         message = _token_limit(message) or message
     if err.policy and err.code:  # the gateway's own reason, as Google gives its own
-        details.append(
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": err.code, "domain": "modelgate"}
-        )
+        details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": err.code, "domain": "modelgate"})
     if status == 429 and err.retry_after is not None:
         delay = err.retry_after
         text = f"{int(delay)}s" if float(delay).is_integer() else f"{delay:g}s"

@@ -97,7 +97,6 @@ class ChatTap(AnswerTap):
     """Usage, finish reason, model and the end of one Chat Completions answer; with
     ``hide_usage``, also takes out of the stream what ``include_usage`` added (see above)."""
 
-
     def __init__(self, hide_usage: bool = False) -> None:
         super().__init__()
         self.hide_usage = hide_usage

@@ -43,7 +43,6 @@ class ResponsesTap(AnswerTap):
     """Usage, status, model and the end of one Responses answer, and what is needed to end a
     broken stream properly: the upstream's ``response``, ``created_at`` and ``next_sequence``."""
 
-
     def __init__(self) -> None:
         super().__init__()
         self._response: dict[str, Any] | None = None
