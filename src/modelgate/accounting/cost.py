@@ -7,7 +7,7 @@ once and keeps it. Credits are USD times the configured rate.
 
 from __future__ import annotations
 
-from modelgate.accounting.pricing import Price, builtin_facts
+from modelgate.accounting.pricing import Price, model_price
 from modelgate.config import ModelConfig
 
 
@@ -25,17 +25,10 @@ class PriceBook:
         key = (model.name, upstream_model)
         price = self._prices.get(key)
         if price is None:
-            price = self._lookup(model, upstream_model)
+            price = model_price(model, upstream_model) or Price()
             if len(self._prices) < self.LIMIT:
                 self._prices[key] = price
         return price
 
     def credits(self, usd: float) -> float:
         return usd * self.credit_rate if self.credit_rate else 0.0
-
-    @staticmethod
-    def _lookup(model: ModelConfig, upstream_model: str) -> Price:
-        if model.pricing is not None:
-            p = model.pricing
-            return Price(p.input, p.output, p.cache_read, p.cache_write, p.reasoning)
-        return builtin_facts(upstream_model).price or Price()

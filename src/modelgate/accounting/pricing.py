@@ -127,12 +127,20 @@ def builtin_facts(model_id: str) -> ModelFacts:
     return ModelFacts()
 
 
-def model_facts(model: ModelConfig) -> ModelFacts:
-    """Facts for a configured model: the built-in family's, overridden by the config."""
-    facts = builtin_facts(model.primary.upstream_model or model.name)
+def model_price(model: ModelConfig, upstream_model: str) -> Price | None:
+    """The price of ``upstream_model`` serving ``model``: the config's, else its family's."""
     if model.pricing is not None:
         p = model.pricing
-        facts = replace(facts, price=Price(p.input, p.output, p.cache_read, p.cache_write, p.reasoning))
+        return Price(p.input, p.output, p.cache_read, p.cache_write, p.reasoning)
+    return builtin_facts(upstream_model).price
+
+
+def model_facts(model: ModelConfig) -> ModelFacts:
+    """Facts for a configured model: the built-in family's, overridden by the config."""
+    upstream_model = model.primary.upstream_model or model.name
+    facts = builtin_facts(upstream_model)
+    if model.pricing is not None:
+        facts = replace(facts, price=model_price(model, upstream_model))
     if model.context_window:
         facts = replace(facts, context_window=model.context_window)
     if model.max_output_tokens:
