@@ -114,6 +114,17 @@ def test_queue_matching_and_times():
     assert q.take("anthropic", "count_tokens", "x").text == "ct"
 
 
+def test_a_script_can_match_the_api_key_a_request_carries():
+    q = ScriptQueue()
+    raw = {"error": {"status": 429, "retry_after": 30}, "match": {"key": "sk-a"}, "times": 5}
+    q.push(Script.from_json(raw), raw)
+    assert q.take("anthropic", "messages", "claude", "sk-b") is None
+    assert q.take("anthropic", "messages", "claude") is None  # a request without a key is not "sk-a"'s
+    script = q.take("anthropic", "messages", "claude", "sk-a")
+    assert script is not None and script.error is not None and script.error.status == 429
+    assert q.pending()[0]["remaining"] == 4
+
+
 @pytest.mark.parametrize(
     "text",
     ["", " ", "a", "  lead and trail  ", "tabs\tand\nnewlines\r\n", "日本語 のテキスト 😀🎉 ok", "one\u00a0nbsp"],

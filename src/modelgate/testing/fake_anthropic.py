@@ -248,7 +248,7 @@ async def messages(state: FakeState, inc: Incoming, send: Send) -> int:
     if problem:
         return await send_error(send, 400, problem, rid)
     turn = _turn(body)
-    script = state.queue.take(PROTOCOL, "messages", turn.model)
+    script = state.queue.take(PROTOCOL, "messages", turn.model, api_key(inc))
     try:
         reply = await reply_to(turn, script, lambda: state.ident("toolu_01"))
     except ScriptError as exc:
@@ -282,7 +282,7 @@ async def count_tokens(state: FakeState, inc: Incoming, send: Send) -> int:
     problem = _invalid(body, need_max_tokens=False)
     if problem:
         return await send_error(send, 400, problem, rid)
-    script = await delayed(state.queue.take(PROTOCOL, "count_tokens", body["model"]))
+    script = await delayed(state.queue.take(PROTOCOL, "count_tokens", body["model"], api_key(inc)))
     if script is not None and script.error is not None:
         return await scripted_error(send, script.error, script.headers, rid, api_key(inc))
     tokens = input_tokens(body)

@@ -362,7 +362,7 @@ async def generate(state: FakeState, inc: Incoming, send: Send, model: str, *, s
     if problem:
         return await send_error(send, 400, envelope(400, problem))
     turn = _turn(body, model)
-    script = state.queue.take(PROTOCOL, "generateContent", model)
+    script = state.queue.take(PROTOCOL, "generateContent", model, api_key(inc))
     try:
         reply = await reply_to(turn, script, lambda: "")
     except ScriptError as exc:
@@ -397,7 +397,7 @@ async def count_tokens(state: FakeState, inc: Incoming, send: Send, model: str) 
         problem = _unknown(body, frozenset({"contents", "generateContentRequest"}), "") or _invalid(target)
     if problem:
         return await send_error(send, 400, envelope(400, problem))
-    script = await delayed(state.queue.take(PROTOCOL, "count_tokens", model))
+    script = await delayed(state.queue.take(PROTOCOL, "count_tokens", model, api_key(inc)))
     if script is not None and script.error is not None:
         return await scripted_error(send, script.error, script.headers, api_key(inc))
     tokens = input_tokens(target)

@@ -184,7 +184,7 @@ async def chat_completions(state: FakeState, inc: Incoming, send: Send) -> int:
         message, param, code = problem
         return await send_error(send, 400, message, rid, param=param, code=code)
     turn = _turn(body)
-    script = state.queue.take(PROTOCOL, "chat.completions", turn.model)
+    script = state.queue.take(PROTOCOL, "chat.completions", turn.model, api_key(inc))
     try:
         reply = await reply_to(turn, script, lambda: state.ident("call_"))
     except ScriptError as exc:

@@ -178,7 +178,7 @@ async def responses(state: FakeState, inc: Incoming, send: Send) -> int:
     if body is None:
         return status
     turn = _turn(body)
-    script = state.queue.take(PROTOCOL, "responses", turn.model)
+    script = state.queue.take(PROTOCOL, "responses", turn.model, fake_openai.api_key(inc))
     try:
         reply = await reply_to(turn, script, lambda: state.ident("call_"))
     except ScriptError as exc:
@@ -209,7 +209,7 @@ async def compact(state: FakeState, inc: Incoming, send: Send) -> int:
     body, status = await _body(state, inc, send, rid)
     if body is None:
         return status
-    script = await delayed(state.queue.take(PROTOCOL, "responses.compact", body["model"]))
+    script = await delayed(state.queue.take(PROTOCOL, "responses.compact", body["model"], fake_openai.api_key(inc)))
     if script is not None and script.error is not None:
         return await fake_openai.scripted_error(send, script.error, script.headers, rid, fake_openai.api_key(inc))
     raw = body["input"]

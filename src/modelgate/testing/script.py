@@ -41,7 +41,8 @@ Script fields (all optional; the JSON object and ``Script.from_json`` take the s
     headers       dict   extra response headers (e.g. anthropic-ratelimit-*)
     match         dict   {"protocol": "anthropic"|"openai", "model": substring,
                           "endpoint": "messages"|"count_tokens"|"chat.completions"|"responses"|
-                                      "responses.compact"|"generateContent"};
+                                      "responses.compact"|"generateContent",
+                          "key": the exact API key the request carries (one key of a pool)};
                          without "endpoint" a script only matches the answering endpoints
     times         int    how many requests the script answers (default 1)
 
@@ -174,14 +175,14 @@ class Script:
             raise ScriptError("headers: must map strings to strings")
         s.headers = headers
         match = _opt(raw, "match", dict) or {}
-        if set(match) - {"protocol", "model", "endpoint"}:
-            raise ScriptError("match: only protocol, model and endpoint are supported")
+        if set(match) - {"protocol", "model", "endpoint", "key"}:
+            raise ScriptError("match: only protocol, model, endpoint and key are supported")
         if match.get("endpoint") is not None and match["endpoint"] not in ENDPOINTS:
             raise ScriptError(f"match.endpoint: must be one of {sorted(ENDPOINTS)}")
         s.match = match
         return s
 
-    def matches(self, protocol: str, endpoint: str, model: str) -> bool:
+    def matches(self, protocol: str, endpoint: str, model: str, key: str | None = None) -> bool:
         m = self.match
         if not m:
             return endpoint in ANSWERING_ENDPOINTS
@@ -191,6 +192,8 @@ class Script:
         elif m["endpoint"] != endpoint:
             return False
         if m.get("protocol") is not None and m["protocol"] != protocol:
+            return False
+        if m.get("key") is not None and m["key"] != key:
             return False
         return m.get("model") is None or m["model"] in model
 
@@ -395,12 +398,12 @@ class ScriptQueue:
     def push(self, script: Script, source: dict[str, Any]) -> None:
         self._items.append(_Queued(script, script.times, source))
 
-    def take(self, protocol: str, endpoint: str, model: str) -> Script | None:
+    def take(self, protocol: str, endpoint: str, model: str, key: str | None = None) -> Script | None:
         if not self._items:
             return None
         for item in self._items:
             script = item.script
-            if script.matches(protocol, endpoint, model):
+            if script.matches(protocol, endpoint, model, key):
                 item.remaining -= 1
                 if item.remaining <= 0:
                     self._items.remove(item)
