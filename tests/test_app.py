@@ -362,7 +362,7 @@ async def test_admin_providers_shows_key_pools_by_id_and_deployments(ac: httpx.A
     body = r.json()
     assert body["object"] == "providers"
     anth = next(p for p in body["providers"] if p["name"] == "anth")
-    assert anth["keys"] == [{"id": "anth#0", "state": "ok", "seconds_left": None}]
+    assert anth["keys"] == [{"id": "anth#0", "state": "ok", "seconds_left": None, "remote": False}]
     assert "sk-upstream" not in r.text  # ids only, never a key
     deployment = next(d for d in body["deployments"] if d["model"] == "claude-sonnet-4-6")
     assert (deployment["provider"], deployment["state"], deployment["failures"]) == ("anth", "closed", 0)

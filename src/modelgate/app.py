@@ -45,6 +45,7 @@ from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
 from modelgate.routing.router import Router
+from modelgate.routing.shared import open_routing_state
 
 CONFIG_ENV = "MODELGATE_CONFIG"
 #: The protocol of a path no route matched, for an error in the envelope its client expects.
@@ -96,6 +97,9 @@ class Gateway:
         self.catalog = ModelCatalog(
             list(config.models), self.providers, router.health, router.auto, router.thinking_variants
         )
+        #: Key rests and breakers: the process's own, or shared by the fleet through Redis.
+        self.routing_state = open_routing_state(config.server.redis_url)
+        self.routing_state.attach((p.keys for p in self.providers.values()), self.catalog.health())
         #: Keys, teams, limits, budgets and the ledger (the store opens at start).
         self.tenancy = Tenancy(config, ensure_master_key(config))
         self.authenticator = authenticator or self.tenancy.authenticator
@@ -121,8 +125,10 @@ class Gateway:
     async def start(self) -> None:
         await self.client.start()
         await self.tenancy.start()
+        await self.routing_state.start()
 
     async def close(self) -> None:
+        await self.routing_state.close()
         await self.tenancy.close()
         await self.client.close()
 
@@ -187,6 +193,8 @@ class Gateway:
         keys = [k for p in self.providers.values() for k in p.keys.state() if k["state"] != "ok"]
         if deployments or keys:
             body["details"] = {"deployments": deployments, "keys": keys}
+        if self.routing_state.shared:
+            body["routing_state"] = self.routing_state.describe()
         return Response(orjson.dumps(body), media_type="application/json")
 
     def upstreams(self) -> ProvidersReport:
@@ -196,6 +204,7 @@ class Gateway:
             {
                 "providers": [{"name": name, "keys": p.keys.state()} for name, p in sorted(self.providers.items())],
                 "deployments": [h.state() for h in self.catalog.health()],
+                "routing_state": self.routing_state.describe(),
             }
         )
 

@@ -12,7 +12,7 @@ from modelgate.config import ProviderConfig
 from modelgate.errors import ErrorKind, UpstreamHTTPError, UpstreamTimeout
 from modelgate.providers import build_provider
 from modelgate.providers.http import HttpClient
-from modelgate.providers.keys import KeyPool, UpstreamKey
+from modelgate.providers.keys import KeyPool, UpstreamKey, key_fingerprint
 
 SECRETS = ["sk-ant-first-0000", "sk-ant-second-1111", "sk-ant-third-2222"]
 
@@ -182,3 +182,54 @@ def test_the_last_key_awake_never_rests() -> None:
     single = KeyPool("one", ["sk-one"], clock=clock)
     assert single.rest("one#0", refusal(429, 5)) is False
     assert ids(single, 2) == ["one#0", "one#0"]
+
+
+# --------------------------------------------------------------------------- rests shared with other instances
+
+
+def test_a_key_is_named_between_instances_by_a_fingerprint_of_provider_and_secret() -> None:
+    a, b = KeyPool("p", SECRETS), KeyPool("p", list(reversed(SECRETS)))
+    assert a.fingerprints["p#0"] == b.fingerprints["p#2"] == key_fingerprint("p", SECRETS[0])
+    assert len(set(a.fingerprints.values())) == 3
+    assert key_fingerprint("q", SECRETS[0]) != key_fingerprint("p", SECRETS[0])  # another upstream's key
+    assert all(secret not in str(a.fingerprints) for secret in SECRETS)
+
+
+def test_a_rest_decided_here_is_reported_and_one_applied_from_elsewhere_is_not() -> None:
+    reported: list[tuple[str, str, float]] = []
+
+    class Events:
+        def key_rested(self, pool: KeyPool, key_id: str, reason: str, seconds: float) -> None:
+            reported.append((key_id, reason, seconds))
+
+    clock = Clock()
+    pool = KeyPool("p", SECRETS, clock=clock)
+    pool.events = Events()  # type: ignore[assignment]  # only the method a pool calls
+    pool.rest("p#0", refusal(429, retry_after=4))
+    assert pool.apply_rest(pool.fingerprints["p#1"], "refused", 60) == "p#1"
+    assert reported == [("p#0", "rate_limited", 4.0)]
+    assert pool.state()[1] == {"id": "p#1", "state": "refused", "seconds_left": 60.0, "remote": True}
+    assert pool.apply_rest("0123456789abcdef", "refused", 60) is None  # not a key of this pool
+    assert pool.apply_rest(pool.fingerprints["p#2"], "rate_limited", -1) is None  # over already
+
+
+def test_a_remote_rest_shorter_than_the_one_held_changes_nothing() -> None:
+    clock = Clock()
+    pool = KeyPool("p", SECRETS, clock=clock)
+    pool.rest("p#0", refusal(401))  # an hour
+    pool.apply_rest(pool.fingerprints["p#0"], "rate_limited", 5)
+    assert pool.state()[0] == {"id": "p#0", "state": "refused", "seconds_left": 3600.0}
+    pool.apply_rest(pool.fingerprints["p#1"], "rate_limited", 5)
+    pool.apply_rest(pool.fingerprints["p#1"], "rate_limited", 9)  # a later, longer one wins
+    assert pool.state()[1]["seconds_left"] == 9.0
+
+
+def test_when_remote_rests_leave_no_key_awake_the_one_back_soonest_is_picked() -> None:
+    clock = Clock()
+    pool = KeyPool("p", SECRETS, clock=clock)
+    for i, seconds in ((0, 3600.0), (1, 8.0), (2, 3.0)):
+        pool.apply_rest(pool.fingerprints[f"p#{i}"], "rate_limited", seconds)
+    assert ids(pool, 3) == ["p#2", "p#2", "p#2"]  # never a refusal made up: a key all the same
+    assert pool.rest("p#2", refusal(429, retry_after=5)) is False  # the last key awake is not rested here
+    clock.now += 8
+    assert ids(pool, 4) == ["p#1", "p#2", "p#1", "p#2"]

@@ -62,3 +62,58 @@ def test_latency_is_a_moving_average() -> None:
     health.ok(1.0)
     health.ok(2.0)
     assert health.latency == pytest.approx(1.2)
+
+
+# --------------------------------------------------------------------------- shared with other instances
+
+
+class Reported:
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, float | None]] = []
+
+    def key_rested(self, pool: object, key_id: str, reason: str, seconds: float) -> None:
+        raise AssertionError("not a pool")
+
+    def breaker_opened(self, health: DeploymentHealth, seconds: float) -> None:
+        self.changes.append(("open", seconds))
+
+    def breaker_closed(self, health: DeploymentHealth) -> None:
+        self.changes.append(("close", None))
+
+
+def test_openings_and_closings_decided_here_are_reported_once_each() -> None:
+    clock = Clock()
+    events = Reported()
+    health = DeploymentHealth("sonnet", "anth", "claude-sonnet-4-6", threshold=2, cooloff=30, clock=clock)
+    health.events = events  # type: ignore[assignment]  # only the methods a breaker calls
+    health.failed()
+    health.failed()
+    health.failed()  # open already: not an opening
+    assert events.changes == [("open", 30.0)]
+    clock.now += 31
+    health.failed()  # half-open: opens again
+    health.ok()
+    health.ok()  # closed already: not a closing
+    assert events.changes == [("open", 30.0), ("open", 30.0), ("close", None)]
+
+
+def test_an_opening_or_closing_from_elsewhere_is_applied_and_never_reported() -> None:
+    clock = Clock()
+    events = Reported()
+    health = DeploymentHealth("sonnet", "anth", "claude-sonnet-4-6", threshold=3, cooloff=30, clock=clock)
+    health.events = events  # type: ignore[assignment]
+    health.apply_open(12)
+    assert health.state() == {
+        "model": "sonnet",
+        "provider": "anth",
+        "upstream_model": "claude-sonnet-4-6",
+        "state": "open",
+        "failures": 3,
+        "seconds_left": 12.0,
+        "remote": True,
+    }
+    health.apply_open(5)  # shorter than what is held: nothing changes
+    assert health.state()["seconds_left"] == 12.0
+    health.apply_close()
+    assert health.state()["state"] == "closed" and health.failures == 0
+    assert events.changes == []

@@ -280,6 +280,7 @@ class UpstreamKeyState(BaseModel):
     id: str = Field(description="The key's id in its pool (`provider#index`); never the key.")
     state: Literal["ok", "rate_limited", "refused"]
     seconds_left: float | None = Field(default=None, description="Until it is used again, when at rest.")
+    remote: bool = Field(default=False, description="Whether another instance put it to rest (shared state).")
 
 
 class ProviderState(BaseModel):
@@ -295,12 +296,20 @@ class DeploymentState(BaseModel):
     failures: int = Field(description="Failures in a row that said the upstream is unavailable.")
     seconds_left: float | None = Field(default=None, description="Until an open breaker lets one request try.")
     latency_ms: float | None = Field(default=None, description="The latest latency measured, when measured.")
+    remote: bool = Field(default=False, description="Whether another instance opened it (shared state).")
+
+
+class RoutingStateInfo(BaseModel):
+    shared: bool = Field(description="Whether rests and breakers are shared with other instances (Redis).")
+    backend: Literal["redis"] | None = Field(default=None, description="Where they are shared.")
+    connected: bool | None = Field(default=None, description="Whether this instance follows the shared state now.")
 
 
 class ProvidersReport(BaseModel):
     object: Literal["providers"] = "providers"
     providers: list[ProviderState]
     deployments: list[DeploymentState]
+    routing_state: RoutingStateInfo = Field(default_factory=lambda: RoutingStateInfo(shared=False))
 
 
 class ErrorBody(BaseModel):

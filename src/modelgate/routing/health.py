@@ -7,8 +7,11 @@ put it after the deployments that are not (``routing.catalog``), and a model who
 deployment is open starts at its fallbacks. When the cool-off is over, the next request
 tries it again (half-open): one success closes it, one more failure opens it again at once.
 
-Every process keeps its own state (one per worker). The hot path pays one attribute check
-per request (``failures`` is 0 on a healthy deployment).
+Each process counts its own failures; when a breaker opens or closes it tells its ``events``
+(:mod:`modelgate.routing.shared`: nowhere by default, Redis for a fleet), and the openings
+and closings of other instances arrive through :meth:`DeploymentHealth.apply_open` and
+:meth:`DeploymentHealth.apply_close`. The hot path pays one attribute check per request
+(``failures`` is 0 on a healthy deployment).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelgate.routing.shared import RoutingEvents
 
 log = logging.getLogger("modelgate.health")
 
@@ -28,11 +34,13 @@ class DeploymentHealth:
         "_clock",
         "_cooloff",
         "_threshold",
+        "events",
         "failures",
         "latency",
         "model",
         "open_until",
         "provider",
+        "remote",
         "upstream",
     )
 
@@ -58,13 +66,20 @@ class DeploymentHealth:
         self.open_until = 0.0
         #: Seconds to the status line of recent successful attempts (a moving average).
         self.latency: float | None = None
+        #: Whether the breaker was opened by another instance (learnt through the shared state).
+        self.remote = False
+        #: Where openings and closings are reported (nowhere until the gateway wires it).
+        self.events: RoutingEvents | None = None
 
     def ok(self, latency: float | None = None) -> None:
         """An attempt succeeded: the breaker closes."""
         if self.failures and self.open_until:
             log.info("deployment %s of %s (provider %s) is healthy again", self.upstream, self.model, self.provider)
+            if self.events is not None:
+                self.events.breaker_closed(self)
         self.failures = 0
         self.open_until = 0.0
+        self.remote = False
         if latency is not None:
             self.latency = latency if self.latency is None else 0.8 * self.latency + 0.2 * latency
 
@@ -81,7 +96,44 @@ class DeploymentHealth:
                     self.failures,
                     self._cooloff,
                 )
-            self.open_until = self._clock() + self._cooloff
+            now = self._clock()
+            opens = self.open_until <= now  # closed or half-open: it opens now (not merely stays open)
+            self.open_until = now + self._cooloff
+            self.remote = False
+            if opens and self.events is not None:
+                self.events.breaker_opened(self, self._cooloff)
+
+    def apply_open(self, seconds: float) -> None:
+        """Open for ``seconds`` more, as another instance decided (never reported back). The
+        failures count as the threshold, so that after the cool-off one failure here opens it
+        again at once, as if the failures had been seen here."""
+        until = self._clock() + seconds
+        if seconds <= 0 or until <= self.open_until:
+            return
+        if self.open_until <= self._clock():
+            log.warning(
+                "deployment %s of %s (provider %s) set aside by another instance for %.0f s",
+                self.upstream,
+                self.model,
+                self.provider,
+                seconds,
+            )
+        self.failures = max(self.failures, self._threshold)
+        self.open_until = until
+        self.remote = True
+
+    def apply_close(self) -> None:
+        """Closed, as another instance decided after a success (never reported back)."""
+        if self.open_until:
+            log.info(
+                "deployment %s of %s (provider %s) is healthy again (another instance)",
+                self.upstream,
+                self.model,
+                self.provider,
+            )
+        self.failures = 0
+        self.open_until = 0.0
+        self.remote = False
 
     def is_open(self, now: float) -> bool:
         return self.open_until > now
@@ -101,4 +153,6 @@ class DeploymentHealth:
             out["seconds_left"] = round(self.open_until - now, 1)
         if self.latency is not None:
             out["latency_ms"] = round(self.latency * 1000, 1)
+        if self.remote and state != "closed":
+            out["remote"] = True
         return out
