@@ -296,6 +296,31 @@ async def test_the_last_key_awake_is_never_taken_out(fake: FakeUpstream) -> None
     assert len(fake.requests(MESSAGES)) == 2  # a 401 is not retried
 
 
+async def test_with_redis_unreachable_keys_still_rest_and_rotate_here(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = config(fake, keys=(UPSTREAM_KEY, UPSTREAM_KEY))
+    data["server"] = {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="modelgate.routing.shared"):
+        async with configured_gateway(data) as (gw, client):
+            settled = record_settlements(gw, monkeypatch)
+            fake.script(error={"status": 429, "retry_after": 20})
+            for _ in range(3):
+                r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+                assert r.status_code == 200, r.text
+            assert [[(a.key_id, a.status) for a in ctx.attempts] for ctx, _ in settled] == [
+                [("anth#0", 429), ("anth#1", 200)],
+                [("anth#1", 200)],
+                [("anth#1", 200)],
+            ]
+            health = (await client.get("/healthz")).json()
+            assert health["routing_state"] == {"shared": True, "backend": "redis", "connected": False}
+            assert health["details"]["keys"] == [
+                {"id": "anth#0", "state": "rate_limited", "seconds_left": pytest.approx(20, abs=1)}
+            ]
+    assert any("could not write to Redis" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_translated_request_rotates_keys_too(fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
     data = config(fake)
     keys = (UPSTREAM_KEY, UPSTREAM_KEY)
