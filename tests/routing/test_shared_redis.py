@@ -278,3 +278,29 @@ async def test_without_redis_requests_still_get_keys_and_nothing_escapes(
     assert len([m for m in warnings if "Redis unreachable" in m]) == 1  # once, not per retry
     assert a.shared.describe() == {"shared": True, "backend": "redis", "connected": False}
     assert a.pool.state()[0]["state"] == "rate_limited" and a.breakers[0].state()["state"] == "open"
+
+
+async def test_what_was_decided_while_redis_was_away_is_written_when_it_is_back(
+    instances: Callable[..., Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = instances()  # not following yet
+    b = await started(instances())
+
+    def away(*args: object, **kwargs: object) -> None:
+        raise aioredis.ConnectionError("Redis is away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(a.shared._client, "pipeline", away)
+        a.pool.rest("anth#0", refusal(429, retry_after=20))
+        a.breakers[0].failed()
+        a.breakers[0].failed()
+        await a.shared.flush()  # both writes failed (logged), the state is kept here
+    b.pool.apply_rest(b.pool.fingerprints["anth#2"], "rate_limited", 20)  # learnt, not decided, by B
+    await asyncio.sleep(0.1)
+    assert b.key_state(SECRETS[0])["state"] == "ok" and b.breakers[0].state()["state"] == "closed"
+    await started(a)  # back: A writes what it decided and still holds
+    await until(lambda: b.key_state(SECRETS[0])["state"] == "rate_limited")
+    await until(lambda: b.breakers[0].state()["state"] == "open")
+    assert b.key_state(SECRETS[0])["seconds_left"] == pytest.approx(20, abs=1)
+    await b.shared.flush()
+    assert a.key_state(SECRETS[2])["state"] == "ok"  # what B only learnt, B does not pass on

@@ -160,10 +160,13 @@ class KeyPool:
                 log.warning("upstream key %s refused on another instance: out for %.0f s", key_id, seconds)
         return key_id
 
-    def resting(self) -> list[tuple[str, str, float]]:
-        """The keys at rest: (id, reason, seconds left)."""
+    def own_rests(self) -> list[tuple[str, str, float]]:
+        """The rests this pool decided that still run: (id, reason, seconds left), for the
+        shared state to write again after Redis was away."""
         now = self._clock()
-        return [(key_id, r.reason, r.until - now) for key_id, r in self._resting.items() if r.until > now]
+        return [
+            (key_id, r.reason, r.until - now) for key_id, r in self._resting.items() if r.until > now and not r.remote
+        ]
 
     def _is_awake(self, key_id: str, now: float) -> bool:
         rest = self._resting.get(key_id)

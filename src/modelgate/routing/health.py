@@ -138,6 +138,11 @@ class DeploymentHealth:
     def is_open(self, now: float) -> bool:
         return self.open_until > now
 
+    def own_opening(self) -> float | None:
+        """Seconds left of an opening decided here (not learnt from another instance), if any."""
+        left = self.open_until - self._clock()
+        return left if left > 0 and not self.remote else None
+
     def state(self) -> dict[str, Any]:
         """What operators see (``/healthz``)."""
         now = self._clock()

@@ -5,7 +5,9 @@ request path, by one writer task, in one round trip: the state under its own Red
 the rest's or the cool-off's remaining time as its expiry (``SET … PX``; a closing deletes
 it), and an event on one channel. Every instance runs one subscriber task that applies the
 other instances' events to its own pools and breakers, and that loads the state still in
-Redis when it (re)connects, so an instance started late or cut off for a while catches up.
+Redis when it (re)connects, so an instance started late or cut off for a while catches up
+(and writes again what it decided itself and still holds: it may have been decided while
+Redis was away).
 Its own events it ignores (each instance has a random origin id), and applied events are
 never reported again: no echo.
 
@@ -196,6 +198,7 @@ class RedisRouting(ProcessRouting):
             try:
                 await pubsub.subscribe(self.channel)  # before the load: no event falls between
                 loaded = await self._load()
+                self._write_own_state()
                 self.connected = True
                 self._connected.set()
                 if failing:
@@ -224,6 +227,18 @@ class RedisRouting(ProcessRouting):
                     log.debug("shared routing state: closing the subscription failed", exc_info=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)
+
+    def _write_own_state(self) -> None:
+        """Write again the rests and openings decided here that still run: those decided while
+        Redis was away never reached it (at the first start there are none)."""
+        for pool in dict.fromkeys(self._pools.values()):
+            for key_id, reason, seconds in pool.own_rests():
+                self.key_rested(pool, key_id, reason, seconds)
+        for breakers in self._breakers.values():
+            for health in breakers:
+                left = health.own_opening()
+                if left is not None:
+                    self.breaker_opened(health, left)
 
     async def _load(self) -> int:
         """Apply the rests and open breakers Redis holds (other instances'); how many."""
