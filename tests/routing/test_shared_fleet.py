@@ -1,11 +1,14 @@
-"""Key rests shared by a fleet: two gateway processes on one Redis (``routing/shared_redis.py``).
+"""Key rests and breakers shared by a fleet: two gateway processes on one Redis
+(``routing/shared_redis.py``).
 
 Both get only ``MODELGATE_REDIS_URL``, as documented (each keeps its own SQLite store). Their
 configs list the provider's two keys in another order; the fake upstream answers one of them,
 key A, 429 with ``retry-after: 30`` (a script matching that key). One request on instance 1
 rests key A there, and instance 2 — whose own turn would come to key A on its second request —
-never sends it. The keys are fresh secrets, so the fingerprints this test leaves in the
-shared Redis (deleted at the end) name no other test's key.
+never sends it; and a breaker one instance opens is open on the other, until a success
+there closes it on both. The keys are fresh secrets, so the fingerprints this test leaves in the
+shared Redis (deleted at the end) name no other test's key, and the breaker test's model is
+its own.
 
 Redis missing makes the module fail, never skip.
 """
@@ -25,7 +28,7 @@ from redis.asyncio import Redis
 from tests.conftest import MASTER_KEY
 
 from modelgate.providers.keys import key_fingerprint
-from modelgate.routing.shared_redis import DEFAULT_PREFIX
+from modelgate.routing.shared_redis import DEFAULT_PREFIX, breaker_key
 from modelgate.testing.gateway_runner import GatewayProcess, run_gateway
 from modelgate.testing.runner import FakeUpstream, run_fake_upstream
 
@@ -33,6 +36,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 MODEL = "claude-sonnet-4-6"
 KEY_A = f"sk-fleet-a-{secrets.token_hex(8)}"
 KEY_B = f"sk-fleet-b-{secrets.token_hex(8)}"
+#: A model whose one deployment the breaker test sets aside (its upstream model, made up for it).
+BREAKER_MODEL = "fleet-breaker"
+BREAKER_UPSTREAM = f"claude-fleet-{secrets.token_hex(4)}"
 #: The longest a rest may take from one instance to the other, seen over HTTP on a busy machine.
 DELAY_BOUND = 1.0
 
@@ -47,7 +53,12 @@ class Fleet:
 def config(fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
     return {
         "providers": [{"name": "anth", "type": "anthropic", "base_url": fake.anthropic_base_url, "api_keys": keys}],
-        "models": [{"name": MODEL, "provider": "anth"}],
+        "models": [
+            {"name": MODEL, "provider": "anth"},
+            {"name": BREAKER_MODEL, "provider": "anth", "upstream_model": BREAKER_UPSTREAM},
+        ],
+        # One attempt per request, and one failure opens a breaker: a single request shows it.
+        "router": {"attempts": 1, "health": {"failures": 1, "cooloff": 30}},
     }
 
 
@@ -70,6 +81,7 @@ async def fleet(fake: FakeUpstream) -> AsyncIterator[Fleet]:
             yield Fleet(one, two, fake)
     finally:
         await redis.delete(*(f"{DEFAULT_PREFIX}rest:{key_fingerprint('anth', k)}" for k in (KEY_A, KEY_B)))
+        await redis.delete(f"{DEFAULT_PREFIX}breaker:{breaker_key((BREAKER_MODEL, 'anth', BREAKER_UPSTREAM))}")
         await redis.aclose()
 
 
@@ -95,9 +107,9 @@ async def poll(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> f
     return time.perf_counter() - start
 
 
-async def message(http: httpx.AsyncClient, gw: GatewayProcess) -> httpx.Response:
+async def message(http: httpx.AsyncClient, gw: GatewayProcess, model: str = MODEL) -> httpx.Response:
     headers = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}
-    body = {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    body = {"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
     return await http.post(f"{gw.base_url}/v1/messages", json=body, headers=headers)
 
 
@@ -147,3 +159,35 @@ async def test_a_key_rested_on_one_instance_is_never_sent_by_the_other(
 async def _connected(http: httpx.AsyncClient, gw: GatewayProcess) -> bool:
     state: dict[str, Any] = (await healthz(http, gw)).get("routing_state", {})
     return state == {"shared": True, "backend": "redis", "connected": True}
+
+
+async def test_a_breaker_opened_on_one_instance_is_open_on_the_other_and_a_success_there_closes_both(
+    fleet: Fleet, http: httpx.AsyncClient
+) -> None:
+    for gw in (fleet.one, fleet.two):
+        await poll(lambda gw=gw: _connected(http, gw))
+
+    async def breaker(gw: GatewayProcess) -> dict[str, Any] | None:
+        deployments = (await healthz(http, gw)).get("details", {}).get("deployments", [])
+        return next((d for d in deployments if d["model"] == BREAKER_MODEL), None)
+
+    fleet.fake.script(error={"status": 529}, match={"model": BREAKER_UPSTREAM})
+    r = await message(http, fleet.one, BREAKER_MODEL)
+    assert r.status_code == 529, r.text  # one failure: instance 1 sets the deployment aside
+
+    async def open_on_two() -> bool:
+        return (await breaker(fleet.two) or {}).get("state") == "open"
+
+    await poll(open_on_two, timeout=DELAY_BOUND)
+    seen = await breaker(fleet.two)
+    assert seen is not None and seen["remote"] is True and seen["seconds_left"] == pytest.approx(30, abs=3)
+    assert (await breaker(fleet.one) or {}).get("remote") is None  # instance 1's own
+
+    r = await message(http, fleet.two, BREAKER_MODEL)  # nowhere else to go: tried all the same
+    assert r.status_code == 200, r.text  # a success: closed here, and on instance 1
+
+    async def closed_on_one() -> bool:
+        return await breaker(fleet.one) is None
+
+    await poll(closed_on_one, timeout=DELAY_BOUND)
+    assert await breaker(fleet.two) is None

@@ -52,7 +52,8 @@ DEFAULT_PREFIX = "mg:routing:"
 MAX_PENDING = 1000
 
 
-def _breaker_key(deployment: DeploymentId) -> str:
+def breaker_key(deployment: DeploymentId) -> str:
+    """The name of a deployment's breaker in Redis (model and upstream names may hold any character)."""
     return hashlib.sha256("\0".join(deployment).encode()).hexdigest()[:16]
 
 
@@ -84,6 +85,7 @@ class RedisRouting(ProcessRouting):
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,  # a subscription on a connection gone silent is noticed
             client_name=f"modelgate-routing-{self.origin}",
         )
         self._pools: dict[str, KeyPool] = {}  # by key fingerprint
@@ -146,11 +148,11 @@ class RedisRouting(ProcessRouting):
 
     def breaker_opened(self, health: DeploymentHealth, seconds: float) -> None:
         deployment = deployment_id(health)
-        self._write(f"breaker:{_breaker_key(deployment)}", {"kind": "open", "deployment": deployment}, seconds)
+        self._write(f"breaker:{breaker_key(deployment)}", {"kind": "open", "deployment": deployment}, seconds)
 
     def breaker_closed(self, health: DeploymentHealth) -> None:
         deployment = deployment_id(health)
-        self._write(f"breaker:{_breaker_key(deployment)}", {"kind": "close", "deployment": deployment}, 0.0)
+        self._write(f"breaker:{breaker_key(deployment)}", {"kind": "close", "deployment": deployment}, 0.0)
 
     def _write(self, key: str, event: dict[str, Any], seconds: float) -> None:
         """Queue the change for the writer task (started when none runs): the request that
@@ -242,8 +244,11 @@ class RedisRouting(ProcessRouting):
 
     async def _load(self) -> int:
         """Apply the rests and open breakers Redis holds (other instances'); how many."""
-        keys = [key async for key in self._client.scan_iter(match=f"{self.prefix}*:*", count=1000)]
-        keys = [key for key in keys if key.startswith((f"{self.prefix}rest:", f"{self.prefix}breaker:"))]
+        keys = [
+            key
+            for kind in ("rest", "breaker")
+            async for key in self._client.scan_iter(match=f"{self.prefix}{kind}:*", count=1000)
+        ]
         if not keys:
             return 0
         values = await self._client.mget(keys)
