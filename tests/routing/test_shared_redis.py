@@ -304,3 +304,16 @@ async def test_what_was_decided_while_redis_was_away_is_written_when_it_is_back(
     assert b.key_state(SECRETS[0])["seconds_left"] == pytest.approx(20, abs=1)
     await b.shared.flush()
     assert a.key_state(SECRETS[2])["state"] == "ok"  # what B only learnt, B does not pass on
+
+
+async def test_a_stop_is_prompt_whenever_it_comes(prefix: str) -> None:
+    """The subscriber is cancelled at stop wherever it is (connecting, loading, waiting for an
+    event): it must end, not go on reading (a timed read of redis-py once swallowed the cancel)."""
+    for pause in (0.0, 0.001, 0.005, 0.02, 0.05) * 4:
+        shared = RedisRouting(REDIS_URL, prefix)
+        await shared.start()
+        await asyncio.sleep(pause)
+        started_at = time.perf_counter()
+        await shared.close()
+        assert time.perf_counter() - started_at < 1.0
+        assert shared._subscriber is not None and shared._subscriber.done()

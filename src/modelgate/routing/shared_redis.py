@@ -30,6 +30,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -50,6 +51,19 @@ DEFAULT_PREFIX = "mg:routing:"
 #: Changes waiting for the writer beyond this are dropped (Redis is down or slow; the
 #: instance keeps them locally in any case).
 MAX_PENDING = 1000
+
+
+#: TCP keepalive for the subscription, which only ever reads: a peer gone silent (a Redis
+#: host lost, a NAT that dropped the flow) is noticed within about a minute, not hours.
+_KEEPALIVE = {
+    option: value
+    for option, value in (
+        (getattr(socket, "TCP_KEEPIDLE", None), 30),
+        (getattr(socket, "TCP_KEEPINTVL", None), 10),
+        (getattr(socket, "TCP_KEEPCNT", None), 3),
+    )
+    if option is not None
+}
 
 
 def breaker_key(deployment: DeploymentId) -> str:
@@ -79,14 +93,19 @@ class RedisRouting(ProcessRouting):
         self._wall = wall
         self._backoff, self._backoff_max = backoff, backoff_max
         # Redis errors are handled here (logged, retried with backoff), not retried by the client.
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=30,  # a subscription on a connection gone silent is noticed
-            client_name=f"modelgate-routing-{self.origin}",
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "client_name": f"modelgate-routing-{self.origin}",
+        }
+        #: Writes and loads: every command answers within ``timeout``.
+        self._client: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=timeout, **options)
+        #: The subscription: a read that waits for the next event as long as it takes (no read
+        #: timeout: an idle channel is no failure, and redis-py's timed read can swallow the
+        #: task's cancellation at stop); a peer gone silent is noticed by TCP keepalive.
+        self._listener: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_keepalive=True, socket_keepalive_options=_KEEPALIVE, **options
         )
         self._pools: dict[str, KeyPool] = {}  # by key fingerprint
         self._breakers: dict[DeploymentId, list[DeploymentHealth]] = {}
@@ -129,12 +148,15 @@ class RedisRouting(ProcessRouting):
     async def close(self) -> None:
         if self._subscriber is not None:
             self._subscriber.cancel()
-            await asyncio.gather(self._subscriber, return_exceptions=True)
+            _, running = await asyncio.wait({self._subscriber}, timeout=2.0)
+            if running:  # a stop never waits on Redis (or on a client library's bug) for long
+                log.warning("shared routing state: the subscription did not stop at once")
         try:
             await asyncio.wait_for(self.flush(), 2.0)
         except TimeoutError:
             log.warning("shared routing state: %d changes not written at stop", len(self._writes))
         await self._client.aclose()
+        await self._listener.aclose()
 
     def describe(self) -> dict[str, Any]:
         return {"shared": True, "backend": "redis", "connected": self.connected}
@@ -196,7 +218,7 @@ class RedisRouting(ProcessRouting):
         delay = self._backoff
         failing = False
         while True:
-            pubsub = self._client.pubsub()
+            pubsub = self._listener.pubsub()
             try:
                 await pubsub.subscribe(self.channel)  # before the load: no event falls between
                 loaded = await self._load()
@@ -207,7 +229,7 @@ class RedisRouting(ProcessRouting):
                     log.info("shared routing state: Redis is back (%d rests and breakers loaded)", loaded)
                 failing, delay = False, self._backoff
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
                     if message is not None and message.get("type") == "message":
                         self.receive(message["data"])
             except asyncio.CancelledError:
