@@ -64,6 +64,8 @@ class Chain:
             response = await self._serve(ctx, request, door, call, plan)
         except GatewayError as e:
             response = door.error_response(e, ctx.request_id)
+            if ctx.route is not None and _attempted(ctx, e):  # the upstream's answer: say whose
+                response.raw_headers.extend(ctx.route.served_raw)
             ctx.fail(e, response.status_code)
         except ClientDisconnected:
             ctx.client_gone = True
@@ -87,7 +89,6 @@ class Chain:
             answer = await self._attempt(ctx, request, door, call, route)
         except GatewayError as e:
             route, answer = await self._recover(ctx, request, door, call, plan, route, e)
-        ctx.route = route
         health = route.health
         if health.failures or self.router.measures_latency:
             health.ok(ctx.attempts[-1].latency)
@@ -172,6 +173,7 @@ class Chain:
         byok = ctx.byok.get(route.provider.name) if ctx.byok else None
         key = UpstreamKey(f"{route.provider.name}#byok", byok) if byok else route.provider.keys.pick()
         passthrough = is_passthrough(door, route)
+        ctx.route = route
         record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
         ctx.attempts.append(record)
         try:
