@@ -195,3 +195,11 @@ async def test_the_title_model_may_be_another_upstream(fake: FakeUpstream) -> No
         assert [kind for kind, _ in sse_events(r.content)][-1] == "message_stop"
     [call] = upstream_calls(fake)
     assert (call["path"], call["body"]["model"]) == ("/v1/chat/completions", "qwen2.5:0.5b")
+
+
+async def test_a_title_for_the_title_model_keeps_its_bytes(fake: FakeUpstream) -> None:
+    body = captured("2.1.330/title")
+    async with gateway(fake, title_model="claude-opus-5-5") as (_, client):
+        assert (await client.post(MESSAGES, content=body, headers=ANTHROPIC_HEADERS)).status_code == 200
+    [call] = upstream_calls(fake)
+    assert call["raw_body"].encode() == body

@@ -69,8 +69,10 @@ class Chain:
                 response = warmup_response(ctx, door, call)
             else:
                 title_model = router.title_model if background is Background.TITLE else None
-                if title_model is not None:
+                if title_model is not None and title_model != call.model:
                     call.model = title_model
+                else:
+                    title_model = None  # served as it came
                 ctx.plan = plan = make_plan(self.catalog, door, call, router.thinking_budget)
                 if title_model is not None:
                     door.retarget(call, plan.candidates[0])
