@@ -277,6 +277,13 @@ class RouterConfig(_Strict):
     #: with thinking on (adaptive where the model has it, else this budget).
     thinking_variants: bool = True
     thinking_budget: int = Field(default=8192, ge=1024)
+    # Claude Code's background calls (``protocols.anthropic.background``; docs/routing.md).
+    #: ``local``: its ``Warmup`` calls are answered by the gateway, at no cost (a key's
+    #: ``intercept_warmup: false`` sends its own upstream); ``upstream``: like any call.
+    warmup: Literal["local", "upstream"] = "local"
+    #: The model that serves its session-title calls instead of the one they name (unset:
+    #: they are served as they came).
+    title_model: str | None = None
 
 
 class Config(_Strict):
@@ -323,6 +330,9 @@ class Config(_Strict):
         for j, name in enumerate(auto.models if auto is not None else ()):
             if not served(name):
                 raise ValueError(f"router.auto.models.{j}: no model named {name!r}")
+        title_model = self.router.title_model
+        if title_model is not None and not served(title_model):
+            raise ValueError(f"router.title_model: no model named {title_model!r}")
         return self
 
 

@@ -61,7 +61,7 @@ SCHEME = frozenset(
 )
 #: The protocol-specific helper modules, each named for what it holds.
 HELPERS = {
-    "anthropic": frozenset({"blocks"}),
+    "anthropic": frozenset({"background", "blocks"}),
     "openai_chat": frozenset({"client_messages", "client_tools", "usage"}),
     "openai_responses": frozenset({"client_input", "common", "compact"}),
     "gemini": frozenset({"fields", "generation", "jsonarray", "schema", "signatures"}),
@@ -71,6 +71,7 @@ HELPERS = {
 EXTRA = {
     "anthropic": {
         "MIN_THINKING_BUDGET",
+        "classify_background",
         "decode_block",
         "encode_block",
         "encode_event",

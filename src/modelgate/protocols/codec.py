@@ -32,11 +32,20 @@ and the time, a Gemini stream its framing); the stream objects' methods do not.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Protocol
 
 from modelgate import ir
 from modelgate.errors import GatewayError
 from modelgate.protocols.sse import SSEFrame
+
+
+class Background(StrEnum):
+    """A client's background call that the gateway may answer itself or send elsewhere
+    (recognised by a protocol's rule, e.g. ``anthropic.background``)."""
+
+    WARMUP = "warmup"  # answered locally: spends no upstream tokens
+    TITLE = "title"  # a session title: may go to a cheaper model (``router.title_model``)
 
 
 class StreamEncoder(Protocol):
@@ -67,4 +76,4 @@ class StreamDecoder(Protocol):
         ...
 
 
-__all__ = ["StreamDecoder", "StreamEncoder"]
+__all__ = ["Background", "StreamDecoder", "StreamEncoder"]

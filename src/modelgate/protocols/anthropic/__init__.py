@@ -16,9 +16,12 @@ follow the scheme of :mod:`modelgate.protocols.codec`:
 - :mod:`.errors`: the error envelope, both ways (``render_error``, ``error_body``,
   ``error_from_upstream``, ``error_from_object``, ``prompt_too_long``);
 - :mod:`.tap`: usage and end of a passthrough answer (``AnthropicTap``);
+- :mod:`.background`: Claude Code's warm-up and session-title calls, recognised
+  (``classify_background``);
 - :mod:`.blocks`: content blocks, JSON ↔ IR, both directions (``decode_block``, ``encode_block``).
 """
 
+from modelgate.protocols.anthropic.background import classify_background
 from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_block
 from modelgate.protocols.anthropic.client_request import check_request, decode_request
 from modelgate.protocols.anthropic.client_response import encode_response, encode_usage
@@ -48,6 +51,7 @@ __all__ = [
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
+    "classify_background",
     "decode_block",
     "decode_request",
     "decode_response",
