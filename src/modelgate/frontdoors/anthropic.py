@@ -25,7 +25,7 @@ from modelgate.frontdoors.base import FrontDoor, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
-from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.codec import StreamCollector, StreamEncoder
 from modelgate.protocols.tap import AnswerTap
 
 
@@ -103,6 +103,11 @@ class AnthropicFrontDoor(FrontDoor):
                 return
             value = {"type": "enabled", "budget_tokens": budget}
         rewrite(call, {**call.body, "thinking": value})
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        if call.operation is not Operation.GENERATE:
+            return None
+        return codec.with_stream(body, call.body), codec.MessageCollector()
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.AnthropicTap() if call.operation is Operation.GENERATE else None

@@ -16,6 +16,8 @@ follow the scheme of :mod:`modelgate.protocols.codec`:
 - :mod:`.errors`: the error envelope, both ways (``render_error``, ``error_body``,
   ``error_from_upstream``, ``error_from_object``, ``prompt_too_long``);
 - :mod:`.tap`: usage and end of a passthrough answer (``AnthropicTap``);
+- :mod:`.collect`: a stream collected into the whole message (``MessageCollector``,
+  ``with_stream``: forced internal streaming);
 - :mod:`.blocks`: content blocks, JSON ↔ IR, both directions (``decode_block``, ``encode_block``).
 """
 
@@ -23,6 +25,7 @@ from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_
 from modelgate.protocols.anthropic.client_request import check_request, decode_request
 from modelgate.protocols.anthropic.client_response import encode_response, encode_usage
 from modelgate.protocols.anthropic.client_stream import StreamEncoder, encode_event
+from modelgate.protocols.anthropic.collect import MessageCollector, with_stream
 from modelgate.protocols.anthropic.errors import (
     error_body,
     error_from_object,
@@ -45,6 +48,7 @@ __all__ = [
     "MIN_THINKING_BUDGET",
     "PROTOCOL",
     "AnthropicTap",
+    "MessageCollector",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
@@ -65,4 +69,5 @@ __all__ = [
     "prompt_too_long",
     "render_error",
     "supports_adaptive_thinking",
+    "with_stream",
 ]
