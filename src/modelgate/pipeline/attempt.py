@@ -151,8 +151,8 @@ async def attempt(
             reply = await until_disconnect(request, provider.relay(url, body, headers))
         else:  # sent as a stream (a hung upstream is found by the first-byte timeout), collected
             streamed_body, collector = forced
-            stream = await until_disconnect(request, provider.relay_stream(url, streamed_body, headers, first_byte))
-            reply = await until_disconnect(request, _collected(stream, collector, provider))
+            reading = provider.relay_stream_whole(url, streamed_body, headers, first_byte)
+            reply = _collected(await until_disconnect(request, reading), collector, provider)
         return Relayed(reply, _read_whole(reply, door.tap(call), provider))
     if call.operation is Operation.COUNT_TOKENS:
         req = door.decode_count(call)
@@ -187,24 +187,24 @@ def _clean(req: ir.Request, provider: Provider, request_id: str | None) -> None:
         log.debug("request %s: %s (upstream %s)", request_id, note, provider.name)
 
 
-def _not_a_stream(stream: StreamReply, provider: Provider) -> GatewayError | None:
-    """The failure of a stream that is empty or is not an event stream at all."""
-    first = stream.first
+def _not_a_stream(status: int, first: bytes, provider: Provider) -> GatewayError | None:
+    """The failure of a stream that is empty or is not an event stream at all (``first``: its
+    first bytes)."""
     if first.startswith(_STREAM_STARTS) or first.lstrip().startswith(_STREAM_STARTS):
         return None
     if not first:
-        return UpstreamUnavailable(f"upstream {provider.name} answered {stream.status} with an empty stream")
+        return UpstreamUnavailable(f"upstream {provider.name} answered {status} with an empty stream")
     what = describe_body(provider.redact(first))
-    return UpstreamUnavailable(f"upstream {provider.name} answered {stream.status} with {what}, not an event stream")
+    return UpstreamUnavailable(f"upstream {provider.name} answered {status} with {what}, not an event stream")
 
 
 def _started(stream: StreamReply, tap: AnswerTap | None, provider: Provider) -> RelayedStream | GatewayError:
     """The answer; or the failure of a stream that is empty, is not one, or whose first event
     is an error (returned, for the caller to close the stream and raise)."""
-    failure = _not_a_stream(stream, provider)
+    first = stream.first
+    failure = _not_a_stream(stream.status, first, provider)
     if failure is not None:
         return failure
-    first = stream.first
     if tap is not None:
         first = tap.feed(first)
         if tap.opened_with_error():
@@ -212,25 +212,21 @@ def _started(stream: StreamReply, tap: AnswerTap | None, provider: Provider) -> 
     return RelayedStream(stream, first, tap)
 
 
-async def _collected(stream: StreamReply, collector: StreamCollector, provider: Provider) -> Reply:
-    """A forced stream, read to its end and collected into the whole answer the client asked
-    for, with the stream's headers: what a non-streamed relay would have returned. A stream
-    that fails or does not end raises (nothing has reached the client: the chain retries)."""
+def _collected(stream: Reply, collector: StreamCollector, provider: Provider) -> Reply:
+    """A forced stream, read whole, collected into the answer the client asked for, with the
+    stream's headers: what a non-streamed relay would have returned. A stream that failed or
+    did not end raises (nothing has reached the client: the chain retries)."""
+    failure = _not_a_stream(stream.status, stream.body[:64], provider)
+    if failure is not None:
+        raise failure
+    collector.feed(stream.body)
     try:
-        failure = _not_a_stream(stream, provider)
-        if failure is not None:
-            raise failure
-        collector.feed(stream.first)
-        async for chunk in stream.chunks:
-            collector.feed(chunk)
         body = collector.finish()
     except UpstreamHTTPError as e:  # the upstream's error event: keys it quotes are redacted
         if isinstance(e.body, dict):
             e.body = orjson.loads(provider.redact(orjson.dumps(e.body)))
         e.message = provider.redact(e.message.encode()).decode()
         raise
-    finally:
-        await close(stream.chunks)
     return Reply(stream.status, stream.headers, body)
 
 

@@ -249,6 +249,15 @@ class Provider(ABC):
             first = b""
         return StreamReply(resp.status, pass_headers(resp.raw_headers), chunks, first)
 
+    async def relay_stream_whole(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> Reply:
+        """A streamed answer read to its end in one go (forced streaming: its bytes are
+        collected, never relayed), with a stream's timeouts: the status line within
+        ``first_byte`` seconds, every silence after it within the idle timeout."""
+        resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
+        return Reply(resp.status, pass_headers(resp.raw_headers), await resp.read())
+
     # ----------------------------------------------------------------- translated path
 
     @abstractmethod

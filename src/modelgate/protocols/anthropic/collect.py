@@ -9,11 +9,12 @@ deltas, ``message_delta.delta`` keys laid over the message, ``message_delta.usag
 over its usage (a count absent or null keeps the earlier one), other ``message_delta`` keys
 (``context_management`` …) added to the message.
 
-It is on the path of every non-streamed passthrough request to a forcing provider, so it
-parses each frame once with orjson and builds no object per event but that parse; ``ping``
-and ``content_block_stop`` frames, when the stream names its events, are not parsed at all.
-Text deltas are kept as lists of pieces and joined at the end (a ``+=`` per delta on a
-string held in a dict would copy the text each time).
+It is on the path of every non-streamed passthrough request to a forcing provider, and most
+of a stream is its text, thinking and tool-input deltas: those, written as Anthropic writes
+them, are read by one regular expression over the whole chunk (:data:`_FRAMES`), which keeps
+each delta's string *as JSON* (still escaped) — the pieces of a block are joined and decoded
+once, at the end. Any other frame is parsed with orjson; ``ping`` and
+``content_block_stop`` frames, when the stream names its events, not at all.
 
 An ``error`` event raises the upstream's error (its type gives the status:
 ``overloaded_error`` → 529 …); a stream that ends before ``message_stop``, or whose events
@@ -23,6 +24,7 @@ reached the client, so the attempt is retried or falls back.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -32,8 +34,24 @@ from modelgate.protocols.anthropic.errors import error_from_object
 
 #: Events a stream that names them sends with nothing the message needs.
 _SKIPPED = frozenset({b"ping", b"content_block_stop"})
-#: The deltas that grow one string field of their block, and that field.
-_GROWING = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+#: Each delta kind that grows one string of its block: its key in :attr:`MessageCollector._pieces`
+#: (``type","field`` as the compact JSON of the delta writes it) and the block's field.
+_GROWING = {
+    "text_delta": (b'text_delta","text', "text"),
+    "thinking_delta": (b'thinking_delta","thinking', "thinking"),
+    "input_json_delta": (b'input_json_delta","partial_json', "partial_json"),
+}
+_FIELD = {kind: field for kind, field in _GROWING.values()}
+#: One SSE frame: (1) the index, (2) the kind and (3) the escaped string of a growing delta
+#: written as Anthropic writes it (compact JSON, the string last, data on one line); else (4)
+#: any frame (its lines), read by :meth:`MessageCollector._frame`. A JSON string cannot hold a raw quote
+#: or line end, so the string group ends exactly where the JSON string does.
+_FRAMES = re.compile(
+    rb'(?:event: ?content_block_delta\n)?data: ?\{"type":"content_block_delta","index":(\d+),"delta":'
+    rb'\{"type":"(text_delta","text|thinking_delta","thinking|input_json_delta","partial_json)":'
+    rb'"((?:[^"\\\n]++|\\.)*+)"\}\}\n\n'
+    rb"|((?:[^\n]++\n)++)\n"
+)
 _STREAM_KEY = b',"stream":true'
 
 
@@ -49,54 +67,65 @@ def with_stream(body: bytes, parsed: dict[str, Any]) -> bytes:
 
 
 class MessageCollector:
-    """Feeds on a stream's chunks (whole frames, as the relay cuts them); :meth:`finish`
-    returns the message JSON."""
+    """Feeds on a stream's chunks, cut anywhere; :meth:`finish` returns the message JSON."""
 
-    __slots__ = ("_blocks", "_buffer", "_ended", "_message", "_pieces")
+    __slots__ = ("_blocks", "_chunks", "_ended", "_message", "_pieces")
 
     def __init__(self) -> None:
         self._message: dict[str, Any] | None = None
         #: The message's content blocks by stream index.
         self._blocks: dict[int, dict[str, Any]] = {}
-        #: (index, field) → the pieces of a block's growing string.
-        self._pieces: dict[tuple[int, str], list[str]] = {}
+        #: (index as written, delta kind key) → the pieces of a block's growing string, still
+        #: escaped as JSON string content (decoded once, joined).
+        self._pieces: dict[tuple[bytes, bytes], list[bytes]] = {}
         self._ended = False
-        self._buffer = b""
+        self._chunks: list[bytes] = []
 
     def feed(self, chunk: bytes) -> None:
-        """Read the whole frames of ``chunk`` (a frame cut across chunks waits for its end)."""
-        if self._buffer:
-            chunk = self._buffer + chunk
-        if chunk.find(b"\r") >= 0:
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        start = 0
-        while (end := chunk.find(b"\n\n", start)) >= 0:
-            if end > start:
-                self._frame(chunk[start:end])
-            start = end + 2
-        self._buffer = chunk[start:]
+        """Keep one chunk: the stream is read once it has ended (nothing reaches the client
+        before), in one pass, which costs far less than a pass per chunk."""
+        self._chunks.append(chunk)
 
     def finish(self) -> bytes:
         """The message JSON, as the non-streamed API writes it; raises when the stream did
         not end as the protocol promises."""
-        if self._buffer.strip():
-            self._frame(self._buffer.strip(b"\n"))
-            self._buffer = b""
+        stream = b"".join(self._chunks)
+        self._chunks.clear()
+        if stream.find(b"\r") >= 0:  # line ends written CRLF (or CR): read as LF
+            stream = stream.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pieces = self._pieces
+        for match in _FRAMES.finditer(stream):
+            index, kind, piece, frame = match.groups()
+            if frame is None:
+                key = (index, kind)
+                if (known := pieces.get(key)) is None:
+                    pieces[key] = [piece]
+                else:
+                    known.append(piece)
+            else:
+                self._frame(frame[:-1])
+        end = stream.rfind(b"\n\n")
+        last = (stream[end + 2 :] if end >= 0 else stream).strip()  # a last frame without its blank line
+        if last:
+            self._frame(last)
         message = self._message
         if message is None or not self._ended:
             raise UpstreamUnavailable("upstream stream ended before message_stop")
         blocks = self._blocks
-        for (index, name), pieces in self._pieces.items():
-            block = blocks[index]
-            if name == "partial_json":
-                raw = "".join(pieces)
-                try:
-                    block["input"] = orjson.loads(raw) if raw.strip() else block.get("input") or {}
-                except orjson.JSONDecodeError:
-                    raise UpstreamUnavailable("upstream streamed tool input that is not JSON") from None
-            else:
-                before = block.get(name)
-                block[name] = (before if isinstance(before, str) else "") + "".join(pieces)
+        for (index, kind), parts in pieces.items():
+            block = blocks.get(int(index))
+            name = _FIELD.get(kind) or kind.decode()
+            try:
+                if block is None:
+                    raise ValueError(f"a delta for block {index.decode()}, never started")
+                grown = orjson.loads(b'"%s"' % b"".join(parts))
+                if name == "partial_json":
+                    block["input"] = orjson.loads(grown) if grown.strip() else block.get("input") or {}
+                else:
+                    before = block.get(name)
+                    block[name] = before + grown if isinstance(before, str) else grown
+            except ValueError as e:  # orjson's errors too
+                raise UpstreamUnavailable(f"upstream streamed a block that is not the protocol's ({e})") from None
         return orjson.dumps(message)
 
     def _frame(self, frame: bytes) -> None:
@@ -143,15 +172,13 @@ class MessageCollector:
 
     def _delta(self, index: int, delta: dict[str, Any]) -> None:
         kind = delta["type"]
-        name = _GROWING.get(kind)
-        if name is not None:
+        growing = _GROWING.get(kind)
+        if growing is not None:
+            key, name = growing
             value = delta[name]
-            if index not in self._blocks or not isinstance(value, str):
+            if not isinstance(value, str):
                 raise ValueError(kind)
-            if (pieces := self._pieces.get((index, name))) is None:
-                self._pieces[(index, name)] = [value]
-            else:
-                pieces.append(value)
+            self._grow(index, key, value)
             return
         block = self._blocks[index]
         if kind == "signature_delta":  # one delta, the whole signature: it replaces
@@ -172,11 +199,16 @@ class MessageCollector:
             if name == "type":
                 continue
             if isinstance(value, str):
-                self._pieces.setdefault((index, name), []).append(value)
+                self._grow(index, name.encode(), value)
             elif isinstance(value, list) and isinstance(block.get(name), list):
                 block[name].extend(value)
             else:
                 block[name] = value
+
+    def _grow(self, index: int, key: bytes, value: str) -> None:
+        """Add ``value`` (decoded by orjson: written back as JSON string content, as the
+        frames read by :data:`_FRAMES` keep theirs) to the string ``key`` of block ``index``."""
+        self._pieces.setdefault((b"%d" % index, key), []).append(orjson.dumps(value)[1:-1])
 
     def _message_delta(self, event: dict[str, Any]) -> None:
         message = self._message
