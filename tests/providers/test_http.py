@@ -379,7 +379,10 @@ async def test_no_cookie_jar(raw_server, http_client: HttpClient) -> None:
 # ----------------------------------------------------------------------------- idle and total timeouts
 
 
-def dribbling(gap: float, count: int) -> Callable[[RawRequest, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+Handler = Callable[[RawRequest, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def dribbling(gap: float, count: int) -> Handler:
     """A chunked stream of ``count`` chunks, ``gap`` seconds apart."""
 
     async def handler(req: RawRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
