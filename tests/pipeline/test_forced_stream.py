@@ -131,6 +131,14 @@ async def test_an_error_event_first_is_the_answer(fake: FakeUpstream, status: in
     assert r.json()["type"] == "error"
 
 
+async def test_a_key_quoted_in_an_error_event_is_redacted(fake: FakeUpstream) -> None:
+    async with configured_gateway(config(fake, attempts=1)) as (_, client):
+        fake.script(error={"status": 400, "message": "key {api_key} is not allowed", "after": 0})
+        r = await client.post(MESSAGES, json=anthropic_body(MODEL), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 400 and UPSTREAM_KEY not in r.text
+    assert r.json()["error"]["message"] == "key [redacted] is not allowed"
+
+
 async def test_an_error_event_first_is_retried(fake: FakeUpstream) -> None:
     async with configured_gateway(config(fake)) as (_, client):
         fake.script(error={"status": 529, "after": 0})

@@ -216,7 +216,7 @@ def _collected(stream: Reply, collector: StreamCollector, provider: Provider) ->
     """A forced stream, read whole, collected into the answer the client asked for, with the
     stream's headers: what a non-streamed relay would have returned. A stream that failed or
     did not end raises (nothing has reached the client: the chain retries)."""
-    failure = _not_a_stream(stream.status, stream.body[:64], provider)
+    failure = _not_a_stream(stream.status, stream.body, provider)
     if failure is not None:
         raise failure
     collector.feed(stream.body)
