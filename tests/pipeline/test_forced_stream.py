@@ -39,8 +39,8 @@ FAST = {"backoff": 0.01, "backoff_max": 0.02, "jitter": 0}
 
 
 def config(fake: FakeUpstream, attempts: int = 2, *, force: bool | None = None, **timeouts: Any) -> dict[str, Any]:
-    """One Anthropic provider (``force``: its ``force_stream``, None for the default), an
-    OpenAI-compatible and a Gemini one forcing (``force`` unless it is False)."""
+    """One Anthropic provider (``force``: its ``force_stream``, None for the default), and an
+    OpenAI-compatible, a Gemini and an OpenAI one forcing (``force`` unless it is False)."""
     anth = {**timeouts, **({} if force is None else {"force_stream": force})}
     others = {"force_stream": force is not False}
     return {
@@ -48,11 +48,14 @@ def config(fake: FakeUpstream, attempts: int = 2, *, force: bool | None = None, 
             provider_config("anth", "anthropic", fake.anthropic_base_url, **anth),
             provider_config("local", "openai-compatible", fake.openai_base_url, **others),
             provider_config("gem", "gemini", fake.base_url, **others),
+            provider_config("oai", "openai", fake.openai_base_url, **others),
         ],
         "models": [
             {"name": MODEL, "provider": "anth"},
             {"name": "qwen-local", "provider": "local", "upstream_model": "qwen2.5:0.5b"},
             {"name": "flash", "provider": "gem", "upstream_model": "gemini-2.5-flash"},
+            {"name": "gpt-4o", "provider": "oai"},
+            {"name": "gpt-5-mini", "provider": "oai", "api": "responses"},
         ],
         "router": {"attempts": attempts, **FAST},
     }
@@ -258,8 +261,16 @@ def comparable(answer: Any) -> Any:
         ("/v1/chat/completions", chat_body(MODEL), OPENAI_HEADERS, MESSAGES),
         (MESSAGES, anthropic_body("qwen-local", max_tokens=99), ANTHROPIC_HEADERS, "/v1/chat/completions"),
         (MESSAGES, anthropic_body("flash", max_tokens=99), ANTHROPIC_HEADERS, ":streamGenerateContent"),
+        (MESSAGES, anthropic_body("gpt-4o", max_tokens=99), ANTHROPIC_HEADERS, "/v1/chat/completions"),
+        (MESSAGES, anthropic_body("gpt-5-mini", max_tokens=99), ANTHROPIC_HEADERS, "/v1/responses"),
     ],
-    ids=["chat-to-anthropic", "anthropic-to-openai-compatible", "anthropic-to-gemini"],
+    ids=[
+        "chat-to-anthropic",
+        "anthropic-to-openai-compatible",
+        "anthropic-to-gemini",
+        "anthropic-to-openai-chat",
+        "anthropic-to-openai-responses",
+    ],
 )
 @pytest.mark.parametrize("script", ["text_and_tool", "thinking"])
 async def test_a_translated_call_is_collected_into_the_same_answer(
