@@ -75,12 +75,13 @@ class ProviderConfig(_Strict):
     api_keys: list[str] = Field(default_factory=list)
     #: Seconds to wait for a TCP connection to the upstream.
     connect_timeout: float = Field(default=10.0, gt=0)
-    #: Seconds of silence from the upstream (between bytes) before giving up.
+    #: Seconds of silence from the upstream (between bytes) before giving up: a whole
+    #: answer's, and a stream's when ``idle_timeout`` is not set.
     read_timeout: float = Field(default=600.0, gt=0)
     #: Seconds a streamed answer may take to send its status line before the attempt fails
     #: with a timeout (and is retried or falls back): an upstream that accepts and then sends
     #: nothing is found in seconds, not after ``read_timeout``. (A whole answer comes with its
-    #: status line, so it has ``read_timeout``.)
+    #: status line, so it has ``read_timeout`` — unless ``force_stream`` sends it as a stream.)
     first_byte_timeout: float = Field(default=60.0, gt=0)
     #: Seconds of silence allowed in a stream once its status line has come: before its
     #: first event and between two chunks (None: ``read_timeout``). A stream that stalls
