@@ -33,6 +33,12 @@ import gateway as g
 from harness import LOAD_CPU, SUT_CPU, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Rows of this bench only: a scenario of ``bench/gateway.py`` with a provider setting changed
+#: (left out for a tree that does not know the setting: its default is that row).
+VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    # forced internal streaming off: the non-streamed passthrough as it was before it
+    "passthrough-unforced": ("passthrough", {"force_stream": False}),
+}
 
 
 #: ``--routing``: the model served by two deployments of equal priority (drawn per request),
@@ -41,11 +47,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUTING_PROVIDERS = ("anth", "anth-b")
 
 
-def routing_config(fake_port: int) -> dict[str, object]:
+def routing_config(fake_port: int, settings: dict[str, object]) -> dict[str, object]:
     base = f"http://127.0.0.1:{fake_port}"
     keys = [g.UPSTREAM_KEY] * 3
     return {
-        "providers": [{"name": n, "type": "anthropic", "base_url": base, "api_keys": keys} for n in ROUTING_PROVIDERS]
+        "providers": [
+            {"name": n, "type": "anthropic", "base_url": base, "api_keys": keys, **settings} for n in ROUTING_PROVIDERS
+        ]
         + [{"name": "local", "type": "openai-compatible", "base_url": f"{base}/v1"}],
         "models": [
             {
@@ -66,6 +74,9 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path, routing: bool = Fa
         env["PYTHONPATH"] = str(src)
     fake_port, gw_port = free_port(), free_port()
     data = tmp / f"data-{scenario}-{'baseline' if src is not None else 'this'}{'-routing' if routing else ''}"
+    scenario, settings = VARIANTS.get(scenario, (scenario, {}))
+    config_source = ((src or ROOT / "src") / "modelgate" / "config.py").read_text()
+    settings = {name: value for name, value in settings.items() if name in config_source}
     virtual_key = g.make_virtual_key(data) if scenario.endswith("-vkey") else None
     fake_cmd = [sys.executable, "-m", "modelgate.testing.fake_upstream", "--port", str(fake_port)]
     fake = subprocess.Popen(
@@ -82,10 +93,11 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path, routing: bool = Fa
                 "type": "anthropic",
                 "base_url": f"http://127.0.0.1:{fake_port}",
                 "api_keys": [g.UPSTREAM_KEY],
+                **settings,
             }
         ],
         "models": [{"name": g.MODEL, "provider": "anth"}],
-        **(routing_config(fake_port) if routing else {}),
+        **(routing_config(fake_port, settings) if routing else {}),
         # Background work (the key cache's poll, the ledger's timed flush) costs per second, not
         # per request, and a gateway under callgrind serves a few requests a second: it would
         # swamp the count. The ledger is written every 100 rows instead, as a loaded gateway does.
@@ -148,7 +160,7 @@ def main() -> None:
             head = f"{'scenario':20} | {'this tree':>12}"
             print(head + (f" | {args.against[:12]:>12} | {'ratio':>6}" if baseline else ""), flush=True)
             counted: dict[str, float] = {}
-            for name in g.scenarios("sk-mg-"):
+            for name in [*g.scenarios("sk-mg-"), *VARIANTS]:
                 if args.only not in name:
                     continue
                 counted[name] = now = count(None, name, args.requests, tmp)

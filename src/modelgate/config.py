@@ -75,13 +75,26 @@ class ProviderConfig(_Strict):
     api_keys: list[str] = Field(default_factory=list)
     #: Seconds to wait for a TCP connection to the upstream.
     connect_timeout: float = Field(default=10.0, gt=0)
-    #: Seconds of silence from the upstream (between bytes) before giving up.
+    #: Seconds of silence from the upstream (between bytes) before giving up: a whole
+    #: answer's, and a stream's when ``idle_timeout`` is not set.
     read_timeout: float = Field(default=600.0, gt=0)
     #: Seconds a streamed answer may take to send its status line before the attempt fails
     #: with a timeout (and is retried or falls back): an upstream that accepts and then sends
     #: nothing is found in seconds, not after ``read_timeout``. (A whole answer comes with its
-    #: status line, so it has ``read_timeout``.)
+    #: status line, so it has ``read_timeout`` — unless ``force_stream`` sends it as a stream.)
     first_byte_timeout: float = Field(default=60.0, gt=0)
+    #: Seconds of silence allowed in a stream once its status line has come: before its
+    #: first event and between two chunks (None: ``read_timeout``). A stream that stalls
+    #: longer is cut (a timeout: retried when nothing has reached the client yet).
+    idle_timeout: float | None = Field(default=None, gt=0)
+    #: Seconds one upstream call may last in all, from sending the request to the last byte
+    #: of the answer (None: no limit; a long generation may take many minutes).
+    total_timeout: float | None = Field(default=None, gt=0)
+    #: Send a non-streamed generation upstream as a stream and collect it into the whole
+    #: answer, so that ``first_byte_timeout`` and ``idle_timeout`` find a hung upstream
+    #: while a long generation still completes. None: the provider kind's default (on for
+    #: ``anthropic``, off for the others).
+    force_stream: bool | None = None
     #: Extra headers sent on every upstream request (e.g. an org id).
     headers: dict[str, str] = Field(default_factory=dict)
     #: Let clients bring their own key for this provider (BYOK): sent in the header

@@ -166,8 +166,10 @@ async def test_the_model_probe_and_the_title_reach_the_upstream(fake: FakeUpstre
         title = await client.post(MESSAGES, content=captured("2.1.330/title"), headers=ANTHROPIC_HEADERS)
     assert probe.status_code == title.status_code == 200
     assert "x-modelgate-local" not in probe.headers
+    probe_body = captured("2.1.330/model_probe")
+    assert b'"stream"' not in probe_body  # sent whole: Anthropic providers force streaming upstream
     assert [call["raw_body"].encode() for call in upstream_calls(fake)] == [
-        captured("2.1.330/model_probe"),
+        probe_body[: probe_body.rfind(b"}")] + b',"stream":true}',  # the one change forced streaming makes
         captured("2.1.330/title"),
     ]
 

@@ -25,7 +25,7 @@ from modelgate.frontdoors.base import FrontDoor, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
-from modelgate.protocols.codec import Background, StreamEncoder
+from modelgate.protocols.codec import Background, StreamCollector, StreamEncoder
 from modelgate.protocols.tap import AnswerTap
 from modelgate.routing.catalog import ModelRoute
 
@@ -113,6 +113,11 @@ class AnthropicFrontDoor(FrontDoor):
         """The body fitted to the model it moved to (``fit_body``: ``max_tokens``, effort,
         thinking), as for any model other than the one named."""
         rewrite(call, codec.fit_body(call.body, call.model, route.output_cap()))
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        if call.operation is not Operation.GENERATE:
+            return None
+        return codec.with_stream(body, call.body), codec.MessageCollector()
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.AnthropicTap() if call.operation is Operation.GENERATE else None

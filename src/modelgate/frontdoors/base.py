@@ -23,7 +23,7 @@ from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.respond import JSON, json_response
 from modelgate.protocols import WireProtocol
-from modelgate.protocols.codec import Background, StreamEncoder
+from modelgate.protocols.codec import Background, StreamCollector, StreamEncoder
 from modelgate.protocols.tap import AnswerTap
 from modelgate.routing.catalog import ModelRoute
 
@@ -118,6 +118,13 @@ class FrontDoor(ABC):
         """Turn thinking on in ``call`` (a model's ``-thinking`` variant) unless it asks for it
         already, in this protocol's words; ``budget`` for models that take one. The body is
         re-serialised (:func:`rewrite`): its bytes no longer pass as they came."""
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        """For a non-streamed call to a provider that forces streaming: ``body`` asking for a
+        stream, and the collector of that stream into the whole answer; None where the
+        protocol has no collector or the endpoint is not a generation (the call goes as it
+        came)."""
+        return None
 
     @abstractmethod
     def tap(self, call: Call) -> AnswerTap | None:

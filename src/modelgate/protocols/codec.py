@@ -76,4 +76,18 @@ class StreamDecoder(Protocol):
         ...
 
 
-__all__ = ["Background", "StreamDecoder", "StreamEncoder"]
+class StreamCollector(Protocol):
+    """Collects a relayed stream's bytes into the protocol's whole answer (forced streaming:
+    a non-streamed call sent upstream as a stream); raises the upstream's error, or
+    :class:`~modelgate.errors.UpstreamUnavailable` for a stream that did not end."""
+
+    def feed(self, chunk: bytes) -> None:
+        """Read one chunk of the stream."""
+        ...
+
+    def finish(self) -> bytes:
+        """The whole answer's JSON, once the stream has ended."""
+        ...
+
+
+__all__ = ["Background", "StreamCollector", "StreamDecoder", "StreamEncoder"]

@@ -18,6 +18,8 @@ follow the scheme of :mod:`modelgate.protocols.codec`:
 - :mod:`.tap`: usage and end of a passthrough answer (``AnthropicTap``);
 - :mod:`.background`: Claude Code's warm-up and session-title calls, recognised
   (``classify_background``);
+- :mod:`.collect`: a stream collected into the whole message (``MessageCollector``,
+  ``with_stream``: forced internal streaming);
 - :mod:`.blocks`: content blocks, JSON ↔ IR, both directions (``decode_block``, ``encode_block``).
 """
 
@@ -26,6 +28,7 @@ from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_
 from modelgate.protocols.anthropic.client_request import check_request, decode_request
 from modelgate.protocols.anthropic.client_response import encode_response, encode_usage
 from modelgate.protocols.anthropic.client_stream import StreamEncoder, encode_event
+from modelgate.protocols.anthropic.collect import MessageCollector, with_stream
 from modelgate.protocols.anthropic.errors import (
     error_body,
     error_from_object,
@@ -48,6 +51,7 @@ __all__ = [
     "MIN_THINKING_BUDGET",
     "PROTOCOL",
     "AnthropicTap",
+    "MessageCollector",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
@@ -69,4 +73,5 @@ __all__ = [
     "prompt_too_long",
     "render_error",
     "supports_adaptive_thinking",
+    "with_stream",
 ]
