@@ -4,6 +4,7 @@ not move with the machine's load, for comparing two versions of the code in one 
     .venv/bin/python bench/instructions.py                       # this tree
     .venv/bin/python bench/instructions.py --against a7e22d6     # and a baseline commit, beside it
     .venv/bin/python bench/instructions.py --only passthrough    # the ``-vkey`` rows: a virtual key's cost
+    .venv/bin/python bench/instructions.py --routing             # and ``-routing`` rows beside each
 
 The gateway (one worker) runs under ``valgrind --tool=callgrind`` with instrumentation off
 while it starts and warms up; then N sequential requests of each scenario of
@@ -32,15 +33,50 @@ import gateway as g
 from harness import LOAD_CPU, SUT_CPU, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Rows of this bench only: a scenario of ``bench/gateway.py`` with a provider setting changed
+#: (left out for a tree that does not know the setting: its default is that row).
+VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    # forced internal streaming off: the non-streamed passthrough as it was before it
+    "passthrough-unforced": ("passthrough", {"force_stream": False}),
+}
 
 
-def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
-    """Instructions per request of ``scenario`` for the code in ``src`` (None: this tree)."""
+#: ``--routing``: the model served by two deployments of equal priority (drawn per request),
+#: each provider with a pool of three keys, and a fallback model — every routing feature on,
+#: on a happy path that never needs them.
+ROUTING_PROVIDERS = ("anth", "anth-b")
+
+
+def routing_config(fake_port: int, settings: dict[str, object]) -> dict[str, object]:
+    base = f"http://127.0.0.1:{fake_port}"
+    keys = [g.UPSTREAM_KEY] * 3
+    return {
+        "providers": [
+            {"name": n, "type": "anthropic", "base_url": base, "api_keys": keys, **settings} for n in ROUTING_PROVIDERS
+        ]
+        + [{"name": "local", "type": "openai-compatible", "base_url": f"{base}/v1"}],
+        "models": [
+            {
+                "name": g.MODEL,
+                "deployments": [{"provider": n, "upstream_model": g.MODEL} for n in ROUTING_PROVIDERS],
+                "fallbacks": ["local-model"],
+            },
+            {"name": "local-model", "provider": "local"},
+        ],
+    }
+
+
+def count(src: Path | None, scenario: str, n: int, tmp: Path, routing: bool = False) -> float:
+    """Instructions per request of ``scenario`` for the code in ``src`` (None: this tree); with
+    ``routing``, under :func:`routing_config`."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "MODELGATE_MASTER_KEY": g.MASTER}
     if src is not None:
         env["PYTHONPATH"] = str(src)
     fake_port, gw_port = free_port(), free_port()
-    data = tmp / f"data-{scenario}-{'baseline' if src is not None else 'this'}"
+    data = tmp / f"data-{scenario}-{'baseline' if src is not None else 'this'}{'-routing' if routing else ''}"
+    scenario, settings = VARIANTS.get(scenario, (scenario, {}))
+    config_source = ((src or ROOT / "src") / "modelgate" / "config.py").read_text()
+    settings = {name: value for name, value in settings.items() if name in config_source}
     virtual_key = g.make_virtual_key(data) if scenario.endswith("-vkey") else None
     fake_cmd = [sys.executable, "-m", "modelgate.testing.fake_upstream", "--port", str(fake_port)]
     fake = subprocess.Popen(
@@ -57,9 +93,11 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path) -> float:
                 "type": "anthropic",
                 "base_url": f"http://127.0.0.1:{fake_port}",
                 "api_keys": [g.UPSTREAM_KEY],
+                **settings,
             }
         ],
         "models": [{"name": g.MODEL, "provider": "anth"}],
+        **(routing_config(fake_port, settings) if routing else {}),
         # Background work (the key cache's poll, the ledger's timed flush) costs per second, not
         # per request, and a gateway under callgrind serves a few requests a second: it would
         # swamp the count. The ledger is written every 100 rows instead, as a loaded gateway does.
@@ -109,6 +147,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="counted requests per scenario")
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--against", help="a git revision to measure beside this tree")
+    parser.add_argument("--routing", action="store_true", help="also count each scenario with routing on")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mg-instr-") as tmp_name:
         tmp = Path(tmp_name)
@@ -121,7 +160,7 @@ def main() -> None:
             head = f"{'scenario':20} | {'this tree':>12}"
             print(head + (f" | {args.against[:12]:>12} | {'ratio':>6}" if baseline else ""), flush=True)
             counted: dict[str, float] = {}
-            for name in g.scenarios("sk-mg-"):
+            for name in [*g.scenarios("sk-mg-"), *VARIANTS]:
                 if args.only not in name:
                     continue
                 counted[name] = now = count(None, name, args.requests, tmp)
@@ -130,10 +169,20 @@ def main() -> None:
                     before = count(baseline / "src", name, args.requests, tmp)
                     row += f" | {before / 1e6:10.3f} M | {now / before:6.3f}"
                 print(row, flush=True)
+                if args.routing and not name.endswith("-vkey"):
+                    counted[f"{name}-routing"] = routed = count(None, name, args.requests, tmp, routing=True)
+                    row = f"{name + '-routing':20} | {routed / 1e6:10.3f} M"
+                    if baseline is not None:
+                        before = count(baseline / "src", name, args.requests, tmp, routing=True)
+                        row += f" | {before / 1e6:10.3f} M | {routed / before:6.3f}"
+                    print(row, flush=True)
             for name, now in counted.items():
                 master = counted.get(name.removesuffix("-vkey"))
                 if name.endswith("-vkey") and master:
                     print(f"{name} / {name.removesuffix('-vkey')}: {now / master:6.3f}", flush=True)
+                plain = counted.get(name.removesuffix("-routing"))
+                if name.endswith("-routing") and plain:
+                    print(f"{name} / {name.removesuffix('-routing')}: {now / plain:6.3f}", flush=True)
         finally:
             if baseline is not None:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)

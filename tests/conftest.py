@@ -52,7 +52,7 @@ def gateway_config(fake: FakeUpstream) -> dict:
         "providers": [
             provider("anth", "anthropic", fake.anthropic_base_url),
             provider("local", "openai-compatible", fake.openai_base_url),
-            provider("anth-slow", "anthropic", fake.anthropic_base_url, read_timeout=1.0),
+            provider("anth-slow", "anthropic", fake.anthropic_base_url, read_timeout=1.0, first_byte_timeout=1.0),
             provider("local-slow", "openai-compatible", fake.openai_base_url, read_timeout=1.0),
             provider("dead", "anthropic", f"http://127.0.0.1:{free_port()}", connect_timeout=2.0),
             provider("oai", "openai", fake.openai_base_url),

@@ -264,3 +264,15 @@ def test_a_real_process_prints_the_key_last_and_lists_without_it(tmp_path: Path)
     assert "proc" in listed.stdout and secret[:10] + "…" in listed.stdout
     assert secret not in listed.stdout + listed.stderr
     assert (tmp_path / "data" / "modelgate.db").exists()
+
+
+def test_keys_send_warmups_upstream_on_request(url: str) -> None:
+    ok(url, "keys", "create", "--name", "cc")
+    assert stored_key(url, "cc").intercept_warmup is True
+    ok(url, "keys", "create", "--name", "cc2", "--no-intercept-warmup")
+    assert stored_key(url, "cc2").intercept_warmup is False
+    shown = ok(url, "keys", "update", "cc", "--no-intercept-warmup")
+    assert "sent upstream" in shown.output
+    assert stored_key(url, "cc").intercept_warmup is False
+    ok(url, "keys", "update", "cc", "--intercept-warmup")
+    assert stored_key(url, "cc").intercept_warmup is True

@@ -205,6 +205,8 @@ def test_bad_routing_names_the_field(tmp_path: Path, models: str, problem: str) 
         ("auto: {models: [nope]}", "router.auto.models.0: no model named 'nope'"),
         ("auto: {policy: fastest, models: [m]}", "router.auto.policy: Input should be 'priority'"),
         ("auto: {models: []}", "router.auto.models: Tuple should have at least 1 item"),
+        ("title_model: nope", "router.title_model: no model named 'nope'"),
+        ("warmup: drop", "router.warmup: Input should be 'local' or 'upstream'"),
     ],
 )
 def test_bad_router_settings_name_the_field(tmp_path: Path, router: str, problem: str) -> None:
@@ -212,3 +214,14 @@ def test_bad_router_settings_name_the_field(tmp_path: Path, router: str, problem
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, f"{models}router:\n  {router}\n"), env={})
     assert problem in str(info.value)
+
+
+def test_claude_code_background_settings(tmp_path: Path) -> None:
+    """Warm-ups are answered locally unless the config says otherwise; the title model is
+    any served name, a pattern's included."""
+    models = "providers:\n  - {name: anth, type: anthropic}\nmodels:\n  - {name: claude-*, provider: anth}\n"
+    default = load_config(write(tmp_path, models), env={})
+    assert (default.router.warmup, default.router.title_model) == ("local", None)
+    text = f"{models}router:\n  warmup: upstream\n  title_model: claude-haiku-4-5\n"
+    config = load_config(write(tmp_path, text), env={})
+    assert (config.router.warmup, config.router.title_model) == ("upstream", "claude-haiku-4-5")

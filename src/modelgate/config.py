@@ -75,13 +75,26 @@ class ProviderConfig(_Strict):
     api_keys: list[str] = Field(default_factory=list)
     #: Seconds to wait for a TCP connection to the upstream.
     connect_timeout: float = Field(default=10.0, gt=0)
-    #: Seconds of silence from the upstream (between bytes) before giving up.
+    #: Seconds of silence from the upstream (between bytes) before giving up: a whole
+    #: answer's, and a stream's when ``idle_timeout`` is not set.
     read_timeout: float = Field(default=600.0, gt=0)
     #: Seconds a streamed answer may take to send its status line before the attempt fails
     #: with a timeout (and is retried or falls back): an upstream that accepts and then sends
     #: nothing is found in seconds, not after ``read_timeout``. (A whole answer comes with its
-    #: status line, so it has ``read_timeout``.)
+    #: status line, so it has ``read_timeout`` — unless ``force_stream`` sends it as a stream.)
     first_byte_timeout: float = Field(default=60.0, gt=0)
+    #: Seconds of silence allowed in a stream once its status line has come: before its
+    #: first event and between two chunks (None: ``read_timeout``). A stream that stalls
+    #: longer is cut (a timeout: retried when nothing has reached the client yet).
+    idle_timeout: float | None = Field(default=None, gt=0)
+    #: Seconds one upstream call may last in all, from sending the request to the last byte
+    #: of the answer (None: no limit; a long generation may take many minutes).
+    total_timeout: float | None = Field(default=None, gt=0)
+    #: Send a non-streamed generation upstream as a stream and collect it into the whole
+    #: answer, so that ``first_byte_timeout`` and ``idle_timeout`` find a hung upstream
+    #: while a long generation still completes. None: the provider kind's default (on for
+    #: ``anthropic``, off for the others).
+    force_stream: bool | None = None
     #: Extra headers sent on every upstream request (e.g. an org id).
     headers: dict[str, str] = Field(default_factory=dict)
     #: Let clients bring their own key for this provider (BYOK): sent in the header
@@ -277,6 +290,13 @@ class RouterConfig(_Strict):
     #: with thinking on (adaptive where the model has it, else this budget).
     thinking_variants: bool = True
     thinking_budget: int = Field(default=8192, ge=1024)
+    # Claude Code's background calls (``protocols.anthropic.background``; docs/routing.md).
+    #: ``local``: its ``Warmup`` calls are answered by the gateway, at no cost (a key's
+    #: ``intercept_warmup: false`` sends its own upstream); ``upstream``: like any call.
+    warmup: Literal["local", "upstream"] = "local"
+    #: The model that serves its session-title calls instead of the one they name (unset:
+    #: they are served as they came).
+    title_model: str | None = None
 
 
 class Config(_Strict):
@@ -323,6 +343,9 @@ class Config(_Strict):
         for j, name in enumerate(auto.models if auto is not None else ()):
             if not served(name):
                 raise ValueError(f"router.auto.models.{j}: no model named {name!r}")
+        title_model = self.router.title_model
+        if title_model is not None and not served(title_model):
+            raise ValueError(f"router.title_model: no model named {title_model!r}")
         return self
 
 

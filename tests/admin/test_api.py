@@ -266,3 +266,15 @@ async def test_key_usage_shows_credits_with_a_credit_rate(
 def test_the_api_needs_a_master_key(admin: Admin) -> None:
     with pytest.raises(ValueError, match="needs a master key"):
         AdminAPI(admin, "")
+
+
+async def test_intercept_warmup_is_a_key_attribute(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/admin/keys", json={"name": "cc"})).json()
+    assert created["intercept_warmup"] is True
+    off = (await client.post("/admin/keys", json={"name": "cc2", "intercept_warmup": False})).json()
+    assert off["intercept_warmup"] is False
+    patched = (await client.patch("/admin/keys/cc", json={"intercept_warmup": False})).json()
+    assert patched["intercept_warmup"] is False
+    assert (await client.get("/admin/keys/cc")).json()["intercept_warmup"] is False
+    refused = await client.patch("/admin/keys/cc", json={"intercept_warmup": None})
+    assert "intercept_warmup cannot be null" in error_of(refused, 422)["message"]

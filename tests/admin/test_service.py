@@ -202,3 +202,16 @@ async def test_windows_sum_each_budget_since_its_start(admin: Admin, ledger: Led
     alone, _ = await admin.create_key("alone")
     bare = await admin.windows(alone.id)
     assert (bare.key_windows, bare.team, bare.team_windows) == ((), None, ())
+
+
+async def test_a_key_may_send_its_warmups_upstream(admin: Admin) -> None:
+    """``intercept_warmup``: true unless given, changed like any field, a bool only."""
+    key, _ = await admin.create_key("k")
+    assert key.intercept_warmup is True
+    opted_out, _ = await admin.create_key("j", intercept_warmup=False)
+    assert opted_out.intercept_warmup is False
+    assert (await admin.update_key("k", intercept_warmup=False)).intercept_warmup is False
+    assert (await admin.show_key("k")).intercept_warmup is False
+    assert (await admin.update_key("k", rpm=5)).intercept_warmup is False  # kept when not given
+    with pytest.raises(ValueError, match="intercept_warmup is true or false"):
+        await admin.update_key("k", intercept_warmup="no")  # type: ignore[typeddict-item]

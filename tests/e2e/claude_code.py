@@ -14,12 +14,25 @@ from pathlib import Path
 
 from tests.e2e.npm_tools import NPM_CACHE, NpmTool, SetupError
 
-__all__ = ["CLAUDE_CODE_VERSION", "PACKAGE", "PREFIX", "SetupError", "ensure_claude_code", "tool"]
+__all__ = [
+    "CLAUDE_CODE_VERSION",
+    "PACKAGE",
+    "PREFIX",
+    "WARMUP_PREFIX",
+    "WARMUP_VERSION",
+    "SetupError",
+    "ensure_claude_code",
+    "tool",
+]
 
 #: The Claude Code release these tests were verified with (``npm view @anthropic-ai/claude-code version``).
 CLAUDE_CODE_VERSION = "2.1.330"
 PACKAGE = "@anthropic-ai/claude-code"
 PREFIX = NPM_CACHE / "claude-code"
+#: The last release seen sending ``Warmup`` calls at start-up (docs/routing.md), for the
+#: warm-up test; a JavaScript package (no native executable), installed beside the pinned one.
+WARMUP_VERSION = "2.1.5"
+WARMUP_PREFIX = NPM_CACHE / f"claude-code-{WARMUP_VERSION}"
 
 
 def _candidates(modules: Path) -> list[Path]:

@@ -294,11 +294,14 @@ def lowered(schema: Any) -> Any:
     return schema
 
 
-def assert_translated_router(report: Report, request: Json, router: Json, router_model: str) -> Json:
-    """The routing call went upstream unstreamed, without tools, on the configured model, and
+def assert_translated_router(
+    report: Report, request: Json, router: Json, router_model: str, *, forced: bool = False
+) -> Json:
+    """The routing call went upstream unstreamed (as a stream collected into its answer where
+    the provider forces streaming: ``forced``), without tools, on the configured model, and
     the fake's scripted answer was taken; returns the schema the upstream must get."""
     assert request["body"]["model"] == router_model, request["body"]["model"]
-    assert not request["body"].get("stream"), "the routing call is not streamed"
+    assert bool(request["body"].get("stream")) is forced, "the routing call is streamed only when forced"
     assert "tools" not in request["body"]
     assert router_answers_used(report) == 1, explain(report)
     schema = lowered(router["json"]["generationConfig"]["responseJsonSchema"])
@@ -325,7 +328,8 @@ def test_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None:
     report = scenario("anthropic-plain")
     router, main = plain_calls(report)
     first, second = model_requests(report, "/v1/messages")
-    schema = assert_translated_router(report, first, router, ANTHROPIC_UPSTREAM_MODELS[0])
+    # an Anthropic provider forces streaming: the CLI still gets one JSON answer
+    schema = assert_translated_router(report, first, router, ANTHROPIC_UPSTREAM_MODELS[0], forced=True)
     assert first["body"]["output_config"]["format"] == {"type": "json_schema", "schema": schema}
     assert "".join(b["text"] for b in first["body"]["system"]) == system_text(router)
     assert first["headers"].get("x-api-key") == UPSTREAM_KEY

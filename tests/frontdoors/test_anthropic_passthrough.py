@@ -7,6 +7,7 @@ import httpx
 import orjson
 
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY
+from tests.pipeline.helpers import streamed
 
 USER = [{"role": "user", "content": "Hello there"}]
 
@@ -43,7 +44,7 @@ def test_body_bytes_and_beta_headers_are_forwarded_untouched(http: httpx.Client,
     )
     assert r.status_code == 200, r.text
     seen = fake.last_request("/v1/messages")
-    assert seen["raw_body"].encode() == body
+    assert seen["raw_body"] == streamed(body)  # the one change: the provider forces streaming
     assert seen["headers"]["anthropic-beta"] == betas
     assert seen["headers"]["anthropic-version"] == "2099-12-31"
 
@@ -53,7 +54,7 @@ def test_alias_rewrites_only_the_model(http: httpx.Client, fake) -> None:
     r = http.post("/v1/messages", json=body)
     assert r.status_code == 200, r.text
     sent = fake.last_request("/v1/messages")["body"]
-    assert sent == {**body, "model": "claude-sonnet-4-6"}
+    assert sent == {**body, "model": "claude-sonnet-4-6", "stream": True}  # forced to stream
 
 
 def test_streaming_event_order_and_text(client: anthropic.Anthropic, fake) -> None:
@@ -148,7 +149,7 @@ def test_images_documents_system_blocks_cache_control_metadata(http: httpx.Clien
     }
     r = http.post("/v1/messages", json=body)
     assert r.status_code == 200, r.text
-    assert fake.last_request("/v1/messages")["body"] == body
+    assert fake.last_request("/v1/messages")["body"] == {**body, "stream": True}  # forced to stream
 
 
 def test_system_role_inside_messages_and_auth_as_bearer(gateway, fake) -> None:
@@ -159,7 +160,7 @@ def test_system_role_inside_messages_and_auth_as_bearer(gateway, fake) -> None:
     }
     r = httpx.post(gateway.base_url + "/v1/messages", json=body, headers={"authorization": f"Bearer {MASTER_KEY}"})
     assert r.status_code == 200, r.text
-    assert fake.last_request("/v1/messages")["body"] == body
+    assert fake.last_request("/v1/messages")["body"] == {**body, "stream": True}  # forced to stream
 
 
 def test_count_tokens_is_forwarded(client: anthropic.Anthropic, fake) -> None:

@@ -47,6 +47,7 @@ def test_text_non_streaming(chat: openai.OpenAI, fake) -> None:
         "system": [{"type": "text", "text": "Be brief."}],
         "temperature": 0.5,
         "stop_sequences": ["END"],
+        "stream": True,  # the Anthropic provider forces streaming; the client still gets one JSON answer
     }
 
 

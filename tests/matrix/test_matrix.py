@@ -14,7 +14,16 @@ from google.genai import types
 from modelgate.testing.reply import ECHO_PREFIX, count_words, filler, split_pieces
 from tests.conftest import UPSTREAM_KEY
 from tests.matrix.conftest import cells
-from tests.matrix.upstreams import GEMINI, PASSTHROUGH, UPSTREAMS, input_tokens, output_limit, system_text
+from tests.matrix.upstreams import (
+    ANTHROPIC,
+    GEMINI,
+    PASSTHROUGH,
+    UPSTREAMS,
+    input_tokens,
+    output_limit,
+    system_text,
+)
+from tests.pipeline.helpers import streamed
 
 PROMPT = "Name three primary colours."
 ANSWER = ECHO_PREFIX + PROMPT
@@ -54,11 +63,15 @@ def test_text(door, fake, door_name: str, kind: str) -> None:
     assert _auth_header(record) == UPSTREAM_KEY  # the client's key never goes upstream
     sent = door.last_sent.content
     if (door_name, kind) in PASSTHROUGH:
-        if up.upstream_model == up.model:
+        if up.upstream_model == up.model and door_name == kind == ANTHROPIC:
+            assert record["raw_body"] == streamed(sent)  # the client's bytes, forced to stream
+        elif up.upstream_model == up.model:
             assert record["raw_body"] == sent.decode()  # the client's bytes, untouched
         else:  # the model id is rewritten: same JSON, same key order, one value changed
             expected = orjson.loads(sent)
             expected["model"] = up.upstream_model
+            if door_name == kind == ANTHROPIC:  # an Anthropic provider forces streaming
+                expected["stream"] = True
             assert list(record["body"]) == list(expected) and record["body"] == expected
     else:
         assert record["raw_body"] != sent.decode()

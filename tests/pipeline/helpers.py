@@ -185,6 +185,15 @@ USAGE = {"input_tokens": 37, "output_tokens": 5}
 SCRIPTED_USAGE = ir.Usage(input_tokens=37, output_tokens=5)
 
 
+def streamed(raw: bytes | str) -> str:
+    """The body a non-streamed Anthropic request goes upstream with when its provider forces
+    streaming (``force_stream``, on by default for ``anthropic``): the client's bytes, with
+    ``"stream":true`` added before the closing brace and nothing else changed."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    end = text.rindex("}")
+    return text[:end] + ',"stream":true' + text[end:]
+
+
 def gateway_id(r: httpx.Response) -> str:
     """The request id in the header of the door the request went to."""
     path = r.request.url.path

@@ -26,6 +26,7 @@ from tests.pipeline.helpers import (
     gemini_body,
     make_request,
     responses_body,
+    streamed,
 )
 
 WRONG_KEY = "sk-wrong-key-123456"
@@ -129,7 +130,7 @@ async def test_a_body_of_exactly_the_limit_is_served_through_the_app(ac: httpx.A
     assert len(raw) == MAX_BODY
     r = await ac.post("/v1/messages", content=raw, headers=ANTHROPIC_HEADERS)
     assert r.status_code == 200
-    assert fake.last_request("/v1/messages")["raw_body"] == raw.decode()
+    assert fake.last_request("/v1/messages")["raw_body"] == streamed(raw)  # forced to stream
 
 
 async def test_the_caller_is_authenticated_before_the_body_is_read(ac: httpx.AsyncClient) -> None:

@@ -26,6 +26,7 @@ from tests.pipeline.helpers import (
     gemini_body,
     make_request,
     responses_body,
+    streamed,
 )
 
 MESSAGES = "/v1/messages"
@@ -101,10 +102,12 @@ async def test_the_path_taken_and_the_upstream_called(
         route.upstream_model,
         passthrough,
     )
+    forced = route.provider.force_stream and door == "anthropic"  # a non-streamed call, sent as a stream
     if passthrough and route.upstream_model == model:
-        assert sent["raw_body"] == r.request.content.decode()  # the client's bytes, untouched
+        client_bytes = r.request.content.decode()  # the client's bytes, untouched
+        assert sent["raw_body"] == (streamed(client_bytes) if forced else client_bytes)
     elif passthrough:
-        assert sent["body"] == {**body, "model": route.upstream_model}
+        assert sent["body"] == {**body, "model": route.upstream_model, **({"stream": True} if forced else {})}
 
 
 # --------------------------------------------------------------------------- passthrough requests
@@ -118,7 +121,7 @@ async def test_anthropic_passthrough_keeps_query_headers_and_bytes(ac: httpx.Asy
     assert r.status_code == 200
     sent = fake.last_request(MESSAGES)
     assert sent["query"] == "beta=true"
-    assert sent["raw_body"] == raw.decode()
+    assert sent["raw_body"] == streamed(raw)  # the one change: forced to stream
     h = sent["headers"]
     assert (h["anthropic-beta"], h["anthropic-version"], h["x-app"], h["x-api-key"]) == (
         "tools-2024",
@@ -139,7 +142,7 @@ async def test_anthropic_passthrough_renames_an_aliased_model(ac: httpx.AsyncCli
     r = await ac.post(MESSAGES, json=body, headers=ANTHROPIC_HEADERS)
     assert r.status_code == 200
     sent = fake.last_request(MESSAGES)
-    assert sent["raw_body"] == orjson.dumps({**body, "model": "claude-sonnet-4-6"}).decode()
+    assert sent["raw_body"] == streamed(orjson.dumps({**body, "model": "claude-sonnet-4-6"}))
 
 
 async def test_anthropic_count_tokens_passes_through_to_its_endpoint(ac: httpx.AsyncClient, fake) -> None:

@@ -33,8 +33,10 @@ FIRST_BYTE = 0.3
 PAGE = "<html><body><h1>Down for maintenance</h1></body></html>"
 
 
-def config(fake: FakeUpstream, attempts: int = 1, **router: Any) -> dict[str, Any]:
-    quick = {"first_byte_timeout": FIRST_BYTE}
+def config(fake: FakeUpstream, attempts: int = 1, force_stream: bool | None = None, **router: Any) -> dict[str, Any]:
+    quick: dict[str, Any] = {"first_byte_timeout": FIRST_BYTE}
+    if force_stream is not None:
+        quick["force_stream"] = force_stream
     return {
         "providers": [
             provider_config("anth", "anthropic", fake.anthropic_base_url, **quick),
@@ -150,13 +152,21 @@ async def test_once_started_a_stream_has_the_read_timeout_between_its_events(
     assert r.content.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
 
 
-async def test_a_whole_answer_may_take_longer_than_the_first_byte(
+async def test_a_whole_answer_may_take_longer_than_the_first_byte(fake: FakeUpstream) -> None:
+    async with configured_gateway(config(fake, force_stream=False)) as (_, client):
+        fake.script(delay=FIRST_BYTE * 2)  # the whole answer is its first byte: ``read_timeout`` applies
+        r = await client.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 200
+
+
+async def test_a_forced_stream_has_the_first_byte_timeout(
     once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream
 ) -> None:
-    _, client = once
-    fake.script(delay=FIRST_BYTE * 2)  # the whole answer is its first byte: ``read_timeout`` applies
+    _, client = once  # an Anthropic provider forces streaming by default
+    fake.script(delay=FIRST_BYTE * 2)
     r = await client.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
-    assert r.status_code == 200
+    assert r.status_code == 504 and r.json()["error"]["type"] == "timeout_error"
+    assert fake.last_request("/v1/messages")["body"]["stream"] is True
 
 
 async def test_the_deadline_bounds_every_attempt_together(fake: FakeUpstream) -> None:
@@ -182,14 +192,15 @@ def test_with_the_defaults_a_silent_upstream_is_answered_within_90_seconds() -> 
 # --------------------------------------------------------------------------- answers that are not answers
 
 
-async def test_a_maintenance_page_is_a_502(once: tuple[Gateway, httpx.AsyncClient], fake: FakeUpstream) -> None:
-    _, client = once
-    fake.script(body=PAGE)
-    r = await client.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+@pytest.mark.parametrize(("force_stream", "expected"), [(False, "a JSON answer"), (True, "an event stream")])
+async def test_a_maintenance_page_is_a_502(fake: FakeUpstream, force_stream: bool, expected: str) -> None:
+    async with configured_gateway(config(fake, force_stream=force_stream)) as (_, client):
+        fake.script(body=PAGE)
+        r = await client.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
     assert r.status_code == 502
     assert r.json()["error"] == {
         "type": "api_error",
-        "message": f"upstream anth answered 200 with {len(PAGE)} bytes starting {PAGE!r}, not a JSON answer",
+        "message": f"upstream anth answered 200 with {len(PAGE)} bytes starting {PAGE!r}, not {expected}",
     }
 
 

@@ -375,3 +375,23 @@ async def test_auto_is_an_unknown_model_unless_configured(fake: FakeUpstream) ->
         r = await client.post(MESSAGES, json=anthropic_body("auto"), headers=ANTHROPIC_HEADERS)
     assert r.status_code == 404
     assert r.json()["error"] == {"type": "not_found_error", "message": "model: no provider serves model 'auto'"}
+
+
+# --------------------------------------------------------------------------- error answers
+
+
+async def test_an_upstream_error_answer_names_the_deployment_that_gave_it(fake: FakeUpstream) -> None:
+    async with configured_gateway(config(fake, [SONNET_TWICE], attempts=2)) as (_, client):
+        fake.script(error={"status": 529}, times=2)
+        r = await client.post(MESSAGES, json=anthropic_body("claude-sonnet-4-6"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 529
+    assert r.json()["error"]["type"] == "overloaded_error"
+    assert served(r) == ("claude-sonnet-4-6", "anth-eu", "claude-sonnet-4-6-eu")  # the last one tried
+
+
+async def test_an_error_made_before_any_attempt_names_no_deployment(fake: FakeUpstream) -> None:
+    async with configured_gateway(config(fake, [SONNET_TWICE])) as (_, client):
+        r = await client.post(MESSAGES, json=anthropic_body("claude-nothing"), headers=ANTHROPIC_HEADERS)
+    assert r.status_code == 404
+    assert not {"x-modelgate-model", "x-modelgate-provider", "x-mapped-model"} & set(r.headers)
+    assert fake.requests(MESSAGES) == []

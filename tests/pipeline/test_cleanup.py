@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.pipeline.helpers import ANTHROPIC_HEADERS, REQUEST_LOGGER
+from tests.pipeline.helpers import ANTHROPIC_HEADERS, REQUEST_LOGGER, streamed
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
@@ -60,4 +60,4 @@ async def test_an_anthropic_passthrough_keeps_the_bytes(ac: httpx.AsyncClient, f
     raw = orjson.dumps(messy_body("claude-sonnet-4-6"))
     r = await ac.post(MESSAGES, content=raw, headers=ANTHROPIC_HEADERS)
     assert r.status_code == 200, r.text
-    assert fake.last_request(MESSAGES)["raw_body"] == raw.decode()
+    assert fake.last_request(MESSAGES)["raw_body"] == streamed(raw)  # only forced to stream

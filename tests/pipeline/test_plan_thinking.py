@@ -36,7 +36,8 @@ async def test_an_anthropic_model_with_adaptive_thinking_gets_it(ac: httpx.Async
     assert served(r) == ("claude-sonnet-4-6", "anth", "claude-sonnet-4-6")
     sent = fake.last_request(MESSAGES)["body"]
     assert (sent["model"], sent["thinking"]) == ("claude-sonnet-4-6", {"type": "adaptive"})
-    assert list(sent) == ["model", "max_tokens", "messages", "thinking"]  # the client's fields, in order
+    # the client's fields, in order (then ``stream``: the provider forces streaming)
+    assert list(sent) == ["model", "max_tokens", "messages", "thinking", "stream"]
 
 
 async def test_an_older_model_gets_the_configured_budget(ac: httpx.AsyncClient, fake: FakeUpstream) -> None:

@@ -61,7 +61,7 @@ SCHEME = frozenset(
 )
 #: The protocol-specific helper modules, each named for what it holds.
 HELPERS = {
-    "anthropic": frozenset({"blocks"}),
+    "anthropic": frozenset({"background", "blocks", "collect"}),
     "openai_chat": frozenset({"client_messages", "client_tools", "usage"}),
     "openai_responses": frozenset({"client_input", "common", "compact"}),
     "gemini": frozenset({"fields", "generation", "jsonarray", "schema", "signatures"}),
@@ -71,6 +71,8 @@ HELPERS = {
 EXTRA = {
     "anthropic": {
         "MIN_THINKING_BUDGET",
+        "MessageCollector",
+        "classify_background",
         "decode_block",
         "encode_block",
         "encode_event",
@@ -79,6 +81,7 @@ EXTRA = {
         "fit_body",
         "prompt_too_long",
         "supports_adaptive_thinking",
+        "with_stream",
     },
     "openai_chat": {
         "DEFAULT_MAX_TOKENS",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -373,3 +374,48 @@ async def test_no_cookie_jar(raw_server, http_client: HttpClient) -> None:
         await resp.read()
     assert len(server.requests) == 3
     assert all(req.header("cookie") is None for req in server.requests)
+
+
+# ----------------------------------------------------------------------------- idle and total timeouts
+
+
+Handler = Callable[[RawRequest, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def dribbling(gap: float, count: int) -> Handler:
+    """A chunked stream of ``count`` chunks, ``gap`` seconds apart."""
+
+    async def handler(req: RawRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(CHUNKED_200)
+        for i in range(count):
+            writer.write(chunk(b"data: %d\n\n" % i))
+            await writer.drain()
+            await asyncio.sleep(gap)
+        writer.write(LAST_CHUNK)
+        await writer.drain()
+
+    return handler
+
+
+async def test_a_streams_gaps_have_the_idle_timeout(raw_server, http_client: HttpClient) -> None:
+    """Once a stream's headers have come, every silence may last ``idle`` (not ``read``)."""
+    server = await raw_server(dribbling(0.4, 3))
+    timeouts = Timeouts(connect=1.0, read=5.0, first_byte=1.0, idle=0.2)
+    resp = await http_client.post(server.url, b"", {}, timeouts, "anth", first_byte=1.0)
+    got = []
+    with pytest.raises(UpstreamTimeout):
+        async for c in resp.iter_chunks():
+            got.append(c)
+    assert got == [b"data: 0\n\n"]
+    resp = await http_client.post(server.url, b"", {}, Timeouts(1.0, 5.0, first_byte=1.0), "anth", first_byte=1.0)
+    assert len([c async for c in resp.iter_chunks()]) == 3  # without it: ``read``
+
+
+async def test_the_total_timeout_bounds_the_whole_call(raw_server, http_client: HttpClient) -> None:
+    server = await raw_server(dribbling(0.1, 20))  # never silent for long, two seconds in all
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    resp = await http_client.post(server.url, b"", {}, Timeouts(1.0, 1.0, total=0.5), "anth", first_byte=1.0)
+    with pytest.raises(UpstreamTimeout):
+        await resp.read()
+    assert 0.45 <= loop.time() - start < 1.0

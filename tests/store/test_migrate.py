@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from modelgate.store import (
     upgrade_database,
     upgrade_sync,
 )
-from modelgate.store.schema import metadata
+from modelgate.store.schema import keys, metadata
 from tests.store.conftest import PG_URL, fresh_database
 
 
@@ -30,11 +31,11 @@ async def test_upgrade_from_empty_then_again(backend: str, tmp_path: Path) -> No
         assert await current_revision(db) is None
         assert await _tables(db) == set()
         await upgrade_database(db)
-        assert await current_revision(db) == head_revision() == "0001"
+        assert await current_revision(db) == head_revision() == "0002"
         assert await _tables(db) == {"alembic_version", "teams", "keys", "ledger"}
         team = await TenantStore(db).create_team("kept")
         await upgrade_database(db)  # nothing to do, nothing lost
-        assert await current_revision(db) == "0001"
+        assert await current_revision(db) == "0002"
         assert await TenantStore(db).get_team("kept") == team
 
 
@@ -58,7 +59,7 @@ async def test_concurrent_upgrades_queue(backend: str, tmp_path: Path) -> None:
         finally:
             for other in others:
                 await other.close()
-        assert await current_revision(db) == "0001"
+        assert await current_revision(db) == "0002"
 
 
 async def test_upgrade_by_url(backend: str, tmp_path: Path) -> None:
@@ -69,4 +70,18 @@ async def test_upgrade_by_url(backend: str, tmp_path: Path) -> None:
         await upgrade(url, schema=schema)
         await asyncio.to_thread(upgrade_sync, url, schema=schema)
         async with Database(url, schema=schema) as check:
-            assert await current_revision(check) == "0001"
+            assert await current_revision(check) == "0002"
+
+
+async def test_keys_made_before_0002_intercept_warmups(backend: str, tmp_path: Path) -> None:
+    """A key written at 0001 gets ``intercept_warmup`` true when 0002 adds the column."""
+    async with fresh_database(backend, tmp_path) as db:
+        await upgrade_database(db, "0001")
+        now = datetime.now(UTC)
+        row = {"id": "key_old", "name": "old", "key_hash": "a" * 64, "hint": "sk-mg-old", "models": [], "budgets": []}
+        row |= {"ip_allow": [], "metadata": {}, "created_at": now, "updated_at": now}
+        async with db.write() as conn:  # the columns of 0001 only
+            await conn.execute(sa.insert(keys).values(row))
+        await upgrade_database(db)
+        assert await current_revision(db) == "0002"
+        assert (await TenantStore(db).get_key("old")).intercept_warmup is True

@@ -177,6 +177,7 @@ class AdminAPI:
             ip_allow=body.ip_allow,
             ip_limit=body.ip_limit,
             ip_window=body.ip_window,
+            intercept_warmup=body.intercept_warmup,
             metadata=body.metadata,
         )
         return views.key_created(key, secret, await self.admin.team_names(), self.admin.now())

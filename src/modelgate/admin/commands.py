@@ -198,6 +198,11 @@ def key_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--ip-allow", multiple=True, metavar="CIDR", help="Allowed client IPs (comma-separated)."),
             click.option("--ip-limit", type=click.IntRange(min=1), help="Most distinct client IPs per --ip-window."),
             click.option("--ip-window", metavar="DURATION", help="The IP limit's window, such as 1h or 24h (24h)."),
+            click.option(
+                "--intercept-warmup/--no-intercept-warmup",
+                default=None,
+                help="Claude Code's Warmup calls answered by the gateway (the default) or sent upstream.",
+            ),
         )
     ):
         command = option(command)
@@ -334,6 +339,7 @@ def keys_create(ctx: click.Context, /, **o: Any) -> None:
             ip_allow=_split(o["ip_allow"]),
             ip_limit=o["ip_limit"],
             ip_window=o["ip_window"],
+            intercept_warmup=o["intercept_warmup"] is not False,
             metadata=_metadata(o["metadata"]),
         )
         team = None if key.team_id is None else (await admin.team_names()).get(key.team_id)
@@ -395,7 +401,7 @@ _KEY_CLEARABLE: Final = (
 def keys_update(ctx: click.Context, /, ref: str, **o: Any) -> None:
     """Change a key's name, team, budgets or limits; what is not given stays (budgets given replace them all)."""
     fields = ("name", "team", "rpm", "tpm", "concurrency", "max_tokens", "models", "expires", "ip_allow")
-    changes = _changes(ctx, o, (*fields, "ip_limit", "ip_window", "metadata"))
+    changes = _changes(ctx, o, (*fields, "ip_limit", "ip_window", "intercept_warmup", "metadata"))
 
     async def update(admin: Admin) -> str:
         key = await admin.update_key(ref, **_as_key_update(changes))

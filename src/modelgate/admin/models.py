@@ -73,6 +73,9 @@ class KeyCreate(_Limits):
     ip_allow: list[str] = Field(default_factory=list, description="IP addresses and CIDR ranges; empty: all.")
     ip_limit: Limit | None = Field(default=None, description="Most distinct client IPs within ip_window.")
     ip_window: IPWindow | None = Field(default=None, description="Defaults to 24h when ip_limit is set.")
+    intercept_warmup: bool = Field(
+        default=True, description="Claude Code's Warmup calls answered by the gateway (router.warmup: local)."
+    )
 
 
 def _refuse_nulls(model: _Patch) -> None:
@@ -118,7 +121,7 @@ class TeamPatch(_Patch):
 class KeyPatch(_Patch):
     """Fields to change; a field left out keeps its value, null clears a limit (team: leaves its team)."""
 
-    NOT_NULL: ClassVar[tuple[str, ...]] = ("name", "budgets", "models", "ip_allow", "metadata")
+    NOT_NULL: ClassVar[tuple[str, ...]] = ("name", "budgets", "models", "ip_allow", "intercept_warmup", "metadata")
 
     name: Name | None = None
     team: str | None = None
@@ -132,6 +135,7 @@ class KeyPatch(_Patch):
     ip_allow: list[str] | None = None
     ip_limit: Limit | None = None
     ip_window: IPWindow | None = None
+    intercept_warmup: bool | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -203,6 +207,7 @@ class KeyView(BaseModel):
     ip_allow: list[str]
     ip_limit: int | None
     ip_window: str | None
+    intercept_warmup: bool
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime

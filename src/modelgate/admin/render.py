@@ -89,6 +89,7 @@ def key_details(key: KeyRecord, team_name: str | None, now: datetime) -> list[tu
         ("budgets", budgets(key.budgets)),
         ("limits", limits(key)),
         ("client IPs", ip),
+        ("warm-ups", "answered locally" if key.intercept_warmup else "sent upstream"),
     ]
     if key.revoked_at is not None:
         details.append(("revoked", when(key.revoked_at)))

@@ -71,6 +71,7 @@ def key_view(key: KeyRecord, team_names: Mapping[str, str], now: datetime) -> Ke
         ip_allow=list(key.ip_allow),
         ip_limit=key.ip_limit,
         ip_window=key.ip_window,
+        intercept_warmup=key.intercept_warmup,
         metadata=dict(key.metadata),
         created_at=key.created_at,
         updated_at=key.updated_at,

@@ -25,8 +25,9 @@ from modelgate.frontdoors.base import FrontDoor, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import anthropic as codec
-from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.codec import Background, StreamCollector, StreamEncoder
 from modelgate.protocols.tap import AnswerTap
+from modelgate.routing.catalog import ModelRoute
 
 
 def parse_json(raw: bytes) -> Any:
@@ -103,6 +104,20 @@ class AnthropicFrontDoor(FrontDoor):
                 return
             value = {"type": "enabled", "budget_tokens": budget}
         rewrite(call, {**call.body, "thinking": value})
+
+    def background(self, call: Call) -> Background | None:
+        """Claude Code's warm-ups and session titles (``protocols.anthropic.background``)."""
+        return codec.classify_background(call.body) if call.operation is Operation.GENERATE else None
+
+    def retarget(self, call: Call, route: ModelRoute) -> None:
+        """The body fitted to the model it moved to (``fit_body``: ``max_tokens``, effort,
+        thinking), as for any model other than the one named."""
+        rewrite(call, codec.fit_body(call.body, call.model, route.output_cap()))
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        if call.operation is not Operation.GENERATE:
+            return None
+        return codec.with_stream(body, call.body), codec.MessageCollector()
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.AnthropicTap() if call.operation is Operation.GENERATE else None

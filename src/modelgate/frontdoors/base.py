@@ -23,8 +23,9 @@ from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.respond import JSON, json_response
 from modelgate.protocols import WireProtocol
-from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.codec import Background, StreamCollector, StreamEncoder
 from modelgate.protocols.tap import AnswerTap
+from modelgate.routing.catalog import ModelRoute
 
 
 class FrontDoor(ABC):
@@ -52,6 +53,16 @@ class FrontDoor(ABC):
     @abstractmethod
     def parse(self, request: Request, raw: bytes, operation: Operation) -> Call:
         """The call in ``raw``, checked as the protocol checks it (cheap checks only)."""
+
+    def background(self, call: Call) -> Background | None:
+        """Which background call of a known client ``call`` is, if any (a hook: the protocols
+        whose clients make none have no rule)."""
+        return None
+
+    def retarget(self, call: Call, route: ModelRoute) -> None:
+        """``call`` was moved to ``call.model`` (a session title to ``router.title_model``): its
+        body names that model now, fitted to ``route`` where the protocol has rules for it."""
+        rewrite(call, {**call.body, "model": call.model})
 
     def max_tokens(self, call: Call) -> int | None:
         """The output limit the call asks for, where this protocol's body says it (for the caps
@@ -107,6 +118,13 @@ class FrontDoor(ABC):
         """Turn thinking on in ``call`` (a model's ``-thinking`` variant) unless it asks for it
         already, in this protocol's words; ``budget`` for models that take one. The body is
         re-serialised (:func:`rewrite`): its bytes no longer pass as they came."""
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        """For a non-streamed call to a provider that forces streaming: ``body`` asking for a
+        stream, and the collector of that stream into the whole answer; None where the
+        protocol has no collector or the endpoint is not a generation (the call goes as it
+        came)."""
+        return None
 
     @abstractmethod
     def tap(self, call: Call) -> AnswerTap | None:

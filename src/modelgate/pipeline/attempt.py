@@ -9,6 +9,12 @@ line does not come within the provider's ``first_byte_timeout`` (504, ``HttpClie
 a 200 whose body is not the protocol's JSON, an empty stream or one that is not an event
 stream at all (502), a stream whose first event is an error (the upstream's error). The rest
 of a stream is not read here: the respond stage turns it into the client's bytes.
+
+A non-streamed generation to a provider that forces streaming (``force_stream``) is the one
+exception: it goes upstream as a stream (with the first-byte timeout) and the whole stream is
+read here, collected into the answer the client asked for — by the door's collector on the
+passthrough path, by :class:`~modelgate.protocols.collect.ResponseCollector` on the translated
+one. A stream that fails or stops before its end is a failed attempt, like a broken answer.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import orjson
 from starlette.requests import Request
 
 from modelgate import ir
-from modelgate.errors import GatewayError, UpstreamUnavailable
+from modelgate.errors import GatewayError, UpstreamHTTPError, UpstreamUnavailable
 from modelgate.pipeline.context import Call, Operation
 from modelgate.pipeline.streaming import until_disconnect
 from modelgate.protocols.cleanup import clean_request
+from modelgate.protocols.codec import StreamCollector
+from modelgate.protocols.collect import ResponseCollector
 from modelgate.protocols.tap import AnswerTap
 from modelgate.providers.base import Provider, Reply, StreamReply, describe_body
 from modelgate.providers.keys import UpstreamKey
@@ -138,7 +146,13 @@ async def attempt(
                 await close(stream.chunks)
                 raise started
             return started
-        reply = await until_disconnect(request, provider.relay(url, body, headers))
+        forced = door.forced_stream(call, body) if provider.force_stream else None
+        if forced is None:
+            reply = await until_disconnect(request, provider.relay(url, body, headers))
+        else:  # sent as a stream (a hung upstream is found by the first-byte timeout), collected
+            streamed_body, collector = forced
+            reading = provider.relay_stream_whole(url, streamed_body, headers, first_byte)
+            reply = _collected(await until_disconnect(request, reading), collector, provider)
         return Relayed(reply, _read_whole(reply, door.tap(call), provider))
     if call.operation is Operation.COUNT_TOKENS:
         req = door.decode_count(call)
@@ -160,6 +174,9 @@ async def attempt(
         opening = _open_events(provider.open_stream(req, key, first_byte), provider.name)
         events, batch = await until_disconnect(request, opening)
         return Streamed(events, batch)
+    if provider.force_stream:  # sent as a stream, collected into what ``complete`` returns
+        collecting = _collected_events(provider.open_stream(req, key, first_byte))
+        return Completed(await until_disconnect(request, collecting))
     return Completed(await until_disconnect(request, provider.complete(req, key)))
 
 
@@ -170,22 +187,59 @@ def _clean(req: ir.Request, provider: Provider, request_id: str | None) -> None:
         log.debug("request %s: %s (upstream %s)", request_id, note, provider.name)
 
 
+def _not_a_stream(status: int, first: bytes, provider: Provider) -> GatewayError | None:
+    """The failure of a stream that is empty or is not an event stream at all (``first``: its
+    first bytes)."""
+    if first.startswith(_STREAM_STARTS) or first.lstrip().startswith(_STREAM_STARTS):
+        return None
+    if not first:
+        return UpstreamUnavailable(f"upstream {provider.name} answered {status} with an empty stream")
+    what = describe_body(provider.redact(first))
+    return UpstreamUnavailable(f"upstream {provider.name} answered {status} with {what}, not an event stream")
+
+
 def _started(stream: StreamReply, tap: AnswerTap | None, provider: Provider) -> RelayedStream | GatewayError:
     """The answer; or the failure of a stream that is empty, is not one, or whose first event
     is an error (returned, for the caller to close the stream and raise)."""
     first = stream.first
-    if not first.startswith(_STREAM_STARTS) and not first.lstrip().startswith(_STREAM_STARTS):
-        if not first:
-            return UpstreamUnavailable(f"upstream {provider.name} answered {stream.status} with an empty stream")
-        what = describe_body(provider.redact(first))
-        return UpstreamUnavailable(
-            f"upstream {provider.name} answered {stream.status} with {what}, not an event stream"
-        )
+    failure = _not_a_stream(stream.status, first, provider)
+    if failure is not None:
+        return failure
     if tap is not None:
         first = tap.feed(first)
         if tap.opened_with_error():
             return tap.error or UpstreamUnavailable(f"upstream {provider.name} opened its stream with an error")
     return RelayedStream(stream, first, tap)
+
+
+def _collected(stream: Reply, collector: StreamCollector, provider: Provider) -> Reply:
+    """A forced stream, read whole, collected into the answer the client asked for, with the
+    stream's headers: what a non-streamed relay would have returned. A stream that failed or
+    did not end raises (nothing has reached the client: the chain retries)."""
+    failure = _not_a_stream(stream.status, stream.body, provider)
+    if failure is not None:
+        raise failure
+    collector.feed(stream.body)
+    try:
+        body = collector.finish()
+    except UpstreamHTTPError as e:  # the upstream's error event: keys it quotes are redacted
+        if isinstance(e.body, dict):
+            e.body = orjson.loads(provider.redact(orjson.dumps(e.body)))
+        e.message = provider.redact(e.message.encode()).decode()
+        raise
+    return Reply(stream.status, stream.headers, body)
+
+
+async def _collected_events(opening: Awaitable[AsyncIterator[list[ir.StreamEvent]]]) -> ir.Response:
+    """A forced translated stream, read to its end and collected into the IR answer."""
+    events = await opening
+    collector = ResponseCollector()
+    try:
+        async for batch in events:
+            collector.add(batch)
+    finally:
+        await close(events)
+    return collector.response()
 
 
 async def _open_events(

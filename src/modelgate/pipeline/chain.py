@@ -3,8 +3,10 @@
 Layered like httpx's ``send``, each method with one job, each wrapping the next::
 
     handle                  a context for the request; admit (caller, body, protocol checks)
-    │                       → plan; errors in the door's envelope; settle, always (here for
-    │                       a whole answer, at the stream's end for a stream)
+    │                       → a background call answered here or sent to its model
+    │                       (``pipeline.background``) → plan; errors in the door's envelope;
+    │                       settle, always (here for a whole answer, at the stream's end for
+    │                       a stream)
     └─ _serve               the plan's first route; respond with its answer
        ├─ _recover          after a failed attempt: the next key, a retry after a backoff,
        │                    the next deployment, the fallback models (``routing.router``)
@@ -31,11 +33,13 @@ from starlette.responses import Response
 from modelgate.errors import GatewayError, InternalError, NotFound, UpstreamHTTPError
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.attempt import Answer, attempt, is_passthrough, upstream_request_id
+from modelgate.pipeline.background import intercepts_warmup, warmup_response
 from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, RequestContext, new_request_id
 from modelgate.pipeline.plan import Plan, make_plan
 from modelgate.pipeline.respond import respond
 from modelgate.pipeline.settle import Settler
 from modelgate.pipeline.streaming import ClientDisconnected, EventStream, until_disconnect
+from modelgate.protocols.codec import Background
 from modelgate.providers.keys import UpstreamKey
 from modelgate.routing.catalog import ModelCatalog, ModelRoute
 from modelgate.routing.router import Router
@@ -59,11 +63,25 @@ class Chain:
         response: Response | None = None
         try:
             call = await self.admission.admit(ctx, request, door, operation)
-            ctx.plan = plan = make_plan(self.catalog, door, call, self.router.thinking_budget)
-            await self.admission.reserve(ctx, door, call, plan)
-            response = await self._serve(ctx, request, door, call, plan)
+            router = self.router
+            background = door.background(call) if router.background else None
+            if background is Background.WARMUP and router.warmup_local and intercepts_warmup(ctx.caller):
+                response = warmup_response(ctx, door, call)
+            else:
+                title_model = router.title_model if background is Background.TITLE else None
+                if title_model is not None and title_model != call.model:
+                    call.model = title_model
+                else:
+                    title_model = None  # served as it came
+                ctx.plan = plan = make_plan(self.catalog, door, call, router.thinking_budget)
+                if title_model is not None:
+                    door.retarget(call, plan.candidates[0])
+                await self.admission.reserve(ctx, door, call, plan)
+                response = await self._serve(ctx, request, door, call, plan)
         except GatewayError as e:
             response = door.error_response(e, ctx.request_id)
+            if ctx.route is not None and _attempted(ctx, e):  # the upstream's answer: say whose
+                response.raw_headers.extend(ctx.route.served_raw)
             ctx.fail(e, response.status_code)
         except ClientDisconnected:
             ctx.client_gone = True
@@ -87,7 +105,6 @@ class Chain:
             answer = await self._attempt(ctx, request, door, call, route)
         except GatewayError as e:
             route, answer = await self._recover(ctx, request, door, call, plan, route, e)
-        ctx.route = route
         health = route.health
         if health.failures or self.router.measures_latency:
             health.ok(ctx.attempts[-1].latency)
@@ -172,6 +189,7 @@ class Chain:
         byok = ctx.byok.get(route.provider.name) if ctx.byok else None
         key = UpstreamKey(f"{route.provider.name}#byok", byok) if byok else route.provider.keys.pick()
         passthrough = is_passthrough(door, route)
+        ctx.route = route
         record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
         ctx.attempts.append(record)
         try:

@@ -101,7 +101,8 @@ class RequestContext:
     #: The serving model's price, and what the call reserved against its limits and budgets.
     price: Price | None = None
     lease: Lease | None = None
-    #: The route that served (after retries and fallbacks): its price is what the answer costs.
+    #: The route of the last attempt: the one that served (after retries and fallbacks), whose
+    #: price is what the answer costs, or the last that failed, whose error is the answer.
     route: ModelRoute | None = None
     #: What the answer cost, in USD (known at settlement).
     cost: float = 0.0

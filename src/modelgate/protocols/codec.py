@@ -32,11 +32,20 @@ and the time, a Gemini stream its framing); the stream objects' methods do not.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Protocol
 
 from modelgate import ir
 from modelgate.errors import GatewayError
 from modelgate.protocols.sse import SSEFrame
+
+
+class Background(StrEnum):
+    """A client's background call that the gateway may answer itself or send elsewhere
+    (recognised by a protocol's rule, e.g. ``anthropic.background``)."""
+
+    WARMUP = "warmup"  # answered locally: spends no upstream tokens
+    TITLE = "title"  # a session title: may go to a cheaper model (``router.title_model``)
 
 
 class StreamEncoder(Protocol):
@@ -67,4 +76,18 @@ class StreamDecoder(Protocol):
         ...
 
 
-__all__ = ["StreamDecoder", "StreamEncoder"]
+class StreamCollector(Protocol):
+    """Collects a relayed stream's bytes into the protocol's whole answer (forced streaming:
+    a non-streamed call sent upstream as a stream); raises the upstream's error, or
+    :class:`~modelgate.errors.UpstreamUnavailable` for a stream that did not end."""
+
+    def feed(self, chunk: bytes) -> None:
+        """Read one chunk of the stream."""
+        ...
+
+    def finish(self) -> bytes:
+        """The whole answer's JSON, once the stream has ended."""
+        ...
+
+
+__all__ = ["Background", "StreamCollector", "StreamDecoder", "StreamEncoder"]

@@ -27,6 +27,8 @@ class AnthropicProvider(Provider):
     protocol = WireProtocol.ANTHROPIC
     protocols = frozenset({WireProtocol.ANTHROPIC})
     base_headers = {"content-type": "application/json", "anthropic-version": DEFAULT_VERSION}
+    #: A hung upstream is found by the first-byte timeout, not after ``read_timeout``.
+    FORCE_STREAM = True
 
     @property
     def messages_url(self) -> str:

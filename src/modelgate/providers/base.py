@@ -137,7 +137,6 @@ def pass_headers(upstream: Mapping[str, str] | Iterable[tuple[bytes, bytes]]) ->
             if low in _PASS_RESPONSE_HEADERS or low.startswith(_PASS_RESPONSE_PREFIXES):
                 out[low] = value
         return out
-        return out
     for raw_name, raw_value in upstream:
         raw_low = raw_name.lower()
         if raw_low in _PASS_RAW or raw_low.startswith(_PASS_RAW_PREFIXES):
@@ -176,6 +175,8 @@ class Provider(ABC):
     protocols: ClassVar[frozenset[WireProtocol]]
     #: Headers every request carries, before the client's and the config's.
     base_headers: ClassVar[Mapping[str, str]] = {"content-type": "application/json"}
+    #: ``force_stream`` when the config leaves it unset.
+    FORCE_STREAM: ClassVar[bool] = False
 
     def __init__(self, config: ProviderConfig, client: HttpClient) -> None:
         self.config = config
@@ -186,9 +187,18 @@ class Provider(ABC):
         #: that one name never goes out twice in two spellings.
         self.extra_headers = {name.lower(): value for name, value in config.headers.items()}
         self._client = client
-        self._timeouts = Timeouts(config.connect_timeout, config.read_timeout, config.first_byte_timeout)
+        self._timeouts = Timeouts(
+            config.connect_timeout,
+            config.read_timeout,
+            config.first_byte_timeout,
+            config.idle_timeout,
+            config.total_timeout,
+        )
         #: Seconds a streamed answer may take to send its status line.
         self.first_byte_timeout = config.first_byte_timeout
+        #: Whether a non-streamed generation goes upstream as a stream, collected into the
+        #: whole answer (so that a hung upstream is found by ``first_byte_timeout``).
+        self.force_stream = self.FORCE_STREAM if config.force_stream is None else config.force_stream
         self._secrets = [k.encode() for k in config.api_keys if len(k) >= 8]
 
     def passes_through(self, protocol: str, model: str) -> bool:
@@ -238,6 +248,15 @@ class Provider(ABC):
         except StopAsyncIteration:
             first = b""
         return StreamReply(resp.status, pass_headers(resp.raw_headers), chunks, first)
+
+    async def relay_stream_whole(
+        self, url: str, body: bytes, headers: Mapping[str, str], first_byte: float | None = None
+    ) -> Reply:
+        """A streamed answer read to its end in one go (forced streaming: its bytes are
+        collected, never relayed), with a stream's timeouts: the status line within
+        ``first_byte`` seconds, every silence after it within the idle timeout."""
+        resp = await self.post(url, body, headers, first_byte or self.first_byte_timeout)
+        return Reply(resp.status, pass_headers(resp.raw_headers), await resp.read())
 
     # ----------------------------------------------------------------- translated path
 

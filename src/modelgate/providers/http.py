@@ -24,16 +24,25 @@ class Timeouts:
     read: float
     #: Seconds a streamed answer may take to send its status line (None: ``read``).
     first_byte: float | None = None
+    #: Seconds of silence allowed in a stream after its status line (None: ``read``).
+    idle: float | None = None
+    #: Seconds the whole call may last, the answer's last byte included (None: no limit).
+    total: float | None = None
     whole: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
     stream: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "whole", _client_timeout(self.connect, self.read))
-        object.__setattr__(self, "stream", _client_timeout(self.connect, self.first_byte or self.read))
+        object.__setattr__(self, "whole", self.client_timeout(self.read))
+        object.__setattr__(self, "stream", self.client_timeout(self.first_byte or self.read))
 
+    @property
+    def stream_idle(self) -> float:
+        """The silence a stream may keep once its headers have come."""
+        return self.idle or self.read
 
-def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+    def client_timeout(self, read: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeouts for a call whose status line must come within ``read``."""
+        return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=read)
 
 
 class UpstreamResponse:
@@ -138,7 +147,8 @@ class HttpClient:
     ) -> UpstreamResponse:
         """Send the request and wait for the status line and headers: within ``first_byte``
         seconds when given (a stream's answer starts at once), else within ``read``; every
-        gap after them may last ``read`` seconds."""
+        gap after them may last ``read`` seconds (a stream's: ``idle``), and the whole call
+        ``total``."""
         if self._session is None:
             raise RuntimeError("HttpClient.start() was not called")
         if first_byte is None:
@@ -146,7 +156,7 @@ class HttpClient:
         elif first_byte == timeouts.first_byte:
             timeout = timeouts.stream
         else:
-            timeout = _client_timeout(timeouts.connect, first_byte)
+            timeout = timeouts.client_timeout(first_byte)
         try:
             resp = await self._session.post(url, data=body, headers=headers, timeout=timeout)
         except aiohttp.ServerTimeoutError as e:
@@ -155,8 +165,8 @@ class HttpClient:
             raise UpstreamTimeout(f"upstream {where} sent nothing for {first_byte:g} s") from e
         except Exception as e:
             raise transport_error(e, where) from e
-        if first_byte is not None and first_byte != timeouts.read:
-            _read_timeout_from_now(resp, timeouts.read)
+        if first_byte is not None and first_byte != (idle := timeouts.stream_idle):
+            _read_timeout_from_now(resp, idle)
         return UpstreamResponse(resp, where)
 
     async def get(self, url: str, headers: Mapping[str, str], timeouts: Timeouts, where: str) -> UpstreamResponse:

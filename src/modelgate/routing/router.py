@@ -53,6 +53,11 @@ class Router:
         self.thinking_budget = config.thinking_budget
         #: Whether the breakers keep each deployment's latency (``auto`` ordered by it).
         self.measures_latency = config.auto is not None and config.auto.policy == "latency"
+        #: Clients' background calls (``pipeline.background``): warm-ups answered locally, the
+        #: model of session titles, and whether to look for either at all.
+        self.warmup_local = config.warmup == "local"
+        self.title_model = config.title_model
+        self.background = self.warmup_local or self.title_model is not None
         self._draw = draw
 
     def falls_back(self, err: GatewayError) -> bool:

@@ -90,6 +90,9 @@ class KeyRecord:
     metadata: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    #: Claude Code's warm-up calls answered by the gateway (``router.warmup: local``); False
+    #: sends this key's upstream like any call.
+    intercept_warmup: bool = True
 
 
 class TeamChanges(TypedDict, total=False):
@@ -126,6 +129,7 @@ class KeyChanges(TypedDict, total=False):
     ip_allow: Sequence[str]
     ip_limit: int | None
     ip_window: str | None
+    intercept_warmup: bool
     metadata: Mapping[str, Any]
 
 

@@ -101,6 +101,8 @@ keys = sa.Table(
     sa.Column("ip_allow", sa.JSON, nullable=False),
     sa.Column("ip_limit", sa.Integer),
     sa.Column("ip_window", sa.String(16)),
+    # Claude Code's warm-up calls answered by the gateway (when ``router.warmup`` is ``local``).
+    sa.Column("intercept_warmup", sa.Boolean, nullable=False, server_default=sa.true()),
     *_stamps(),
 )
 

@@ -16,13 +16,19 @@ follow the scheme of :mod:`modelgate.protocols.codec`:
 - :mod:`.errors`: the error envelope, both ways (``render_error``, ``error_body``,
   ``error_from_upstream``, ``error_from_object``, ``prompt_too_long``);
 - :mod:`.tap`: usage and end of a passthrough answer (``AnthropicTap``);
+- :mod:`.background`: Claude Code's warm-up and session-title calls, recognised
+  (``classify_background``);
+- :mod:`.collect`: a stream collected into the whole message (``MessageCollector``,
+  ``with_stream``: forced internal streaming);
 - :mod:`.blocks`: content blocks, JSON ↔ IR, both directions (``decode_block``, ``encode_block``).
 """
 
+from modelgate.protocols.anthropic.background import classify_background
 from modelgate.protocols.anthropic.blocks import PROTOCOL, decode_block, encode_block
 from modelgate.protocols.anthropic.client_request import check_request, decode_request
 from modelgate.protocols.anthropic.client_response import encode_response, encode_usage
 from modelgate.protocols.anthropic.client_stream import StreamEncoder, encode_event
+from modelgate.protocols.anthropic.collect import MessageCollector, with_stream
 from modelgate.protocols.anthropic.errors import (
     error_body,
     error_from_object,
@@ -45,9 +51,11 @@ __all__ = [
     "MIN_THINKING_BUDGET",
     "PROTOCOL",
     "AnthropicTap",
+    "MessageCollector",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
+    "classify_background",
     "decode_block",
     "decode_request",
     "decode_response",
@@ -65,4 +73,5 @@ __all__ = [
     "prompt_too_long",
     "render_error",
     "supports_adaptive_thinking",
+    "with_stream",
 ]
