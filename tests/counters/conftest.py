@@ -12,12 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
 
 from modelgate.counters import Counters, MemoryCounters
 from modelgate.counters.redis import RedisCounters
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.redis_helpers import REDIS_URL, delete_prefix
 
 # 2026-03-10 12:00:00 UTC: a Tuesday in the middle of a month, far from any edge the tests do not choose.
 T0 = 1_773_144_000.0
@@ -49,13 +47,7 @@ async def make_counters(request: pytest.FixtureRequest) -> AsyncIterator[MakeCou
     for counters in made:
         await counters.close()
     if request.param == "redis":
-        client = aioredis.Redis.from_url(REDIS_URL)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await client.unlink(*keys)
-        finally:
-            await client.aclose()
+        await delete_prefix(prefix)
 
 
 @pytest.fixture

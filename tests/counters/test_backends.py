@@ -11,8 +11,9 @@ import redis.asyncio as aioredis
 from modelgate.counters import CONCURRENT, TOTAL, Charge, Limit, MemoryCounters, open_counters, window
 from modelgate.counters.base import GC_MARGIN
 from modelgate.counters.redis import RedisCounters
+from tests.redis_helpers import REDIS_URL, delete_prefix
 
-from .conftest import REDIS_URL, T0
+from .conftest import T0
 
 M1 = window("1m")
 
@@ -47,9 +48,7 @@ async def redis_pair() -> AsyncIterator[tuple[RedisCounters, aioredis.Redis, str
     counters = RedisCounters(REDIS_URL, prefix=prefix, lease_ttl=120)
     client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     yield counters, client, prefix
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-    if keys:
-        await client.unlink(*keys)
+    await delete_prefix(prefix, client)
     await counters.close()
     await client.aclose()
 

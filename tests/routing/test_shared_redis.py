@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
+from tests.redis_helpers import REDIS_URL, delete_prefix
 
 from modelgate.errors import ErrorKind, UpstreamHTTPError
 from modelgate.providers.keys import KeyPool, key_fingerprint
@@ -24,7 +25,6 @@ from modelgate.routing.health import DeploymentHealth
 from modelgate.routing.shared_redis import RedisRouting
 from modelgate.testing.gateway_runner import free_port
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRETS = ["sk-shared-a-0000", "sk-shared-b-1111", "sk-shared-c-2222"]
 #: The longest an event may take from one instance to the other on a busy machine (the
 #: measured figure, reported as a test property, is a few milliseconds).
@@ -54,13 +54,7 @@ class Instance:
 async def prefix() -> AsyncIterator[str]:
     prefix = f"mgtest:routing:{uuid.uuid4().hex}:"
     yield prefix
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.unlink(*keys)
-    finally:
-        await client.aclose()
+    await delete_prefix(prefix)
 
 
 @pytest.fixture

@@ -146,10 +146,15 @@ class RedisRouting(ProcessRouting):
             await asyncio.shield(self._writer)
 
     async def close(self) -> None:
-        if self._subscriber is not None:
-            self._subscriber.cancel()
-            _, running = await asyncio.wait({self._subscriber}, timeout=2.0)
-            if running:  # a stop never waits on Redis (or on a client library's bug) for long
+        subscriber = self._subscriber
+        if subscriber is not None:
+            # Cancelled again until it ends: a cancel that lands inside redis-py's connect can be
+            # swallowed there (seen under load), and the next read would wait for ever.
+            stop_by = time.monotonic() + 2.0
+            while not subscriber.done() and time.monotonic() < stop_by:
+                subscriber.cancel()
+                await asyncio.wait({subscriber}, timeout=0.05)
+            if not subscriber.done():  # a stop never waits on Redis (or on a client library's bug) for long
                 log.warning("shared routing state: the subscription did not stop at once")
         try:
             await asyncio.wait_for(self.flush(), 2.0)
