@@ -35,6 +35,7 @@ from modelgate.protocols.openai_chat.client_request import (
 )
 from modelgate.protocols.openai_chat.client_response import encode_response
 from modelgate.protocols.openai_chat.client_stream import StreamEncoder
+from modelgate.protocols.openai_chat.collect import CompletionCollector, with_stream
 from modelgate.protocols.openai_chat.errors import (
     PROTOCOL,
     error_body,
@@ -64,6 +65,7 @@ __all__ = [
     "EFFORTS",
     "PROTOCOL",
     "ChatTap",
+    "CompletionCollector",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
@@ -88,5 +90,6 @@ __all__ = [
     "render_error",
     "stop_reason_for",
     "unmapped_extras",
+    "with_stream",
     "wrong_key",
 ]

@@ -56,6 +56,7 @@ from modelgate.protocols.openai_chat.client_request import fit_thinking
 from modelgate.protocols.openai_responses.client_request import check_request, decode_request
 from modelgate.protocols.openai_responses.client_response import encode_response, encode_usage
 from modelgate.protocols.openai_responses.client_stream import StreamEncoder, failed_event
+from modelgate.protocols.openai_responses.collect import ResponseCollector, with_stream
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, PROTOCOL
 from modelgate.protocols.openai_responses.compact import compaction_request, compaction_response
 from modelgate.protocols.openai_responses.errors import (
@@ -73,6 +74,7 @@ from modelgate.protocols.openai_responses.upstream_stream import StreamDecoder
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
     "PROTOCOL",
+    "ResponseCollector",
     "ResponsesTap",
     "StreamDecoder",
     "StreamEncoder",
@@ -92,4 +94,5 @@ __all__ = [
     "fit_thinking",
     "render_error",
     "response_error",
+    "with_stream",
 ]
