@@ -20,7 +20,9 @@ Both:
   (``error_from_upstream``, ``error_from_object``);
 - :mod:`.usage`: ``decode_usage``, ``encode_usage``;
 - :mod:`.tap`: usage and end of a passthrough answer (``ChatTap``), and asking a stream for its
-  usage (``request_usage``).
+  usage (``request_usage``);
+- :mod:`.collect`: a stream collected into the whole ``chat.completion``
+  (``CompletionCollector``, ``with_stream``: forced internal streaming).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ Responses event stream, ``compact`` serves ``/v1/responses/compact``. Upstream s
 error events are the Responses API's own, HTTP errors share ``openai_chat``'s envelope (its
 ``render_error``, ``error_body`` and ``error_from_upstream``, exported here too). ``common``
 holds what both sides share (names, ids, effort scales, the reasoning envelope), ``tap`` the
-passthrough answer tap (``ResponsesTap``).
+passthrough answer tap (``ResponsesTap``), ``collect`` a stream collected into the whole
+``response`` (``ResponseCollector``, ``with_stream``: forced internal streaming).
 Pure functions and per-stream state only: no I/O, no globals; ids and clocks come in.
 
 The translated path in one table (details in each module's docstring):
