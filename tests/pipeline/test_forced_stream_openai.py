@@ -17,7 +17,15 @@ import pytest
 from modelgate.app import Gateway
 from modelgate.testing.runner import FakeUpstream
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY
-from tests.pipeline.helpers import OPENAI_HEADERS, USAGE, chat_body, configured_gateway, provider_config, responses_body
+from tests.pipeline.helpers import (
+    OPENAI_HEADERS,
+    USAGE,
+    chat_body,
+    configured_gateway,
+    provider_config,
+    record_settlements,
+    responses_body,
+)
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -127,6 +135,21 @@ async def test_a_responses_call_is_sent_as_a_stream_and_answered_whole(fake: Fak
     answer = orjson.loads(raw.http_response.content)
     assert without_ids(answer) == without_ids(expected)
     assert response.object == "response" and response.status == expected["status"]
+
+
+@pytest.mark.parametrize(("path", "body"), [(CHAT, chat_body("gpt-4o")), (RESPONSES, responses_body("gpt-5-mini"))])
+async def test_the_usage_is_read_from_the_collected_answer(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any]
+) -> None:
+    async with configured_gateway(config(fake)) as (gw, client):
+        settled = record_settlements(gw, monkeypatch)
+        fake.script(text="hi", usage={**USAGE, "cache_read_input_tokens": 3})
+        r = await client.post(path, json=body, headers=OPENAI_HEADERS)
+    assert r.status_code == 200, r.text
+    ctx = settled.only
+    assert ctx.usage is not None
+    assert (ctx.usage.input_tokens, ctx.usage.output_tokens, ctx.usage.cache_read_tokens) == (37, 5, 3)
+    assert ctx.ended and ctx.attempts[0].passthrough
 
 
 @pytest.mark.parametrize(("path", "body"), [(CHAT, chat_body("gpt-4o")), (RESPONSES, responses_body("gpt-5-mini"))])

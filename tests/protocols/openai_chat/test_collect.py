@@ -166,6 +166,23 @@ def test_ollamas_whole_argument_objects_are_written_as_json() -> None:
     assert answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == '{"a":1}'
 
 
+def test_the_legacy_function_call_is_joined() -> None:
+    frames = [
+        chunk({"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": ""}}),
+        chunk({"function_call": {"arguments": '{"a":'}}),
+        chunk({"function_call": {"arguments": " 1}"}}),
+        chunk({}, "function_call"),
+        "[DONE]",
+    ]
+    message = collect(sse_body(frames))["choices"][0]["message"]
+    assert message == {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "function_call": {"name": "f", "arguments": '{"a": 1}'},
+    }
+
+
 @pytest.mark.parametrize(
     "frames",
     [

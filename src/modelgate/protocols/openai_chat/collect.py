@@ -12,7 +12,8 @@ the one JSON object it asked for. :class:`CompletionCollector` builds it from th
   delta says otherwise), ``content`` and ``refusal`` (the deltas' strings joined, null when
   none came), other string fields joined too (``reasoning_content``, vLLM's ``reasoning``),
   ``tool_calls`` by their index (``id``, ``type``, ``function.name``,
-  ``function.arguments`` joined; omitted when none), ``annotations`` when a delta had any;
+  ``function.arguments`` joined; omitted when none), the legacy ``function_call`` likewise,
+  ``annotations`` when a delta had any;
   ``logprobs`` null, or its ``content`` / ``refusal`` lists joined; the last ``finish_reason``;
 - ``usage`` from the chunk that carries it (the usage-only chunk before ``[DONE]``); absent when
   none came.
@@ -78,6 +79,8 @@ class _Choice:
             elif name == "tool_calls":
                 for call in value:
                     self._tool_call(call)
+            elif name == "function_call" and isinstance(value, dict):  # the legacy single call
+                self._function_call(value)
             elif name == "annotations":
                 self.annotations = (self.annotations or []) + list(value)
             elif isinstance(value, str):
@@ -104,6 +107,13 @@ class _Choice:
                 if not isinstance(arguments, str):  # Ollama's whole object
                     arguments = orjson.dumps(arguments).decode()
                 call["function"]["arguments"] += arguments
+
+    def _function_call(self, fragment: dict[str, Any]) -> None:
+        call = self.extra.setdefault("function_call", {"name": "", "arguments": ""})
+        if isinstance(fragment.get("name"), str) and not call["name"]:
+            call["name"] = fragment["name"]
+        if isinstance(fragment.get("arguments"), str):
+            call["arguments"] += fragment["arguments"]
 
     def add_logprobs(self, logprobs: dict[str, Any]) -> None:
         if self.logprobs is None:
@@ -196,7 +206,7 @@ class CompletionCollector:
             chunk = orjson.loads(data)
             if not isinstance(chunk, dict):
                 raise TypeError("not an object")
-            if not (error_event or "error" in chunk):
+            if not (error_event or chunk.get("error") is not None):
                 self._chunk(chunk)
                 return
         except (ValueError, KeyError, TypeError, AttributeError) as e:
