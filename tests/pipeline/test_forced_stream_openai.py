@@ -7,6 +7,7 @@ have given it unstreamed; an error event is the upstream's error, a cut stream a
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -32,10 +33,10 @@ RESPONSES = "/v1/responses"
 FAST = {"backoff": 0.01, "backoff_max": 0.02, "jitter": 0}
 
 
-def config(fake: FakeUpstream, *, force: bool = True, attempts: int = 2) -> dict[str, Any]:
+def config(fake: FakeUpstream, *, force: bool = True, attempts: int = 2, **timeouts: Any) -> dict[str, Any]:
     """An OpenAI provider (``force``: its ``force_stream``) serving Chat and Responses models."""
     return {
-        "providers": [provider_config("oai", "openai", fake.openai_base_url, force_stream=force)],
+        "providers": [provider_config("oai", "openai", fake.openai_base_url, force_stream=force, **timeouts)],
         "models": [
             {"name": "gpt-4o", "provider": "oai"},
             {"name": "gpt-5-mini", "provider": "oai", "api": "responses"},
@@ -172,6 +173,17 @@ async def test_a_cut_stream_is_retried(fake: FakeUpstream, path: str, body: dict
         fake.script(words=20, **failure)  # once: the retry succeeds
         r = await client.post(path, json=body, headers=OPENAI_HEADERS)
     assert r.status_code == 200 and len(fake.requests(path)) == 4
+
+
+@pytest.mark.parametrize(("path", "body"), [(CHAT, chat_body("gpt-4o")), (RESPONSES, responses_body("gpt-5-mini"))])
+async def test_a_hung_upstream_is_a_timeout(fake: FakeUpstream, path: str, body: dict[str, Any]) -> None:
+    async with configured_gateway(config(fake, attempts=1, first_byte_timeout=0.3)) as (_, client):
+        fake.script(delay=5)
+        started = time.perf_counter()
+        r = await client.post(path, json=body, headers=OPENAI_HEADERS)
+        elapsed = time.perf_counter() - started
+    assert r.status_code == 504 and r.json()["error"]["type"] == "timeout_error"
+    assert elapsed < 2
 
 
 @pytest.mark.parametrize(("path", "body"), [(CHAT, chat_body("gpt-4o")), (RESPONSES, responses_body("gpt-5-mini"))])
