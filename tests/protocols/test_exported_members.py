@@ -62,8 +62,8 @@ SCHEME = frozenset(
 #: The protocol-specific helper modules, each named for what it holds.
 HELPERS = {
     "anthropic": frozenset({"background", "blocks", "collect"}),
-    "openai_chat": frozenset({"client_messages", "client_tools", "usage"}),
-    "openai_responses": frozenset({"client_input", "common", "compact"}),
+    "openai_chat": frozenset({"client_messages", "client_tools", "collect", "usage"}),
+    "openai_responses": frozenset({"client_input", "collect", "common", "compact"}),
     "gemini": frozenset({"fields", "generation", "jsonarray", "schema", "signatures"}),
 }
 
@@ -86,6 +86,7 @@ EXTRA = {
     "openai_chat": {
         "DEFAULT_MAX_TOKENS",
         "EFFORTS",
+        "CompletionCollector",
         "encode_usage",
         "error_status",
         "fallback_tool_id",
@@ -98,16 +99,19 @@ EXTRA = {
         "reasoning_text",
         "stop_reason_for",
         "unmapped_extras",
+        "with_stream",
         "wrong_key",
     },
     "openai_responses": {
         "DEFAULT_MAX_OUTPUT_TOKENS",
+        "ResponseCollector",
         "compaction_request",
         "compaction_response",
         "encode_usage",
         "failed_event",
         "fit_thinking",
         "response_error",
+        "with_stream",
     },
     "gemini": {"DEFAULT_MAX_TOKENS", "KEY_MISSING", "decode_count_request", "include_thoughts"},
 }

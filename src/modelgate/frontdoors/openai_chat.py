@@ -27,7 +27,7 @@ from modelgate.frontdoors.base import FrontDoor, count_field, effort_for, rewrit
 from modelgate.frontdoors.openai_common import OpenAIFrontDoor, RequestCodec
 from modelgate.pipeline.context import Call, Operation
 from modelgate.protocols import openai_chat as codec
-from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.codec import StreamCollector, StreamEncoder
 from modelgate.protocols.openai_chat.tap import request_usage
 from modelgate.protocols.tap import AnswerTap
 
@@ -65,6 +65,11 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
     def think(self, call: Call, upstream_model: str, budget: int) -> None:
         if call.body.get("reasoning_effort") in (None, "none"):
             rewrite(call, {**call.body, "reasoning_effort": effort_for(budget)})
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        """Streamed with usage (``stream_options.include_usage``), collected into the
+        ``chat.completion`` (:mod:`modelgate.protocols.openai_chat.collect`)."""
+        return codec.with_stream(body, call.body), codec.CompletionCollector()
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.ChatTap(hide_usage=_adds_usage(call))

@@ -40,7 +40,7 @@ from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.chain import Chain
 from modelgate.pipeline.context import Call, Operation, new_request_id
 from modelgate.protocols import openai_responses as codec
-from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.codec import StreamCollector, StreamEncoder
 from modelgate.protocols.tap import AnswerTap
 
 #: Base paths clients are configured with; each serves ``{base}/responses``.
@@ -85,6 +85,13 @@ class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
         return await self.chain.handle(request, self, Operation.COMPACT, "compact")
 
     # ------------------------------------------------------------------ passthrough
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        """A generation streamed, its terminal event's ``response`` returned
+        (:mod:`modelgate.protocols.openai_responses.collect`); compaction goes as it came."""
+        if call.operation is not Operation.GENERATE:
+            return None
+        return codec.with_stream(body, call.body), codec.ResponseCollector()
 
     def tap(self, call: Call) -> AnswerTap | None:
         return codec.ResponsesTap() if call.operation is Operation.GENERATE else None

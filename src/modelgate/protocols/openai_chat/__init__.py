@@ -20,7 +20,9 @@ Both:
   (``error_from_upstream``, ``error_from_object``);
 - :mod:`.usage`: ``decode_usage``, ``encode_usage``;
 - :mod:`.tap`: usage and end of a passthrough answer (``ChatTap``), and asking a stream for its
-  usage (``request_usage``).
+  usage (``request_usage``);
+- :mod:`.collect`: a stream collected into the whole ``chat.completion``
+  (``CompletionCollector``, ``with_stream``: forced internal streaming).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from modelgate.protocols.openai_chat.client_request import (
 )
 from modelgate.protocols.openai_chat.client_response import encode_response
 from modelgate.protocols.openai_chat.client_stream import StreamEncoder
+from modelgate.protocols.openai_chat.collect import CompletionCollector, with_stream
 from modelgate.protocols.openai_chat.errors import (
     PROTOCOL,
     error_body,
@@ -64,6 +67,7 @@ __all__ = [
     "EFFORTS",
     "PROTOCOL",
     "ChatTap",
+    "CompletionCollector",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
@@ -88,5 +92,6 @@ __all__ = [
     "render_error",
     "stop_reason_for",
     "unmapped_extras",
+    "with_stream",
     "wrong_key",
 ]

@@ -10,7 +10,8 @@ Responses event stream, ``compact`` serves ``/v1/responses/compact``. Upstream s
 error events are the Responses API's own, HTTP errors share ``openai_chat``'s envelope (its
 ``render_error``, ``error_body`` and ``error_from_upstream``, exported here too). ``common``
 holds what both sides share (names, ids, effort scales, the reasoning envelope), ``tap`` the
-passthrough answer tap (``ResponsesTap``).
+passthrough answer tap (``ResponsesTap``), ``collect`` a stream collected into the whole
+``response`` (``ResponseCollector``, ``with_stream``: forced internal streaming).
 Pure functions and per-stream state only: no I/O, no globals; ids and clocks come in.
 
 The translated path in one table (details in each module's docstring):
@@ -56,6 +57,7 @@ from modelgate.protocols.openai_chat.client_request import fit_thinking
 from modelgate.protocols.openai_responses.client_request import check_request, decode_request
 from modelgate.protocols.openai_responses.client_response import encode_response, encode_usage
 from modelgate.protocols.openai_responses.client_stream import StreamEncoder, failed_event
+from modelgate.protocols.openai_responses.collect import ResponseCollector, with_stream
 from modelgate.protocols.openai_responses.common import DEFAULT_MAX_OUTPUT_TOKENS, PROTOCOL
 from modelgate.protocols.openai_responses.compact import compaction_request, compaction_response
 from modelgate.protocols.openai_responses.errors import (
@@ -73,6 +75,7 @@ from modelgate.protocols.openai_responses.upstream_stream import StreamDecoder
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
     "PROTOCOL",
+    "ResponseCollector",
     "ResponsesTap",
     "StreamDecoder",
     "StreamEncoder",
@@ -92,4 +95,5 @@ __all__ = [
     "fit_thinking",
     "render_error",
     "response_error",
+    "with_stream",
 ]
