@@ -64,7 +64,7 @@ HELPERS = {
     "anthropic": frozenset({"background", "blocks", "collect"}),
     "openai_chat": frozenset({"client_messages", "client_tools", "usage"}),
     "openai_responses": frozenset({"client_input", "common", "compact"}),
-    "gemini": frozenset({"fields", "generation", "jsonarray", "schema", "signatures"}),
+    "gemini": frozenset({"collect", "fields", "generation", "jsonarray", "schema", "signatures"}),
 }
 
 #: What each package exports beyond the common set.
@@ -109,7 +109,7 @@ EXTRA = {
         "fit_thinking",
         "response_error",
     },
-    "gemini": {"DEFAULT_MAX_TOKENS", "KEY_MISSING", "decode_count_request", "include_thoughts"},
+    "gemini": {"DEFAULT_MAX_TOKENS", "KEY_MISSING", "ResponseCollector", "decode_count_request", "include_thoughts"},
 }
 
 packages = pytest.mark.parametrize("name", sorted(PACKAGES))
