@@ -283,3 +283,42 @@ def test_the_codec_fixture_streams(name: str) -> None:
     ]
     collected = [p.get("text", "") for c in got.get("candidates", []) for p in c["content"].get("parts", [])]
     assert "".join(collected) == "".join(texts)
+
+
+def streamed(response: Chunk) -> list[Chunk]:
+    """A whole answer as Gemini streams it: one chunk per piece of a part (text cut in two, a
+    signature on its last piece), running usage, the candidate's other fields on the last chunk."""
+    candidates = response.get("candidates")
+    if not candidates:
+        return [response]
+    [candidate] = candidates
+    content = candidate["content"]
+    pieces: list[Chunk] = []
+    for part in content.get("parts", []):
+        text = part.get("text")
+        if isinstance(text, str) and len(text) > 1:
+            half = len(text) // 2
+            pieces.append({**{k: v for k, v in part.items() if k != "thoughtSignature"}, "text": text[:half]})
+            pieces.append({**part, "text": text[half:]})
+        else:
+            pieces.append(part)
+    running = {"promptTokenCount": response["usageMetadata"]["promptTokenCount"]}
+    top = {k: v for k, v in response.items() if k not in ("candidates", "usageMetadata")}
+    chunks = [
+        {"candidates": [{"content": {"parts": [p], "role": "model"}, "index": 0}], "usageMetadata": running, **top}
+        for p in pieces
+    ]
+    last = {k: v for k, v in candidate.items() if k != "content"}
+    if chunks:
+        chunks[-1]["candidates"][0].update(last)
+    else:
+        chunks = [{"candidates": [{"content": content, **last}], **top}]
+    chunks[-1]["usageMetadata"] = response["usageMetadata"]
+    return chunks
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (FIXTURES.parent / "upstream_responses").glob("*.json")))
+@pytest.mark.parametrize("piece", [None, 5])
+def test_each_non_streamed_fixture_streamed_collects_back_to_itself(name: str, piece: int | None) -> None:
+    response = json.loads((FIXTURES.parent / "upstream_responses" / f"{name}.json").read_text())["response"]
+    assert collect(sse(streamed(response)), piece) == response
