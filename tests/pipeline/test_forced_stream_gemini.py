@@ -184,3 +184,23 @@ async def test_a_stream_that_fails_midway_is_retried(fake: FakeUpstream, failure
     assert r.status_code == 200, r.text
     assert r.json()["candidates"][0]["finishReason"] == "STOP"
     assert [q["path"] for q in fake.requests()] == [STREAM, STREAM]
+
+
+async def test_an_error_answer_before_the_stream_passes_as_google_wrote_it(fake: FakeUpstream) -> None:
+    async with configured_gateway(config(fake, attempts=1)) as (_, client):
+        fake.script(error={"status": 429, "retry_after": 7})
+        r = await client.post(GENERATE, json=body(), headers=GEMINI_HEADERS)
+    assert r.status_code == 429
+    error = r.json()["error"]
+    assert error["status"] == "RESOURCE_EXHAUSTED"
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"} in error["details"]
+
+
+async def test_a_hung_upstream_is_a_timeout(fake: FakeUpstream) -> None:
+    data = config(fake, attempts=1)
+    data["providers"][0]["first_byte_timeout"] = 0.3
+    async with configured_gateway(data) as (_, client):
+        fake.script(delay=3)
+        r = await client.post(GENERATE, json=body(), headers=GEMINI_HEADERS)
+    assert r.status_code == 504 and r.json()["error"]["status"] == "DEADLINE_EXCEEDED"
+    assert fake.requests()[-1]["path"] == STREAM
