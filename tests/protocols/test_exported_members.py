@@ -64,7 +64,7 @@ HELPERS = {
     "anthropic": frozenset({"background", "blocks", "collect"}),
     "openai_chat": frozenset({"client_messages", "client_tools", "collect", "usage"}),
     "openai_responses": frozenset({"client_input", "collect", "common", "compact"}),
-    "gemini": frozenset({"fields", "generation", "jsonarray", "schema", "signatures"}),
+    "gemini": frozenset({"collect", "fields", "generation", "jsonarray", "schema", "signatures"}),
 }
 
 #: What each package exports beyond the common set.
@@ -113,7 +113,7 @@ EXTRA = {
         "response_error",
         "with_stream",
     },
-    "gemini": {"DEFAULT_MAX_TOKENS", "KEY_MISSING", "decode_count_request", "include_thoughts"},
+    "gemini": {"DEFAULT_MAX_TOKENS", "KEY_MISSING", "ResponseCollector", "decode_count_request", "include_thoughts"},
 }
 
 packages = pytest.mark.parametrize("name", sorted(PACKAGES))

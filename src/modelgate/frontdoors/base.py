@@ -126,6 +126,12 @@ class FrontDoor(ABC):
         came)."""
         return None
 
+    def forced_stream_url(self, call: Call, url: str) -> str:
+        """Where a forced stream goes: ``url`` (the passthrough URL of the non-streamed call,
+        query included) unless the protocol streams at another method (a hook: Gemini's
+        ``:streamGenerateContent?alt=sse``)."""
+        return url
+
     @abstractmethod
     def tap(self, call: Call) -> AnswerTap | None:
         """A fresh tap for one relayed answer (usage and the end, read as it goes by)."""

@@ -12,15 +12,17 @@ When the routed provider speaks Gemini, the client's bytes go to
 ``{base_url}/{version}/models/{upstream_model}:{method}`` untouched (the model is in the URL;
 the body changes only when it names the model too and the upstream knows it by another
 name), with the client's API version (google-genai 3 uses ``v1``, Gemini CLI ``v1beta``) and
-query minus its ``key``, and the answer comes back untouched. Otherwise the request goes
-through the IR.
+query minus its ``key``, and the answer comes back untouched. With the provider's
+``force_stream``, a non-streamed ``generateContent`` goes as ``streamGenerateContent?alt=sse``
+and the stream is collected into the whole answer (``protocols.gemini.collect``). Otherwise
+the request goes through the IR.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from starlette.requests import Request
@@ -33,7 +35,7 @@ from modelgate.frontdoors.base import FrontDoor, count_field, rewrite
 from modelgate.pipeline.context import Call, Operation
 from modelgate.policy.auth import bearer
 from modelgate.protocols import gemini as codec
-from modelgate.protocols.codec import StreamEncoder
+from modelgate.protocols.codec import StreamCollector, StreamEncoder
 from modelgate.protocols.gemini.fields import get as codec_get
 from modelgate.protocols.tap import AnswerTap
 from modelgate.providers.gemini import ARRAY_CONTENT_TYPE
@@ -142,6 +144,24 @@ class GeminiFrontDoor(FrontDoor):
         thinking_key = "thinking_config" if "thinking_config" in config else "thinkingConfig"
         config = {**config, thinking_key: {**thinking, "thinkingBudget": budget}}
         rewrite(call, {**body, key: config})
+
+    def forced_stream(self, call: Call, body: bytes) -> tuple[bytes, StreamCollector] | None:
+        """A ``generateContent`` goes as ``streamGenerateContent`` with the same body (the
+        URL: :meth:`forced_stream_url`), collected by ``protocols.gemini.collect``; never a
+        count."""
+        if call.operation is not Operation.GENERATE or (
+            isinstance(call, GeminiCall) and call.method != "generateContent"
+        ):
+            return None
+        return body, codec.ResponseCollector()
+
+    def forced_stream_url(self, call: Call, url: str) -> str:
+        """``…:generateContent?{query}`` → ``…:streamGenerateContent?alt=sse&{query}`` (the
+        client's other parameters kept, an ``alt`` of its own replaced)."""
+        parts = urlsplit(url)
+        path = parts.path.removesuffix(":generateContent") + ":streamGenerateContent"
+        query = [("alt", "sse"), *((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "alt")]
+        return urlunsplit(parts._replace(path=path, query=urlencode(query)))
 
     def tap(self, call: Call) -> AnswerTap | None:
         if call.operation is not Operation.GENERATE:

@@ -151,7 +151,8 @@ async def attempt(
             reply = await until_disconnect(request, provider.relay(url, body, headers))
         else:  # sent as a stream (a hung upstream is found by the first-byte timeout), collected
             streamed_body, collector = forced
-            reading = provider.relay_stream_whole(url, streamed_body, headers, first_byte)
+            streamed_url = door.forced_stream_url(call, url)
+            reading = provider.relay_stream_whole(streamed_url, streamed_body, headers, first_byte)
             reply = _collected(await until_disconnect(request, reading), collector, provider)
         return Relayed(reply, _read_whole(reply, door.tap(call), provider))
     if call.operation is Operation.COUNT_TOKENS:

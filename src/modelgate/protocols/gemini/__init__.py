@@ -17,6 +17,8 @@ what, what is refused):
 - :mod:`.errors`: Google's error envelope, both ways (``render_error``, ``error_body``,
   ``error_from_upstream``, ``error_from_object``);
 - :mod:`.tap`: usage and end of a passthrough answer, SSE or JSON array (``GeminiTap``);
+- :mod:`.collect`: a passthrough stream collected into the whole answer, for forced
+  streaming (``ResponseCollector``);
 - :mod:`.signatures`: thought signatures, and other providers' reasoning packed in them;
 - :mod:`.jsonarray`: cutting a streamed JSON array on element boundaries (passthrough).
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 from modelgate.protocols.gemini.client_request import check_request, decode_count_request, decode_request
 from modelgate.protocols.gemini.client_response import encode_response
 from modelgate.protocols.gemini.client_stream import StreamEncoder
+from modelgate.protocols.gemini.collect import ResponseCollector
 from modelgate.protocols.gemini.errors import (
     KEY_MISSING,
     PROTOCOL,
@@ -45,6 +48,7 @@ __all__ = [
     "KEY_MISSING",
     "PROTOCOL",
     "GeminiTap",
+    "ResponseCollector",
     "StreamDecoder",
     "StreamEncoder",
     "check_request",
