@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelgate.store import Database, LedgerRow, LedgerStore, TenantStore, default_url, normalize_url, upgrade_database
+from modelgate.store.database import _use_wal
 from modelgate.store.schema import teams
 from tests.store.conftest import PG_URL, T0
 
@@ -139,3 +140,33 @@ async def test_two_processes_on_one_sqlite_file(tmp_path: Path) -> None:
         assert len(await TenantStore(db).list_keys()) == 60
         async with db.read() as conn:
             assert await conn.scalar(sa.text("SELECT count(*) FROM ledger")) == 600
+
+
+class _LockedCursor:
+    """A cursor whose file another connection holds while it switches to WAL, ``busy`` times."""
+
+    def __init__(self, mode: str, busy: int) -> None:
+        self.mode, self.busy, self.switches = mode, busy, 0
+
+    def execute(self, sql: str) -> None:
+        if sql == "PRAGMA journal_mode = WAL":
+            self.switches += 1
+            if self.busy:
+                self.busy -= 1
+                raise RuntimeError("(sqlite3.OperationalError) database is locked")
+            self.mode = "wal"
+
+    def fetchone(self) -> tuple[str]:
+        return (self.mode,)
+
+
+def test_wal_is_set_again_while_a_fresh_file_is_locked() -> None:
+    """Workers opening a fresh SQLite file at once: the switch to WAL waits for the lock."""
+    cursor = _LockedCursor("delete", busy=3)
+    _use_wal(cursor, patience=5)
+    assert (cursor.mode, cursor.switches) == ("wal", 4)
+    settled = _LockedCursor("wal", busy=3)
+    _use_wal(settled, patience=5)
+    assert settled.switches == 0  # already WAL: only read
+    with pytest.raises(RuntimeError, match="locked"):
+        _use_wal(_LockedCursor("delete", busy=1000), patience=0.05)

@@ -11,6 +11,7 @@ that, and the engine emits every ``BEGIN`` itself, as SQLAlchemy documents.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -116,7 +117,7 @@ def _prepare_sqlite(engine: sa.Engine, busy_timeout_ms: int) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor, busy_timeout_ms / 1000)
         finally:
             cursor.close()
 
@@ -125,3 +126,22 @@ def _prepare_sqlite(engine: sa.Engine, busy_timeout_ms: int) -> None:
 
     sa.event.listen(engine, "connect", on_connect)
     sa.event.listen(engine, "begin", on_begin)
+
+
+def _use_wal(cursor: Any, patience: float) -> None:
+    """Put the database file in WAL mode (it stays so: a later connection only reads it).
+    Switching takes the file's lock and SQLite does not wait for it there, so connections
+    opening a fresh file at once (workers starting together) try again until ``patience``."""
+    cursor.execute("PRAGMA journal_mode")
+    row = cursor.fetchone()
+    if row is not None and str(row[0]).lower() == "wal":
+        return
+    give_up = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as e:  # the driver's OperationalError, wrapped by SQLAlchemy's adapter
+            if "locked" not in str(e) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.02)  # only ever while a fresh file is created by several at once
