@@ -1,0 +1,193 @@
+"""Prometheus metrics: what every request did, counted once when it settles.
+
+:class:`Metrics` owns its own registry (never prometheus-client's global one, so two
+gateways in one process — the tests — never share a count). :meth:`Metrics.observe` is
+called by the settler once per request with the whole request context; it is on the
+request path, so each label set's child is looked up once and kept in a dict.
+
+Labels are bounded: the door, the endpoint, the config's model names (a name the catalog
+does not know is ``other``), providers, error kinds, limit codes. Never a key id or a
+request id.
+
+With several worker processes (``--workers``), ``modelgate serve`` points
+``$PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start: each worker
+then writes its values to files there, and a scrape, whichever worker answers it, reads
+them all (:class:`prometheus_client.multiprocess.MultiProcessCollector`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from modelgate.errors import LimitExceeded
+
+if TYPE_CHECKING:
+    from modelgate.pipeline.context import RequestContext
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The model label of a request whose model the catalog does not know (or none at all).
+OTHER = "other"
+#: LLM calls run from milliseconds (token counting) to minutes (long generations).
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+FIRST_BYTE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
+
+
+def _status_class(status: int | None) -> str:
+    return f"{status // 100}xx" if status else "none"
+
+
+class Metrics:
+    """The gateway's collectors, in a registry of their own."""
+
+    def __init__(self, models: Iterable[str] = (), pending: Callable[[], int] | None = None) -> None:
+        #: The config's model names: the only model label values besides ``other``.
+        self.models = frozenset(models)
+        self.pending = pending
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelgate_requests",
+            "Requests answered, by front door, endpoint, served model, provider and status class.",
+            ("door", "endpoint", "model", "provider", "status_class"),
+            registry=registry,
+        )
+        self.errors = Counter(
+            "modelgate_errors", "Requests that failed, by error kind.", ("door", "kind"), registry=registry
+        )
+        self.duration = Histogram(
+            "modelgate_request_duration_seconds",
+            "Seconds from arrival to settlement.",
+            ("door", "stream"),
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.first_byte = Histogram(
+            "modelgate_time_to_first_byte_seconds",
+            "Seconds from arrival to the answer's first byte.",
+            ("door", "stream"),
+            buckets=FIRST_BYTE_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "modelgate_tokens", "Tokens used, by served model and kind.", ("model", "kind"), registry=registry
+        )
+        self.cost = Counter("modelgate_cost_usd", "What the answers cost, in USD.", ("model",), registry=registry)
+        self.refusals = Counter(
+            "modelgate_limit_refusals", "Requests refused by a limit or budget.", ("limit",), registry=registry
+        )
+        self.attempts = Counter(
+            "modelgate_upstream_attempts",
+            "Upstream calls, by provider and outcome.",
+            ("provider", "outcome"),
+            registry=registry,
+        )
+        self.retries = Counter(
+            "modelgate_retries", "Upstream calls after a request's first.", ("provider",), registry=registry
+        )
+        self.fallbacks = Counter(
+            "modelgate_fallbacks", "Requests served by another model than the one planned first.", registry=registry
+        )
+        self.cooldowns = Counter(
+            "modelgate_key_cooldowns",
+            "Upstream keys put to rest, by reason.",
+            ("provider", "reason"),
+            registry=registry,
+        )
+        self.open_streams = Gauge(
+            "modelgate_open_streams", "Streamed answers still open.", registry=registry, multiprocess_mode="livesum"
+        )
+        self.ledger_depth = Gauge(
+            "modelgate_ledger_queue_depth",
+            "Ledger rows waiting for the batched writer.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """The metric's child for these label values, looked up once (``labels()`` is slow)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def model_label(self, ctx: RequestContext) -> str:
+        route = ctx.route
+        if route is not None:
+            return route.model.name  # the config's name, even for a pattern's many names
+        call = ctx.call
+        return call.model if call is not None and call.model in self.models else OTHER
+
+    def observe(self, ctx: RequestContext) -> None:
+        """Count one settled request."""
+        door = ctx.door
+        child = self._child
+        model = self.model_label(ctx)
+        attempt = ctx.attempt
+        provider = attempt.provider if attempt is not None else "none"
+        child(self.requests, door, ctx.endpoint, model, provider, _status_class(ctx.status)).inc()
+        call = ctx.call
+        stream = "true" if call is not None and call.stream else "false"
+        if ctx.duration is not None:
+            child(self.duration, door, stream).observe(ctx.duration)
+        if ctx.first_byte is not None:
+            child(self.first_byte, door, stream).observe(ctx.first_byte)
+        error = ctx.error
+        if error is not None:
+            child(self.errors, door, str(error.kind)).inc()
+            if isinstance(error, LimitExceeded):
+                child(self.refusals, error.code or "limit").inc()
+        usage = ctx.usage
+        if usage is not None:
+            for kind, value in zip(
+                _TOKEN_KINDS,
+                (
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                    usage.reasoning_tokens,
+                ),
+                strict=True,
+            ):
+                if value:
+                    child(self.tokens, model, kind).inc(value)
+        if ctx.cost:
+            child(self.cost, model).inc(ctx.cost)
+        for i, a in enumerate(ctx.attempts):
+            status = a.status
+            outcome = "ok" if status is not None and status < 400 else (str(a.error.kind) if a.error else "error")
+            child(self.attempts, a.provider, outcome).inc()
+            if i:
+                child(self.retries, a.provider).inc()
+        plan, route = ctx.plan, ctx.route
+        if plan is not None and route is not None and route.model.name != plan.candidates[0].model.name:
+            self.fallbacks.inc()
+        if ctx.streamed:
+            self.open_streams.dec()
+        if self.pending is not None:
+            self.ledger_depth.set(self.pending())
+
+    def stream_opened(self) -> None:
+        self.open_streams.inc()
+
+    def key_rested(self, provider: str, reason: str) -> None:
+        """A key pool put one of its keys to rest (the pool's ``on_rest``)."""
+        self._child(self.cooldowns, provider, reason).inc()
+
+    def render(self) -> bytes:
+        """The text a scrape reads: this process's registry, or every worker's values."""
+        if self.pending is not None:
+            self.ledger_depth.set(self.pending())
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
