@@ -137,6 +137,7 @@ class Gateway:
         await self.routing_state.close()
         await self.tenancy.close()
         await self.client.close()
+        self.metrics.close()
 
     def routes(self) -> list[BaseRoute]:
         # The model endpoints first: routes are matched in order, on every request.

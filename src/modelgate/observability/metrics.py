@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from modelgate.errors import LimitExceeded
 
@@ -181,6 +181,11 @@ class Metrics:
     def key_rested(self, provider: str, reason: str) -> None:
         """A key pool put one of its keys to rest (the pool's ``on_rest``)."""
         self._child(self.cooldowns, provider, reason).inc()
+
+    def close(self) -> None:
+        """At the process's end: its live gauges (open streams, ledger depth) stop counting."""
+        if self.multiprocess:
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def render(self) -> bytes:
         """The text a scrape reads: this process's registry, or every worker's values."""
