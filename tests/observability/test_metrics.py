@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelgate.testing.runner import FakeUpstream
-from tests.conftest import MASTER_KEY, gateway_config
+from tests.conftest import MASTER_KEY, UPSTREAM_KEY, gateway_config
 from tests.pipeline.helpers import (
     ANTHROPIC_HEADERS,
     anthropic_body,
@@ -74,6 +74,22 @@ async def test_requests_streams_and_retries_are_counted(fake: FakeUpstream) -> N
     assert value(samples, "modelgate_open_streams") == 0
     assert ("modelgate_ledger_queue_depth", frozenset()) in samples
     assert "req_" not in text and "#0" not in text  # neither request ids nor upstream key ids
+
+
+async def test_a_key_put_to_rest_is_counted_without_its_id(fake: FakeUpstream) -> None:
+    data = gateway_config(fake)
+    data["providers"] = [
+        {**p, "api_keys": [UPSTREAM_KEY, UPSTREAM_KEY]} if p["name"] == "anth" else p for p in data["providers"]
+    ]
+    async with configured_gateway(data) as (_, ac):
+        fake.script(error={"status": 429, "retry_after": 20})
+        r = await ac.post("/v1/messages", json=anthropic_body(MODEL), headers=ANTHROPIC_HEADERS)
+        assert r.status_code == 200
+        samples = await scrape(ac)
+        text = (await ac.get("/metrics")).text
+    assert value(samples, "modelgate_key_cooldowns_total", provider="anth", reason="rate_limited") == 1
+    assert value(samples, "modelgate_upstream_attempts_total", provider="anth", outcome="rate_limit") == 1
+    assert "anth#" not in text
 
 
 async def test_a_limit_refusal_is_counted_by_its_limit(fake: FakeUpstream) -> None:
