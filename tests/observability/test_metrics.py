@@ -116,9 +116,12 @@ _WORKER = textwrap.dedent(
     """
     import sys
     from modelgate.observability.metrics import Metrics
+    from modelgate.pipeline.context import RequestContext
     metrics = Metrics(["m"])
     metrics.key_rested("anth", "rate_limited")
     metrics.stream_opened()
+    ctx = RequestContext("req_x", "anthropic", "messages", status=200, duration=0.2)
+    metrics.observe(ctx)
     if sys.argv[1] == "close":
         metrics.close()
     """
@@ -143,5 +146,7 @@ def test_several_processes_values_are_added_up() -> None:
         for s in family.samples
     }
     assert value(samples, "modelgate_key_cooldowns_total", provider="anth", reason="rate_limited") == 2
+    assert value(samples, "modelgate_requests_total", door="anthropic", model="other", status_class="2xx") == 2
+    assert value(samples, "modelgate_request_duration_seconds_count", door="anthropic", stream="false") == 2
     # livesum: the worker that closed no longer counts its open stream
     assert value(samples, "modelgate_open_streams") == 1
