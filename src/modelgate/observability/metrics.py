@@ -38,7 +38,6 @@ OTHER = "other"
 #: LLM calls run from milliseconds (token counting) to minutes (long generations).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 FIRST_BYTE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-_TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
 def _status_class(status: int | None) -> str:
@@ -96,6 +95,23 @@ class _Family:
         for values, child in self.children.items():
             family.add_metric(list(values), child.value)  # type: ignore[attr-defined]
         return family
+
+
+class _Cached:
+    """A prometheus-client metric whose children are looked up once (its ``labels()`` is slow)."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.children: dict[tuple[str, ...], Any] = {}
+
+    def labels(self, *values: str) -> Any:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = self.metric.labels(*values)
+        return child
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.metric, name)  # inc, dec, set of a metric without labels
 
 
 class _Families:
@@ -179,13 +195,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
-        self._children: dict[tuple[Any, ...], Any] = {}
         if not self.multiprocess:
             registry.register(self._families)
 
     def _counter(self, name: str, doc: str, labelnames: tuple[str, ...] = (), *, registry: CollectorRegistry) -> Any:
         if self.multiprocess:
-            return Counter(name, doc, labelnames, registry=registry)
+            return _Cached(Counter(name, doc, labelnames, registry=registry))
         return self._family("counter", name, doc, labelnames)
 
     def _histogram(
@@ -198,7 +213,7 @@ class Metrics:
         registry: CollectorRegistry,
     ) -> Any:
         if self.multiprocess:
-            return Histogram(name, doc, labelnames, buckets=buckets, registry=registry)
+            return _Cached(Histogram(name, doc, labelnames, buckets=buckets, registry=registry))
         return self._family("histogram", name, doc, labelnames, buckets)
 
     def _gauge(self, name: str, doc: str, *, registry: CollectorRegistry, multiprocess_mode: str) -> Any:
@@ -217,14 +232,6 @@ class Metrics:
         if self.pending is not None:
             self.ledger_depth.set(self.pending())
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """The metric's child for these label values, looked up once (``labels()`` is slow)."""
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
     def model_label(self, ctx: RequestContext) -> str:
         route = ctx.route
         if route is not None:
@@ -235,45 +242,42 @@ class Metrics:
     def observe(self, ctx: RequestContext) -> None:
         """Count one settled request."""
         door = ctx.door
-        child = self._child
         model = self.model_label(ctx)
         attempt = ctx.attempt
         provider = attempt.provider if attempt is not None else "none"
-        child(self.requests, door, ctx.endpoint, model, provider, _status_class(ctx.status)).inc()
+        self.requests.labels(door, ctx.endpoint, model, provider, _status_class(ctx.status)).inc()
         call = ctx.call
         stream = "true" if call is not None and call.stream else "false"
         if ctx.duration is not None:
-            child(self.duration, door, stream).observe(ctx.duration)
+            self.duration.labels(door, stream).observe(ctx.duration)
         if ctx.first_byte is not None:
-            child(self.first_byte, door, stream).observe(ctx.first_byte)
+            self.first_byte.labels(door, stream).observe(ctx.first_byte)
         error = ctx.error
         if error is not None:
-            child(self.errors, door, str(error.kind)).inc()
+            self.errors.labels(door, str(error.kind)).inc()
             if isinstance(error, LimitExceeded):
-                child(self.refusals, error.code or "limit").inc()
+                self.refusals.labels(error.code or "limit").inc()
         usage = ctx.usage
         if usage is not None:
-            for kind, value in zip(
-                _TOKEN_KINDS,
-                (
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    usage.cache_read_tokens,
-                    usage.cache_write_tokens,
-                    usage.reasoning_tokens,
-                ),
-                strict=True,
-            ):
-                if value:
-                    child(self.tokens, model, kind).inc(value)
+            tokens = self.tokens
+            if usage.input_tokens:
+                tokens.labels(model, "input").inc(usage.input_tokens)
+            if usage.output_tokens:
+                tokens.labels(model, "output").inc(usage.output_tokens)
+            if usage.cache_read_tokens:
+                tokens.labels(model, "cache_read").inc(usage.cache_read_tokens)
+            if usage.cache_write_tokens:
+                tokens.labels(model, "cache_write").inc(usage.cache_write_tokens)
+            if usage.reasoning_tokens:
+                tokens.labels(model, "reasoning").inc(usage.reasoning_tokens)
         if ctx.cost:
-            child(self.cost, model).inc(ctx.cost)
+            self.cost.labels(model).inc(ctx.cost)
         for i, a in enumerate(ctx.attempts):
             status = a.status
             outcome = "ok" if status is not None and status < 400 else (str(a.error.kind) if a.error else "error")
-            child(self.attempts, a.provider, outcome).inc()
+            self.attempts.labels(a.provider, outcome).inc()
             if i:
-                child(self.retries, a.provider).inc()
+                self.retries.labels(a.provider).inc()
         plan, route = ctx.plan, ctx.route
         if plan is not None and route is not None and route.model.name != plan.candidates[0].model.name:
             self.fallbacks.inc()
@@ -287,7 +291,7 @@ class Metrics:
 
     def key_rested(self, provider: str, reason: str) -> None:
         """A key pool put one of its keys to rest (the pool's ``on_rest``)."""
-        self._child(self.cooldowns, provider, reason).inc()
+        self.cooldowns.labels(provider, reason).inc()
 
     def close(self) -> None:
         """At the process's end: its live gauges (open streams, ledger depth) stop counting."""
