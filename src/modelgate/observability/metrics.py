@@ -3,7 +3,8 @@
 :class:`Metrics` owns its own registry (never prometheus-client's global one, so two
 gateways in one process — the tests — never share a count). :meth:`Metrics.observe` is
 called by the settler once per request with the whole request context; it is on the
-request path, so each label set's child is looked up once and kept in a dict.
+request path, so each label set's child is looked up once and kept in a dict, and with one
+process the values are plain attributes that a scrape reads (:class:`_Family`).
 
 Labels are bounded: the door, the endpoint, the config's model names (a name the catalog
 does not know is ``other``), providers, error kinds, limit codes. Never a key id or a
