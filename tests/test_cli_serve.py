@@ -12,6 +12,7 @@ from pathlib import Path
 import anthropic
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelgate.testing.gateway_runner import free_port, run_gateway
 from modelgate.testing.runner import stop_process, wait_until_listening
@@ -69,6 +70,15 @@ def test_several_workers_serve_the_same_config(upstream) -> None:
                 model="claude-x", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
             )
             assert message.stop_reason == "end_turn"
+        # whichever worker answers the scrape, it adds up both workers' counts
+        text = httpx.get(f"{gateway.base_url}/metrics", timeout=10).text
+        requests = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "modelgate_requests_total" and s.labels["model"] == "claude-*"
+        ]
+        assert sum(requests) == 10
 
 
 def test_several_workers_without_shared_counters_are_refused(tmp_path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,6 +35,7 @@ from modelgate.frontdoors.listings import ModelListings
 from modelgate.frontdoors.openai_chat import OpenAIChatFrontDoor
 from modelgate.frontdoors.openai_responses import OpenAIResponsesFrontDoor
 from modelgate.frontdoors.usage import UsageEndpoint
+from modelgate.observability.metrics import Metrics
 from modelgate.observability.request_log import RequestLog
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.chain import Chain
@@ -105,7 +107,12 @@ class Gateway:
         self.authenticator = authenticator or self.tenancy.authenticator
         self.admission = Admission(self.authenticator, config.server.max_body_bytes, self.tenancy)
         self.admission.byok = {f"x-modelgate-key-{p.name.lower()}": p.name for p in config.providers if p.byok}
-        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy)
+        #: Prometheus collectors (``GET /metrics``); model labels bounded by the config's names.
+        writer = self.tenancy.writer
+        self.metrics = Metrics((m.name for m in config.models), lambda: writer.pending)
+        for provider in self.providers.values():
+            provider.keys.on_rest = self.metrics.key_rested
+        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics)
         self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
@@ -118,9 +125,8 @@ class Gateway:
         self.listings = ModelListings(self.catalog, self.admission, self.doors)
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
         admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
-        self.admin = AdminAPI(
-            admin, ensure_master_key(config), after_write=self.tenancy.cache.refresh, upstreams=self.upstreams
-        )
+        self.master_key = ensure_master_key(config)
+        self.admin = AdminAPI(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
 
     async def start(self) -> None:
         await self.client.start()
@@ -131,6 +137,7 @@ class Gateway:
         await self.routing_state.close()
         await self.tenancy.close()
         await self.client.close()
+        self.metrics.close()
 
     def routes(self) -> list[BaseRoute]:
         # The model endpoints first: routes are matched in order, on every request.
@@ -147,6 +154,7 @@ class Gateway:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
+            *([Route("/metrics", self.scrape, methods=["GET"])] if self.config.server.metrics else []),
             *self.forgiving_routes(),
         ]
 
@@ -196,6 +204,14 @@ class Gateway:
         if self.routing_state.shared:
             body["routing_state"] = self.routing_state.describe()
         return Response(orjson.dumps(body), media_type="application/json")
+
+    async def scrape(self, request: Request) -> Response:
+        """Prometheus metrics in the text format; behind the master key when the config asks."""
+        if self.config.server.metrics_auth:
+            given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not secrets.compare_digest(given.encode(), self.master_key.encode()):
+                return Response(b"unauthorized\n", status_code=401, media_type="text/plain")
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def upstreams(self) -> ProvidersReport:
         """The router's view of the upstreams, for ``GET /admin/providers``: every key of every

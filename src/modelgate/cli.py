@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def serve(
     import uvicorn
 
     from modelgate.app import CONFIG_ENV, Gateway, ensure_master_key
+    from modelgate.observability.metrics import MULTIPROC_ENV
 
     config = _load_or_exit(config_path)
     # The options reach every worker through the environment, as the config file's path does.
@@ -88,6 +90,12 @@ def serve(
         )
     if config_path:
         os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    if worker_count > 1 and not os.environ.get(MULTIPROC_ENV):
+        # each worker writes its metrics there and a scrape adds them up; fresh, so no value
+        # of a previous run is counted again
+        metrics_dir = Path(server.data_dir) / "prometheus"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="run-", dir=metrics_dir)
     uvicorn.run(
         "modelgate.app:create_app",
         factory=True,

@@ -234,6 +234,10 @@ class ServerConfig(_Strict):
     #: Redis for limits shared by several processes or instances (``$MODELGATE_REDIS_URL``);
     #: counters are kept in process otherwise.
     redis_url: str | None = None
+    #: Serve Prometheus metrics on ``GET /metrics``.
+    metrics: bool = True
+    #: Ask the scraper for the master key (Prometheus scrapers usually have none).
+    metrics_auth: bool = False
 
 
 #: The classes of failure a router tells apart (``routing.router.failure_class``).

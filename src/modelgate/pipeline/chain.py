@@ -95,6 +95,9 @@ class Chain:
         finally:
             if not isinstance(response, EventStream):
                 self.settler.settle(ctx)
+            elif (metrics := self.settler.metrics) is not None:
+                ctx.streamed = True
+                metrics.stream_opened()
         return response
 
     async def _serve(self, ctx: RequestContext, request: Request, door: FrontDoor, call: Call, plan: Plan) -> Response:

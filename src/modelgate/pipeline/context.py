@@ -121,6 +121,8 @@ class RequestContext:
     #: Seconds from arrival to settlement.
     duration: float | None = None
     client_gone: bool = False
+    #: The answer is a stream, still open until it settles (for the open-streams gauge).
+    streamed: bool = False
     settled: bool = False
 
     @property

@@ -20,13 +20,15 @@ from modelgate.pipeline.context import CLIENT_CLOSED, Operation, RequestContext
 from modelgate.store.records import LedgerRow
 
 if TYPE_CHECKING:
+    from modelgate.observability.metrics import Metrics
     from modelgate.policy.tenancy import Tenancy
 
 
 class Settler:
-    def __init__(self, request_log: RequestLog, tenancy: Tenancy | None = None) -> None:
+    def __init__(self, request_log: RequestLog, tenancy: Tenancy | None = None, metrics: Metrics | None = None) -> None:
         self.request_log = request_log
         self.tenancy = tenancy
+        self.metrics = metrics
 
     def settle(self, ctx: RequestContext, client_gone: bool = False) -> None:
         if ctx.settled:
@@ -44,6 +46,8 @@ class Settler:
                 ctx.status = CLIENT_CLOSED
         if self.tenancy is not None:
             self.bill(ctx, self.tenancy)
+        if self.metrics is not None:
+            self.metrics.observe(ctx)
         self.request_log.write(ctx)
 
     @staticmethod

@@ -91,6 +91,8 @@ class KeyPool:
         self._clock = clock
         #: Where the rests this pool decides are reported (nowhere until the gateway wires it).
         self.events: RoutingEvents | None = None
+        #: Told of each rest this pool decides (provider, reason): the metrics' hook.
+        self.on_rest: Callable[[str, str], None] | None = None
         #: Each key's fingerprint, by id (:func:`key_fingerprint`).
         self.fingerprints = {k.id: key_fingerprint(provider, k.secret) for k in self.keys}
         self._turn: Iterator[UpstreamKey] | None = itertools.cycle(self.keys) if self.keys else None
@@ -143,6 +145,8 @@ class KeyPool:
         self._resting[key_id] = _Rest(now + seconds, reason)
         if self.events is not None:
             self.events.key_rested(self, key_id, reason, seconds)
+        if self.on_rest is not None:
+            self.on_rest(self.provider, reason)
         return True
 
     def apply_rest(self, fingerprint: str, reason: str, seconds: float) -> str | None:
