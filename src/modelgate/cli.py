@@ -37,6 +37,7 @@ def main() -> None:
 @click.option("--database-url", help="Keys, teams and ledger (default: $MODELGATE_DATABASE_URL, else SQLite).")
 @click.option("--redis-url", help="Counters shared by workers and instances (default: $MODELGATE_REDIS_URL).")
 @click.option("--log-level", default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines (default: server.log_format).")
 def serve(
     config_path: str | None,
     host: str | None,
@@ -45,6 +46,7 @@ def serve(
     database_url: str | None,
     redis_url: str | None,
     log_level: str,
+    log_format: str | None,
 ) -> None:
     """Start the gateway."""
     import uvicorn
@@ -105,7 +107,7 @@ def serve(
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         log_level=log_level,
-        log_config=log_config(log_level),
+        log_config=log_config(log_level, log_format or server.log_format),
         access_log=False,
         # X-Forwarded-For is only trustworthy behind a known proxy: never by default.
         proxy_headers=False,
@@ -113,16 +115,22 @@ def serve(
     )
 
 
-def log_config(level: str) -> dict[str, Any]:
+def log_config(level: str, log_format: str = "text") -> dict[str, Any]:
     """uvicorn's logging config, plus the gateway's own loggers (``modelgate.*``: the request
-    log line, tracebacks of unexpected errors) on stderr at ``level``."""
+    log line, tracebacks of unexpected errors) on stderr at ``level``, as text or JSON
+    (:mod:`modelgate.observability.logs`), each line with its request's id."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["modelgate"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    if log_format == "json":
+        config["formatters"]["modelgate"] = {"()": "modelgate.observability.logs.JSONFormatter"}
+    else:
+        config["formatters"]["modelgate"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config.setdefault("filters", {})["request_id"] = {"()": "modelgate.observability.logs.RequestIdFilter"}
     config["handlers"]["modelgate"] = {
         "class": "logging.StreamHandler",
         "formatter": "modelgate",
+        "filters": ["request_id"],
         "stream": "ext://sys.stderr",
     }
     config["loggers"]["modelgate"] = {"handlers": ["modelgate"], "level": level.upper(), "propagate": False}

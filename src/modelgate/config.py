@@ -228,6 +228,9 @@ class ServerConfig(_Strict):
     stream_ping_interval: float = Field(default=10.0, gt=0)
     #: Level of the one log line each request writes when it settles (``off``: none).
     request_log_level: Literal["debug", "info", "warning", "off"] = "info"
+    #: ``text`` lines, or one JSON object per line with the request id on each
+    #: (``observability/logs.py``).
+    log_format: Literal["text", "json"] = "text"
     #: The store of keys, teams and the ledger: a SQLite file in ``data_dir`` by default,
     #: ``postgresql://…`` for several instances (``$MODELGATE_DATABASE_URL``).
     database_url: str | None = None

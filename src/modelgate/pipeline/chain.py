@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelgate.errors import GatewayError, InternalError, NotFound, UpstreamHTTPError
+from modelgate.observability.logs import REQUEST_ID
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.attempt import Answer, attempt, is_passthrough, upstream_request_id
 from modelgate.pipeline.background import intercepts_warmup, warmup_response
@@ -60,6 +61,7 @@ class Chain:
     async def handle(self, request: Request, door: FrontDoor, operation: Operation, endpoint: str) -> Response:
         """Answer one model endpoint call, in ``door``'s protocol, whatever happens."""
         ctx = RequestContext(new_request_id(), door.protocol, endpoint)
+        REQUEST_ID.set(ctx.request_id)  # every log line of this request's task names it
         response: Response | None = None
         try:
             call = await self.admission.admit(ctx, request, door, operation)
