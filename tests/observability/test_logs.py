@@ -61,10 +61,13 @@ async def test_every_line_of_a_request_names_it(fake: FakeUpstream, json_lines: 
 
 def test_a_line_outside_a_request_has_no_id_and_odd_values_still_format() -> None:
     record = logging.LogRecord("modelgate", logging.ERROR, __file__, 1, "boom %s", (object(),), None)
-    record.modelgate = {"when": object()}
     RequestIdFilter().filter(record)
     line = orjson.loads(JSONFormatter().format(record))
     assert line["request_id"] is None and line["level"] == "error" and line["message"].startswith("boom <object")
+    settled = logging.LogRecord("modelgate.request", logging.INFO, __file__, 1, "status=200", (), None)
+    settled.modelgate = {"when": object(), "status": 200}
+    line = orjson.loads(JSONFormatter().format(settled))
+    assert line["message"] == "request settled" and line["status"] == 200
     assert str(line["when"]).startswith("<object")
     token = REQUEST_ID.set("req_abc")
     try:
