@@ -96,6 +96,10 @@ class RequestContext:
     call: Call | None = None
     #: The client's address, where a key's IP rules needed it.
     client_ip: str | None = None
+    #: The per-application endpoint the request came through (``/v1/<id>/<provider>``), by id.
+    endpoint_id: str | None = None
+    #: The client's agent session (Claude Code's, Codex's, Gemini CLI's), when it names one.
+    session_id: str | None = None
     #: Upstream keys the client brought for this request only, by provider name (BYOK).
     byok: dict[str, str] | None = None
     #: The serving model's price, and what the call reserved against its limits and budgets.

@@ -93,5 +93,6 @@ class Settler:
                 credits=tenancy.prices.credits(cost),
                 status=ctx.status or 0,
                 latency_ms=round((ctx.duration or 0.0) * 1000),
+                endpoint_id=ctx.endpoint_id,
             )
         )

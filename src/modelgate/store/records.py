@@ -155,6 +155,8 @@ class LedgerRow:
     credits: float = 0.0
     status: int = 200
     latency_ms: int = 0
+    #: The per-application endpoint (``/v1/<id>/<provider>``) the request came through.
+    endpoint_id: str | None = None
 
 
 class Spend(NamedTuple):

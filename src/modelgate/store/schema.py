@@ -103,6 +103,23 @@ keys = sa.Table(
     sa.Column("ip_window", sa.String(16)),
     # Claude Code's warm-up calls answered by the gateway (when ``router.warmup`` is ``local``).
     sa.Column("intercept_warmup", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Request and answer bodies kept in ``request_bodies`` for this key's calls (opt-in).
+    sa.Column("log_bodies", sa.Boolean, nullable=False, server_default=sa.false()),
+    *_stamps(),
+)
+
+# Per-application endpoints: ``/v1/<id>/<provider>`` base URLs that route like the plain ones
+# but carry the endpoint's id into the ledger, the request records and the traces.
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("keys", sa.JSON, nullable=False),  # key ids it accepts; empty accepts every key
+    sa.Column("models", sa.JSON, nullable=False),  # names and patterns; empty allows every model
+    sa.Column("log_bodies", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled_at", UTCDateTime),
     *_stamps(),
 )
 
@@ -131,7 +148,62 @@ ledger = sa.Table(
     sa.Column("credits", sa.Double, nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("endpoint_id", ID),  # the per-application endpoint it came through, if any
     sa.Index(None, "key_id", "at"),
     sa.Index(None, "team_id", "at"),
     sa.Index(None, "at"),
+    sa.Index(None, "endpoint_id", "at"),
+)
+
+# The request log: one record per request with what an operator needs to see why it ended as
+# it did. Unlike the ledger (billing history, kept), it is pruned after ``retention``.
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("key_id", ID),
+    sa.Column("team_id", ID),
+    sa.Column("endpoint_id", ID),
+    sa.Column("session_id", sa.Text),
+    sa.Column("door", sa.Text, nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=False),
+    sa.Column("model", sa.Text),
+    sa.Column("served_model", sa.Text),
+    sa.Column("provider", sa.Text),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error_type", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("stop_reason", sa.Text),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("ttft_ms", sa.Integer),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("cache_read_tokens", sa.Integer, nullable=False),
+    sa.Column("cache_write_tokens", sa.Integer, nullable=False),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Double, nullable=False),
+    sa.Column("tool_calls", sa.Integer, nullable=False),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("client_ip", sa.Text),
+    # Each upstream call: provider, model, key id (never the key), status, latency, error.
+    sa.Column("attempts", sa.JSON, nullable=False),
+    sa.Index(None, "key_id", "at"),
+    sa.Index(None, "endpoint_id", "at"),
+    sa.Index(None, "session_id", "at"),
+    sa.Index(None, "at"),
+    sa.Index(None, "request_id"),
+)
+
+# Bodies, for the keys and endpoints that opt in: capped, secrets redacted, pruned sooner.
+request_bodies = sa.Table(
+    "request_bodies",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("response", sa.Text),
+    sa.Column("truncated", sa.Boolean, nullable=False),
 )
