@@ -100,6 +100,8 @@ class RequestContext:
     endpoint_id: str | None = None
     #: The client's agent session (Claude Code's, Codex's, Gemini CLI's), when it names one.
     session_id: str | None = None
+    #: Keep this request's bodies in the request log (its key's or its endpoint's opt-in).
+    log_bodies: bool = False
     #: Upstream keys the client brought for this request only, by provider name (BYOK).
     byok: dict[str, str] | None = None
     #: The serving model's price, and what the call reserved against its limits and budgets.
