@@ -111,7 +111,9 @@ class Gateway:
         writer = self.tenancy.writer
         self.metrics = Metrics((m.name for m in config.models), lambda: writer.pending)
         for provider in self.providers.values():
-            provider.keys.on_rest = self.metrics.key_rested
+            provider.keys.listeners.append(self.metrics)
+        for health in self.catalog.health():
+            health.listeners.append(self.metrics)
         self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics)
         self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)

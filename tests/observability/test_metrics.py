@@ -3,6 +3,7 @@ labels kept bounded, and the values of several worker processes added up."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -92,6 +93,22 @@ async def test_a_key_put_to_rest_is_counted_without_its_id(fake: FakeUpstream) -
     assert "anth#" not in text
 
 
+async def test_breakers_opening_and_closing_are_counted_by_provider(fake: FakeUpstream) -> None:
+    data = {**gateway_config(fake), "router": {"attempts": 1, "health": {"failures": 1, "cooloff": 0.05}}}
+    async with configured_gateway(data) as (_, ac):
+        fake.script(error={"status": 529}, times=1)
+        r = await ac.post("/v1/messages", json=anthropic_body(MODEL), headers=ANTHROPIC_HEADERS)
+        assert r.status_code == 529
+        samples = await scrape(ac)
+        assert value(samples, "modelgate_breaker_transitions_total", provider="anth", state="open") == 1
+        assert value(samples, "modelgate_breaker_transitions_total", state="closed") == 0
+        await asyncio.sleep(0.1)  # past the cool-off: the next request tries it, and it answers
+        r = await ac.post("/v1/messages", json=anthropic_body(MODEL), headers=ANTHROPIC_HEADERS)
+        assert r.status_code == 200
+        samples = await scrape(ac)
+    assert value(samples, "modelgate_breaker_transitions_total", provider="anth", state="closed") == 1
+
+
 async def test_a_limit_refusal_is_counted_by_its_limit(fake: FakeUpstream) -> None:
     async with tenant_gateway(fake, {}) as gw, asgi_client(gw) as ac:
         key = await make_key(gw, "metrics-rpm", rpm=1)
@@ -117,8 +134,9 @@ _WORKER = textwrap.dedent(
     import sys
     from modelgate.observability.metrics import Metrics
     from modelgate.pipeline.context import RequestContext
+    from modelgate.providers.keys import KeyPool
     metrics = Metrics(["m"])
-    metrics.key_rested("anth", "rate_limited")
+    metrics.key_rested(KeyPool("anth", ["k"]), "anth#0", "rate_limited", 30.0)
     metrics.stream_opened()
     ctx = RequestContext("req_x", "anthropic", "messages", status=200, duration=0.2)
     metrics.observe(ctx)

@@ -204,7 +204,7 @@ def test_a_rest_decided_here_is_reported_and_one_applied_from_elsewhere_is_not()
 
     clock = Clock()
     pool = KeyPool("p", SECRETS, clock=clock)
-    pool.events = Events()  # type: ignore[assignment]  # only the method a pool calls
+    pool.listeners.append(Events())  # type: ignore[arg-type]  # only the method a pool calls
     pool.rest("p#0", refusal(429, retry_after=4))
     assert pool.apply_rest(pool.fingerprints["p#1"], "refused", 60) == "p#1"
     assert reported == [("p#0", "rate_limited", 4.0)]

@@ -85,7 +85,7 @@ def test_openings_and_closings_decided_here_are_reported_once_each() -> None:
     clock = Clock()
     events = Reported()
     health = DeploymentHealth("sonnet", "anth", "claude-sonnet-4-6", threshold=2, cooloff=30, clock=clock)
-    health.events = events  # type: ignore[assignment]  # only the methods a breaker calls
+    health.listeners.append(events)  # type: ignore[arg-type]  # only the methods a breaker calls
     health.failed()
     health.failed()
     health.failed()  # open already: not an opening
@@ -101,7 +101,7 @@ def test_an_opening_or_closing_from_elsewhere_is_applied_and_never_reported() ->
     clock = Clock()
     events = Reported()
     health = DeploymentHealth("sonnet", "anth", "claude-sonnet-4-6", threshold=3, cooloff=30, clock=clock)
-    health.events = events  # type: ignore[assignment]
+    health.listeners.append(events)  # type: ignore[arg-type]
     health.apply_open(12)
     assert health.state() == {
         "model": "sonnet",

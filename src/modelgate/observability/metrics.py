@@ -32,6 +32,8 @@ from modelgate.errors import LimitExceeded
 
 if TYPE_CHECKING:
     from modelgate.pipeline.context import RequestContext
+    from modelgate.providers.keys import KeyPool
+    from modelgate.routing.health import DeploymentHealth
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: The model label of a request whose model the catalog does not know (or none at all).
@@ -187,6 +189,12 @@ class Metrics:
             ("provider", "reason"),
             registry=registry,
         )
+        self.breakers = self._counter(
+            "modelgate_breaker_transitions",
+            "Deployments' circuit breakers opened or closed here, by provider and new state.",
+            ("provider", "state"),
+            registry=registry,
+        )
         self.open_streams = self._gauge(
             "modelgate_open_streams", "Streamed answers still open.", registry=registry, multiprocess_mode="livesum"
         )
@@ -290,9 +298,16 @@ class Metrics:
     def stream_opened(self) -> None:
         self.open_streams.inc()
 
-    def key_rested(self, provider: str, reason: str) -> None:
-        """A key pool put one of its keys to rest (the pool's ``on_rest``)."""
-        self.cooldowns.labels(provider, reason).inc()
+    # The routing listener (``routing.shared.RoutingEvents``): told of what pools and breakers decide.
+
+    def key_rested(self, pool: KeyPool, key_id: str, reason: str, seconds: float) -> None:
+        self.cooldowns.labels(pool.provider, reason).inc()
+
+    def breaker_opened(self, health: DeploymentHealth, seconds: float) -> None:
+        self.breakers.labels(health.provider, "open").inc()
+
+    def breaker_closed(self, health: DeploymentHealth) -> None:
+        self.breakers.labels(health.provider, "closed").inc()
 
     def close(self) -> None:
         """At the process's end: its live gauges (open streams, ledger depth) stop counting."""

@@ -12,8 +12,8 @@ refusals reach the requests as the upstream's own (retried by the router like an
 failure), rather than as a refusal the gateway made up. While no key rests, ``pick`` is one
 ``next()`` on a cycle, as cheap as a plain round robin.
 
-Each rest the pool decides is reported to its ``events`` (:mod:`modelgate.routing.shared`:
-nowhere by default, Redis for a fleet), and rests other instances decided arrive through
+Each rest the pool decides is reported to its ``listeners`` (:class:`~modelgate.routing.shared.RoutingEvents`:
+the metrics, and Redis for a fleet), and rests other instances decided arrive through
 :meth:`KeyPool.apply_rest`, naming the key by its :attr:`KeyPool.fingerprints` (a digest of
 the provider and the secret, the same wherever the config lists the key). A remote rest may
 put the last key awake to rest too: it is a fact about the upstream, and ``pick`` still
@@ -89,10 +89,8 @@ class KeyPool:
         self.cooldown = cooldown
         self.quarantine = quarantine
         self._clock = clock
-        #: Where the rests this pool decides are reported (nowhere until the gateway wires it).
-        self.events: RoutingEvents | None = None
-        #: Told of each rest this pool decides (provider, reason): the metrics' hook.
-        self.on_rest: Callable[[str, str], None] | None = None
+        #: Told of each rest this pool decides (the metrics; the shared state of a fleet).
+        self.listeners: list[RoutingEvents] = []
         #: Each key's fingerprint, by id (:func:`key_fingerprint`).
         self.fingerprints = {k.id: key_fingerprint(provider, k.secret) for k in self.keys}
         self._turn: Iterator[UpstreamKey] | None = itertools.cycle(self.keys) if self.keys else None
@@ -143,10 +141,8 @@ class KeyPool:
             message = error.message
             log.warning("upstream key %s refused with %d (%s): out for %.0f s", key_id, status, message, seconds)
         self._resting[key_id] = _Rest(now + seconds, reason)
-        if self.events is not None:
-            self.events.key_rested(self, key_id, reason, seconds)
-        if self.on_rest is not None:
-            self.on_rest(self.provider, reason)
+        for listener in self.listeners:
+            listener.key_rested(self, key_id, reason, seconds)
         return True
 
     def apply_rest(self, fingerprint: str, reason: str, seconds: float) -> str | None:

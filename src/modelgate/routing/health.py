@@ -34,9 +34,9 @@ class DeploymentHealth:
         "_clock",
         "_cooloff",
         "_threshold",
-        "events",
         "failures",
         "latency",
+        "listeners",
         "model",
         "open_until",
         "provider",
@@ -68,15 +68,15 @@ class DeploymentHealth:
         self.latency: float | None = None
         #: Whether the breaker was opened by another instance (learnt through the shared state).
         self.remote = False
-        #: Where openings and closings are reported (nowhere until the gateway wires it).
-        self.events: RoutingEvents | None = None
+        #: Told of the openings and closings decided here (the metrics; a fleet's shared state).
+        self.listeners: list[RoutingEvents] = []
 
     def ok(self, latency: float | None = None) -> None:
         """An attempt succeeded: the breaker closes."""
         if self.failures and self.open_until:
             log.info("deployment %s of %s (provider %s) is healthy again", self.upstream, self.model, self.provider)
-            if self.events is not None:
-                self.events.breaker_closed(self)
+            for listener in self.listeners:
+                listener.breaker_closed(self)
         self.failures = 0
         self.open_until = 0.0
         self.remote = False
@@ -100,8 +100,9 @@ class DeploymentHealth:
             opens = self.open_until <= now  # closed or half-open: it opens now (not merely stays open)
             self.open_until = now + self._cooloff
             self.remote = False
-            if opens and self.events is not None:
-                self.events.breaker_opened(self, self._cooloff)
+            if opens:
+                for listener in self.listeners:
+                    listener.breaker_opened(self, self._cooloff)
 
     def apply_open(self, seconds: float) -> None:
         """Open for ``seconds`` more, as another instance decided (never reported back). The

@@ -3,7 +3,7 @@
 Key rests (``providers/keys.py``) and circuit breakers (``routing/health.py``) are decided
 by each process from its own attempts, and kept in its memory: the request path reads them
 there, never anywhere else, so sharing them costs the happy path nothing. What is shared is
-the *changes*: a pool or a breaker reports each one to its ``events`` (:class:`RoutingEvents`)
+the *changes*: a pool or a breaker reports each one to its ``listeners`` (:class:`RoutingEvents`)
 and a shared state passes it on to the other instances, which apply it to their own pools
 and breakers (``KeyPool.apply_rest``, ``DeploymentHealth.apply_open`` / ``apply_close``).
 
@@ -32,7 +32,8 @@ def deployment_id(health: DeploymentHealth) -> DeploymentId:
 
 
 class RoutingEvents(Protocol):
-    """Where a pool or a breaker reports a change it decided (never one it was told of)."""
+    """A listener of the changes a pool or a breaker decided (never of those it was told of):
+    the metrics count them, a shared state passes them on to the fleet."""
 
     def key_rested(self, pool: KeyPool, key_id: str, reason: str, seconds: float) -> None: ...
 

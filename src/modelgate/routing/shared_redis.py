@@ -121,11 +121,11 @@ class RedisRouting(ProcessRouting):
 
     def attach(self, pools: Iterable[KeyPool], breakers: Iterable[DeploymentHealth]) -> None:
         for pool in pools:
-            pool.events = self
+            pool.listeners.append(self)
             for fingerprint in pool.fingerprints.values():
                 self._pools[fingerprint] = pool
         for health in breakers:
-            health.events = self
+            health.listeners.append(self)
             self._breakers.setdefault(deployment_id(health), []).append(health)
 
     async def start(self) -> None:
