@@ -5,7 +5,7 @@ A door recognises them by its protocol's rule (``FrontDoor.background``; for Cla
 the JSON message or the event stream its codec writes for any translated answer — so the
 client's SDK reads it like any answer, and no upstream is called and nothing is spent
 (``router.warmup: local``, unless the caller's key says ``intercept_warmup: false``). A
-session-title call goes to ``router.title_model`` when one is set (``Chain.handle``).
+session-title call goes to ``router.title_model`` when one is set (:func:`plan_title`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from starlette.responses import Response
 
 from modelgate import ir
 from modelgate.pipeline.context import Call, RequestContext
+from modelgate.pipeline.plan import Plan, make_plan
 from modelgate.pipeline.respond import JSON, SSE_HEADERS
 from modelgate.policy.auth import Principal
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
+    from modelgate.routing.catalog import ModelCatalog
+    from modelgate.routing.router import Router
 
 log = logging.getLogger("modelgate.request")
 
@@ -69,3 +72,15 @@ def warmup_response(ctx: RequestContext, door: FrontDoor, call: Call) -> Respons
     ctx.mark_first_byte()
     log.info("warm-up answered locally (request %s, model %s)", request_id, call.model)
     return response
+
+
+def plan_title(catalog: ModelCatalog, door: FrontDoor, call: Call, router: Router) -> Plan:
+    """The plan of a session-title call: moved to ``router.title_model`` when one is set (its
+    body then names that model, fitted to the route that serves it), else as it came."""
+    title_model = router.title_model
+    if title_model is None or title_model == call.model:
+        return make_plan(catalog, door, call, router.thinking_budget)
+    call.model = title_model
+    plan = make_plan(catalog, door, call, router.thinking_budget)
+    door.retarget(call, plan.candidates[0])
+    return plan

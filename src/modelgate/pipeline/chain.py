@@ -34,7 +34,7 @@ from modelgate.errors import GatewayError, InternalError, NotFound, UpstreamHTTP
 from modelgate.observability.logs import REQUEST_ID
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.attempt import Answer, attempt, is_passthrough, upstream_request_id
-from modelgate.pipeline.background import intercepts_warmup, warmup_response
+from modelgate.pipeline.background import intercepts_warmup, plan_title, warmup_response
 from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, RequestContext, new_request_id
 from modelgate.pipeline.plan import Plan, make_plan
 from modelgate.pipeline.respond import respond
@@ -70,14 +70,11 @@ class Chain:
             if background is Background.WARMUP and router.warmup_local and intercepts_warmup(ctx.caller):
                 response = warmup_response(ctx, door, call)
             else:
-                title_model = router.title_model if background is Background.TITLE else None
-                if title_model is not None and title_model != call.model:
-                    call.model = title_model
+                if background is Background.TITLE:
+                    plan = plan_title(self.catalog, door, call, router)
                 else:
-                    title_model = None  # served as it came
-                ctx.plan = plan = make_plan(self.catalog, door, call, router.thinking_budget)
-                if title_model is not None:
-                    door.retarget(call, plan.candidates[0])
+                    plan = make_plan(self.catalog, door, call, router.thinking_budget)
+                ctx.plan = plan
                 await self.admission.reserve(ctx, door, call, plan)
                 response = await self._serve(ctx, request, door, call, plan)
         except GatewayError as e:
