@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from modelgate.cli import main
 from modelgate.policy.keys import digest, is_virtual
-from modelgate.store import Budget, Database, KeyRecord, LedgerRow, LedgerStore, TenantStore, default_url
+from modelgate.store import Budget, Database, KeyRecord, LedgerRow, LedgerStore, TenantStore, UserStore, default_url
 
 T = TypeVar("T")
 
@@ -276,3 +276,37 @@ def test_keys_send_warmups_upstream_on_request(url: str) -> None:
     assert stored_key(url, "cc").intercept_warmup is False
     ok(url, "keys", "update", "cc", "--intercept-warmup")
     assert stored_key(url, "cc").intercept_warmup is True
+
+
+def test_users_create_list_password_delete(url: str) -> None:
+    created = CliRunner().invoke(
+        main, ["users", "create", "ops", "--password-stdin", "--database-url", url], input="a long enough secret\n"
+    )
+    assert created.exit_code == 0, created.output
+    assert "user ops (user_" in created.output and "a long enough secret" not in created.output
+    listed = json.loads(ok(url, "users", "list", "--json").output)
+    assert [u["name"] for u in listed] == ["ops"] and "password" not in json.dumps(listed)
+    short = CliRunner().invoke(
+        main, ["users", "create", "x", "--password-stdin", "--database-url", url], input="short\n"
+    )
+    assert short.exit_code == 2 and "12 to 1024" in short.output
+    again = CliRunner().invoke(
+        main, ["users", "create", "ops", "--password-stdin", "--database-url", url], input="a long enough secret\n"
+    )
+    assert again.exit_code == 1 and "already exists" in again.output
+    changed = CliRunner().invoke(
+        main, ["users", "password", "ops", "--password-stdin", "--database-url", url], input="another secret!!\n"
+    )
+    assert changed.exit_code == 0, changed.output
+
+    async def check(db: Database) -> tuple[bool, bool]:
+        users = UserStore(db)
+        return (
+            await users.authenticate("ops", "a long enough secret") is None,
+            await users.authenticate("ops", "another secret!!") is not None,
+        )
+
+    assert on_store(url, check) == (True, True)
+    assert "user ops deleted" in ok(url, "users", "delete", "ops").output
+    assert ok(url, "users", "list").output.strip() == "no users"
+    assert cli(url, "users", "delete", "ops").exit_code == 1

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from modelgate.admin.commands import COMMANDS as ADMIN_COMMANDS
+from modelgate.admin.user_commands import users_group
 from modelgate.config import Config, ConfigError, load_config
 
 
@@ -168,7 +169,7 @@ def fake_upstream(host: str, port: int, require_key: str | None) -> None:
     serve_fake(host, port, require_key)
 
 
-for _command in ADMIN_COMMANDS:
+for _command in (*ADMIN_COMMANDS, users_group):
     main.add_command(_command)
 
 

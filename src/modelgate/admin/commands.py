@@ -78,7 +78,7 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _store(options: dict[str, Any]) -> Store:
+def store_at(options: dict[str, Any]) -> Store:
     try:
         config = load_config(options["config_path"])
     except ConfigError as exc:
@@ -104,10 +104,11 @@ def _on_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
         _fail(f"cannot use the store at {store.shown}: {exc}", 1)
 
 
-def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
-    """Run one operation of :class:`Admin` on a store at the current schema."""
+def on_current_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on a store at the current schema (an embedded SQLite store is migrated
+    on the way in; a shared one must have been, by ``db upgrade``)."""
 
-    async def with_admin(db: Database) -> T:
+    async def current(db: Database) -> T:
         if db.dialect == "sqlite":
             await upgrade_database(db)
         elif (revision := await current_revision(db)) != head_revision():
@@ -115,9 +116,14 @@ def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
                 f"the store at {store.shown} is at schema revision {revision or 'none'}, "
                 f"this modelgate needs {head_revision()}: run `modelgate db upgrade` first"
             )
-        return await work(Admin(TenantStore(db), LedgerStore(db), store.credit_rate))
+        return await work(db)
 
-    return _on_store(store, with_admin)
+    return _on_store(store, current)
+
+
+def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
+    """Run one operation of :class:`Admin` on a store at the current schema."""
+    return on_current_store(store, lambda db: work(Admin(TenantStore(db), LedgerStore(db), store.credit_rate)))
 
 
 # options
@@ -292,7 +298,7 @@ def db_group() -> None:
 @store_options
 def db_upgrade(**options: Any) -> None:
     """Bring the store's schema to this version's (safe to run again, and from several hosts at once)."""
-    store = _store(options)
+    store = store_at(options)
 
     async def upgrade(db: Database) -> tuple[str | None, str | None]:
         before = await current_revision(db)
@@ -345,7 +351,7 @@ def keys_create(ctx: click.Context, /, **o: Any) -> None:
         team = None if key.team_id is None else (await admin.team_names()).get(key.team_id)
         return render.key_details(key, team, admin.now()), secret
 
-    details, secret = _run(_store(o), create)
+    details, secret = _run(store_at(o), create)
     click.echo(render.details(details), err=True)
     click.echo("The key follows. It is shown only this once: store it now.", err=True)
     click.echo(secret)
@@ -364,7 +370,7 @@ def keys_list(**o: Any) -> None:
             return KeyList(data=[views.key_view(k, names, now) for k in keys]).model_dump_json(indent=2)
         return render.key_table(keys, names, now) if keys else "no keys"
 
-    click.echo(_run(_store(o), listing))
+    click.echo(_run(store_at(o), listing))
 
 
 @keys_group.command("show")
@@ -381,7 +387,7 @@ def keys_show(ref: str, **o: Any) -> None:
         details = render.details(render.key_details(key, names.get(key.team_id or ""), now))
         return f"{details}\n\n{render.windows_table(await admin.windows(key.id))}"
 
-    click.echo(_run(_store(o), show))
+    click.echo(_run(store_at(o), show))
 
 
 _KEY_CLEARABLE: Final = (
@@ -408,7 +414,7 @@ def keys_update(ctx: click.Context, /, ref: str, **o: Any) -> None:
         names = await admin.team_names()
         return render.details(render.key_details(key, names.get(key.team_id or ""), admin.now()))
 
-    click.echo(_run(_store(o), update))
+    click.echo(_run(store_at(o), update))
 
 
 def _as_key_update(changes: dict[str, Any]) -> KeyUpdate:
@@ -422,7 +428,7 @@ def _as_key_update(changes: dict[str, Any]) -> KeyUpdate:
 @store_options
 def keys_revoke(ref: str, **o: Any) -> None:
     """Revoke a key for good (every gateway instance refuses it within the key refresh delay)."""
-    key = _run(_store(o), lambda admin: admin.revoke_key(ref))
+    key = _run(store_at(o), lambda admin: admin.revoke_key(ref))
     click.echo(f"key {key.name} ({key.id}) revoked at {render.when(key.revoked_at)}")
 
 
@@ -431,7 +437,7 @@ def keys_revoke(ref: str, **o: Any) -> None:
 @store_options
 def keys_rotate(ref: str, **o: Any) -> None:
     """A new secret for a key, same name, team and limits; the old one stops working. Printed alone on the last line."""
-    key, secret = _run(_store(o), lambda admin: admin.rotate_key(ref))
+    key, secret = _run(store_at(o), lambda admin: admin.rotate_key(ref))
     click.echo(f"key {key.name} ({key.id}) rotated: the old secret no longer works.", err=True)
     click.echo("The new key follows. It is shown only this once: store it now.", err=True)
     click.echo(secret)
@@ -442,7 +448,7 @@ def keys_rotate(ref: str, **o: Any) -> None:
 @store_options
 def keys_release(ref: str, **o: Any) -> None:
     """Lift the quarantine the gateway put on a key."""
-    key = _run(_store(o), lambda admin: admin.release_key(ref))
+    key = _run(store_at(o), lambda admin: admin.release_key(ref))
     click.echo(f"key {key.name} ({key.id}) is not quarantined")
 
 
@@ -474,7 +480,7 @@ def teams_create(ctx: click.Context, /, **o: Any) -> None:
         )
         return render.details(render.team_details(team, 0))
 
-    click.echo(_run(_store(o), create))
+    click.echo(_run(store_at(o), create))
 
 
 @teams_group.command("list")
@@ -489,7 +495,7 @@ def teams_list(**o: Any) -> None:
             return TeamList(data=[views.team_view(t) for t in teams]).model_dump_json(indent=2)
         return render.team_table(teams, await _members(admin)) if teams else "no teams"
 
-    click.echo(_run(_store(o), listing))
+    click.echo(_run(store_at(o), listing))
 
 
 async def _members(admin: Admin) -> dict[str, int]:
@@ -513,7 +519,7 @@ def teams_show(ref: str, **o: Any) -> None:
             return views.team_view(team).model_dump_json(indent=2)
         return render.details(render.team_details(team, (await _members(admin)).get(team.id, 0)))
 
-    click.echo(_run(_store(o), show))
+    click.echo(_run(store_at(o), show))
 
 
 @teams_group.command("update", cls=BudgetOrder)
@@ -531,7 +537,7 @@ def teams_update(ctx: click.Context, /, ref: str, **o: Any) -> None:
         team = await admin.update_team(ref, **_as_team_changes(changes))
         return render.details(render.team_details(team, (await _members(admin)).get(team.id, 0)))
 
-    click.echo(_run(_store(o), update))
+    click.echo(_run(store_at(o), update))
 
 
 def _as_team_changes(changes: dict[str, Any]) -> TeamChanges:
@@ -545,7 +551,7 @@ def _as_team_changes(changes: dict[str, Any]) -> TeamChanges:
 @store_options
 def teams_delete(ref: str, **o: Any) -> None:
     """Delete a team that no key belongs to."""
-    team = _run(_store(o), lambda admin: admin.delete_team(ref))
+    team = _run(store_at(o), lambda admin: admin.delete_team(ref))
     click.echo(f"team {team.name} ({team.id}) deleted")
 
 
@@ -572,7 +578,7 @@ def usage_command(**o: Any) -> None:
         credits = admin.credit_rate is not None or any(g.credits for g in groups)
         return render.usage_table(groups, o["group_by"], credits=credits)
 
-    click.echo(_run(_store(o), report))
+    click.echo(_run(store_at(o), report))
 
 
 COMMANDS: Final = (db_group, keys_group, teams_group, usage_command)

@@ -24,6 +24,7 @@ from modelgate.store.records import (
     UsageGroupBy,
 )
 from modelgate.store.tenants import TenantStore
+from modelgate.store.users import UserRecord, UserStore
 
 __all__ = [
     "BUDGET_WINDOWS",
@@ -44,6 +45,8 @@ __all__ = [
     "TenantStore",
     "UsageGroup",
     "UsageGroupBy",
+    "UserRecord",
+    "UserStore",
     "current_revision",
     "default_url",
     "head_revision",

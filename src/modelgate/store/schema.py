@@ -108,6 +108,17 @@ keys = sa.Table(
     *_stamps(),
 )
 
+# The portal's administrators besides the master key: a name and a salted scrypt hash.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Per-application endpoints: ``/v1/<id>/<provider>`` base URLs that route like the plain ones
 # but carry the endpoint's id into the ledger, the request records and the traces.
 endpoints = sa.Table(
