@@ -53,7 +53,7 @@ _BUDGET_OPTIONS: Final = {
     "--window": "window",
 }
 _CLEARED: Final = {"max-tokens": "max_tokens", "ip-allow": "ip_allow", "ip-limit": "ip_limit", "expires": "expires_at"}
-_GROUPS: Final = ("key", "team", "model", "endpoint", "served_model", "provider", "door")
+_GROUPS: Final = ("key", "team", "model", "endpoint", "served_model", "provider", "door", "endpoint_id")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ def _utc(value: datetime | None) -> datetime | None:
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=r"\S")]
 Limit = Annotated[int, Field(ge=1)]
 When = Annotated[datetime, AfterValidator(_utc)]
-GroupBy = Literal["key", "team", "model", "served_model", "provider", "endpoint", "door"]
+GroupBy = Literal["key", "team", "model", "served_model", "provider", "endpoint", "door", "endpoint_id"]
 IPWindow = Annotated[str, Field(pattern=r"^[1-9][0-9]*[smhd]$", max_length=16, examples=["24h"])]
 
 
