@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelgate.admin import Admin, AdminAPI
+from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.models import ProvidersReport
 from modelgate.config import Config, load_config
 from modelgate.errors import InternalError, http_error
@@ -135,7 +136,15 @@ class Gateway:
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
         admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
         self.master_key = ensure_master_key(config)
-        self.admin = AdminAPI(admin, self.master_key, after_write=self.tenancy.refresh, upstreams=self.upstreams)
+        endpoints = EndpointAdmin(self.tenancy.endpoint_store, self.tenancy.tenants)
+        self.admin = AdminAPI(
+            admin,
+            self.master_key,
+            after_write=self.tenancy.refresh,
+            upstreams=self.upstreams,
+            endpoints=endpoints,
+            public_url=config.server.public_url,
+        )
 
     async def start(self) -> None:
         await self.client.start()
