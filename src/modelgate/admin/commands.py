@@ -60,6 +60,8 @@ _GROUPS: Final = ("key", "team", "model", "endpoint", "served_model", "provider"
 class Store:
     url: str
     credit_rate: float | None
+    #: Where clients reach the gateway, for endpoints' base URLs (``server.public_url``).
+    public_url: str = "http://127.0.0.1:8080"
 
     @property
     def shown(self) -> str:
@@ -83,8 +85,10 @@ def _store(options: dict[str, Any]) -> Store:
         config = load_config(options["config_path"])
     except ConfigError as exc:
         _fail(f"invalid configuration\n{exc}", 2)
-    url = options["database_url"] or config.server.database_url or default_url(config.server.data_dir)
-    return Store(url, config.tenancy.credit_rate)
+    server = config.server
+    url = options["database_url"] or server.database_url or default_url(server.data_dir)
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
+    return Store(url, config.tenancy.credit_rate, server.public_url or f"http://{host}:{server.port}")
 
 
 def _on_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -106,8 +110,13 @@ def _on_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
 
 def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
     """Run one operation of :class:`Admin` on a store at the current schema."""
+    return run_migrated(store, lambda db: work(Admin(TenantStore(db), LedgerStore(db), store.credit_rate)))
 
-    async def with_admin(db: Database) -> T:
+
+def run_migrated(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on a store at the current schema (an embedded SQLite one is migrated first)."""
+
+    async def migrated(db: Database) -> T:
         if db.dialect == "sqlite":
             await upgrade_database(db)
         elif (revision := await current_revision(db)) != head_revision():
@@ -115,9 +124,9 @@ def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
                 f"the store at {store.shown} is at schema revision {revision or 'none'}, "
                 f"this modelgate needs {head_revision()}: run `modelgate db upgrade` first"
             )
-        return await work(Admin(TenantStore(db), LedgerStore(db), store.credit_rate))
+        return await work(db)
 
-    return _on_store(store, with_admin)
+    return _on_store(store, migrated)
 
 
 # options
