@@ -4,7 +4,8 @@ The session's gateway (``tests/conftest.py``) and its admin API: an endpoint and
 made there by the master key (the admin write refreshes the endpoint cache at once), then
 each SDK is given an endpoint's base URL exactly as the admin API shows it, unchanged:
 ``anthropic`` (messages, a stream, count_tokens, models.list), ``openai`` (chat, responses,
-models.list) and ``google-genai`` (generate_content, a stream, count_tokens). An unknown
+responses.compact, models.list) and ``google-genai`` (generate_content, a stream, count_tokens,
+models.list). An unknown
 endpoint, a key it does not accept and a model it does not allow are refused as each SDK's
 own exception, in its door's envelope; the ledger rows carry the endpoint's id.
 """
@@ -96,6 +97,9 @@ async def test_openai_sdk(app: App) -> None:
             assert chat.choices[0].message.content == FAKE_TEXT
         resp = await o.responses.create(model="gpt-5-mini", input="hi")
         assert resp.status == "completed" and resp.output_text
+        items: Any = [{"role": "user", "content": "first"}, {"role": "user", "content": "second"}]
+        compacted = await o.responses.compact(model="gpt-4o", input=items)
+        assert compacted.object == "response.compaction" and compacted.output[-1].type == "compaction"
         assert [model.id async for model in o.models.list()] == ALLOWED
     async with gpt(app.urls["openai"] + "/v1", app.key) as o:  # a base URL written with /v1 works too
         chat = await o.chat.completions.create(model="gpt-4o", messages=USER)
@@ -110,6 +114,7 @@ async def test_google_genai_sdk(app: App) -> None:
     assert "".join(p or "" for p in pieces) == g.text
     count = await client.aio.models.count_tokens(model=GEMINI, contents="hi")
     assert count.total_tokens and count.total_tokens > 0
+    assert [m.name async for m in await client.aio.models.list()] == [f"models/{m}" for m in ALLOWED]
 
 
 async def test_refusals_as_each_sdks_exception(app: App, gateway: GatewayProcess) -> None:
