@@ -4,10 +4,10 @@ The session's gateway (``tests/conftest.py``) and its admin API: an endpoint and
 made there by the master key (the admin write refreshes the endpoint cache at once), then
 each SDK is given an endpoint's base URL exactly as the admin API shows it, unchanged:
 ``anthropic`` (messages, a stream, count_tokens, models.list), ``openai`` (chat, responses,
-responses.compact, models.list) and ``google-genai`` (generate_content, a stream, count_tokens,
-models.list). An unknown
-endpoint, a key it does not accept and a model it does not allow are refused as each SDK's
-own exception, in its door's envelope; the ledger rows carry the endpoint's id.
+responses.compact, models.list) and ``google-genai`` (generate_content, a stream,
+count_tokens, models.list). An unknown endpoint, a key it does not accept and a model it does
+not allow are refused as each SDK's own exception, in its door's envelope; the ledger rows
+carry the endpoint's id.
 """
 
 from __future__ import annotations
