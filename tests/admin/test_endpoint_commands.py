@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from modelgate.cli import main
-from modelgate.store import default_url
+from modelgate.store import Database, LedgerRow, LedgerStore, default_url
 
 
 @pytest.fixture
@@ -78,5 +80,20 @@ def test_errors(url: str) -> None:
     assert (gone.exit_code, gone.output) == (1, "error: no endpoint with id or name 'nope'\n")
 
 
-def test_usage_by_endpoint_id_is_a_choice(url: str) -> None:
-    assert ok(url, "usage", "--by", "endpoint_id").output.strip() != ""
+def test_usage_by_endpoint_id_shows_each_endpoint_by_name(url: str) -> None:
+    made = json.loads(ok(url, "endpoints", "create", "--name", "app", "--json").output)
+
+    async def bill() -> None:
+        async with Database(url) as db:
+            rows = [
+                LedgerRow(request_id=f"r{i}", at=datetime.now(UTC), key_id=None, team_id=None, door="anthropic",
+                          endpoint="messages", model="m", input_tokens=10, cost_usd=cost, endpoint_id=endpoint_id)
+                for i, (endpoint_id, cost) in enumerate(((made["id"], 2.0), ("ep_gone", 1.0), (None, 0.5)))
+            ]  # fmt: skip
+            await LedgerStore(db).insert_many(rows)
+
+    asyncio.run(bill())
+    lines = ok(url, "usage", "--by", "endpoint_id").output.splitlines()
+    assert lines[0].split()[:2] == ["ENDPOINT_ID", "REQUESTS"]
+    assert [line.split()[:2] for line in lines[1:]] == [["app", "1"], ["ep_gone", "(deleted)"], ["(no", "endpoint)"],
+                                                        ["TOTAL", "3"]]  # fmt: skip
