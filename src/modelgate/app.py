@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelgate.admin import Admin, AdminAPI
+from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.models import ProvidersReport
 from modelgate.config import Config, load_config
 from modelgate.errors import InternalError, http_error
@@ -56,6 +57,15 @@ _PATH_PROTOCOLS = (
     (("/v1/responses", "/responses", "/api/openai/v1/responses"), WireProtocol.OPENAI_RESPONSES),
     (("/v1/chat/", "/chat/", "/api/openai/"), WireProtocol.OPENAI_CHAT),
 )
+#: A per-application endpoint's base URLs: ``/v1/<endpoint_id>/<provider>``.
+ENDPOINT_PREFIX = "/v1/{endpoint_id}"
+#: The protocol of each provider segment of an endpoint's base URL (``/openai/…`` is
+#: chat completions' envelope unless the path is the Responses API's).
+_ENDPOINT_PROTOCOLS = {
+    "anthropic": WireProtocol.ANTHROPIC,
+    "openai": WireProtocol.OPENAI_CHAT,
+    "gemini": WireProtocol.GEMINI,
+}
 log = logging.getLogger("modelgate")
 
 
@@ -128,7 +138,15 @@ class Gateway:
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
         admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
         self.master_key = ensure_master_key(config)
-        self.admin = AdminAPI(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
+        endpoints = EndpointAdmin(self.tenancy.endpoint_store, self.tenancy.tenants)
+        self.admin = AdminAPI(
+            admin,
+            self.master_key,
+            after_write=self.tenancy.refresh,
+            upstreams=self.upstreams,
+            endpoints=endpoints,
+            public_url=config.server.public_url,
+        )
 
     async def start(self) -> None:
         await self.client.start()
@@ -158,6 +176,21 @@ class Gateway:
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             *([Route("/metrics", self.scrape, methods=["GET"])] if self.config.server.metrics else []),
             *self.forgiving_routes(),
+            *self.endpoint_routes(),
+        ]
+
+    def endpoint_routes(self, prefix: str = ENDPOINT_PREFIX) -> list[BaseRoute]:
+        """The model endpoints and listings under each per-application endpoint's base URLs,
+        ``/v1/<id>/anthropic``, ``/v1/<id>/openai`` (with or without ``/v1``) and
+        ``/v1/<id>/gemini``; the id travels as a path parameter to admission. Last: the plain
+        paths never pass by them."""
+        openai = (prefix + "/openai", prefix + "/openai/v1")
+        return [
+            *self.anthropic.routes(prefix + "/anthropic"),
+            *self.openai_chat.routes(openai),
+            *self.openai_responses.routes(openai),
+            *self.gemini.routes(prefix + "/gemini"),
+            *self.listings.endpoint_routes(prefix),
         ]
 
     def forgiving_routes(self) -> list[BaseRoute]:
@@ -228,6 +261,12 @@ class Gateway:
 
     def door_for_path(self, path: str) -> FrontDoor:
         """The front door whose envelope fits a path no route matched (Anthropic by default)."""
+        parts = path.split("/", 4)  # an endpoint's: ["", "v1", id, provider, rest]
+        if len(parts) > 3 and parts[1] == "v1" and parts[3] in _ENDPOINT_PROTOCOLS:
+            protocol = _ENDPOINT_PROTOCOLS[parts[3]]
+            if protocol is WireProtocol.OPENAI_CHAT and "/responses" in path:
+                protocol = WireProtocol.OPENAI_RESPONSES
+            return self.doors[protocol]
         for prefixes, protocol in _PATH_PROTOCOLS:
             if path.startswith(prefixes):
                 return self.doors[protocol]

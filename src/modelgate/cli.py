@@ -1,4 +1,5 @@
-"""The ``modelgate`` command: serve, config check, fake-upstream; db, keys, teams, usage (``admin/commands.py``)."""
+"""The ``modelgate`` command: serve, config check, fake-upstream; db, keys, teams, usage (``admin/commands.py``),
+endpoints (``admin/endpoint_commands.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from modelgate.admin.commands import COMMANDS as ADMIN_COMMANDS
+from modelgate.admin.endpoint_commands import endpoints_group
 from modelgate.admin.user_commands import users_group
 from modelgate.config import Config, ConfigError, load_config
 
@@ -169,7 +171,7 @@ def fake_upstream(host: str, port: int, require_key: str | None) -> None:
     serve_fake(host, port, require_key)
 
 
-for _command in (*ADMIN_COMMANDS, users_group):
+for _command in (*ADMIN_COMMANDS, endpoints_group, users_group):
     main.add_command(_command)
 
 

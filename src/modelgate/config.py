@@ -237,6 +237,10 @@ class ServerConfig(_Strict):
     #: Redis for limits shared by several processes or instances (``$MODELGATE_REDIS_URL``);
     #: counters are kept in process otherwise.
     redis_url: str | None = None
+    #: The URL clients reach the gateway at (behind a proxy, say): the base of the
+    #: per-application endpoints' URLs the admin API and CLI show. Unset: the admin
+    #: request's own URL (the CLI: ``http://host:port``).
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/\S*)?$")
     #: Serve Prometheus metrics on ``GET /metrics``.
     metrics: bool = True
     #: Ask the scraper for the master key (Prometheus scrapers usually have none).

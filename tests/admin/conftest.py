@@ -22,8 +22,9 @@ from referencing.jsonschema import DRAFT202012
 from starlette.applications import Starlette
 
 from modelgate.admin import Admin, AdminAPI
+from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.openapi import document
-from modelgate.store import Database, LedgerRow, LedgerStore, TenantStore, upgrade_database
+from modelgate.store import Database, EndpointStore, LedgerRow, LedgerStore, TenantStore, upgrade_database
 from modelgate.store.schema import metadata
 from tests.store.conftest import BACKENDS, T0, Clock, fresh_database
 
@@ -126,8 +127,13 @@ def checker() -> DocumentChecker:
 
 
 @pytest.fixture
-def api(admin: Admin) -> AdminAPI:
-    return AdminAPI(admin, MASTER)
+def endpoints(db: Database, tenants: TenantStore, clock: Clock) -> EndpointAdmin:
+    return EndpointAdmin(EndpointStore(db, clock=clock), tenants)
+
+
+@pytest.fixture
+def api(admin: Admin, endpoints: EndpointAdmin) -> AdminAPI:
+    return AdminAPI(admin, MASTER, endpoints=endpoints)
 
 
 def client_for(api: AdminAPI, checker: DocumentChecker | None, **headers: str) -> httpx.AsyncClient:

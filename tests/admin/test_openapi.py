@@ -8,6 +8,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Mount, Route
 
 from modelgate.admin import Admin, AdminAPI
+from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.openapi import OPERATIONS, document
 from modelgate.store import TenantStore
 from tests.admin.conftest import MASTER, DocumentChecker, client_for
@@ -55,10 +56,13 @@ def test_the_checker_refuses_what_the_document_does_not_say(checker: DocumentChe
         })  # fmt: skip
 
 
-async def test_a_tour_of_every_operation_agrees_with_the_document(admin: Admin, tenants: TenantStore) -> None:
+async def test_a_tour_of_every_operation_agrees_with_the_document(
+    admin: Admin, tenants: TenantStore, endpoints: EndpointAdmin
+) -> None:
     """One call of each operation's success, checked against the document by a checker of its own."""
     checker = DocumentChecker(document())
-    async with client_for(AdminAPI(admin, MASTER), checker, authorization=f"Bearer {MASTER}") as c:
+    api = AdminAPI(admin, MASTER, endpoints=endpoints)
+    async with client_for(api, checker, authorization=f"Bearer {MASTER}") as c:
         await c.post("/admin/teams", json={"name": "t", "budgets": [{"window": "7d", "usd": 5}]})
         await c.get("/admin/teams")
         await c.get("/admin/teams/t")
@@ -72,6 +76,12 @@ async def test_a_tour_of_every_operation_agrees_with_the_document(admin: Admin, 
         await c.post("/admin/keys/k/release")
         await c.post("/admin/keys/k/rotate")
         await c.post("/admin/keys/k/revoke")
+        await c.post("/admin/endpoints", json={"name": "app", "keys": ["k"], "models": ["claude-*"]})
+        await c.get("/admin/endpoints")
+        await c.get("/admin/endpoints/app")
+        await c.patch("/admin/endpoints/app", json={"disabled": True, "keys": []})
+        await c.get("/admin/usage", params={"group_by": "endpoint_id"})
+        await c.delete("/admin/endpoints/app")
         await c.get("/admin/usage", params={"group_by": "team"})
         await c.delete("/admin/teams/t")
         await c.get("/admin/providers")

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from modelgate.testing.runner import FakeUpstream
 from tests.e2e.harness import MARKER, MASTER_KEY, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, run_cli, run_scenario
@@ -47,6 +50,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "openai-plain": ("openai-compatible", PLAIN_PROMPT),
     "openai-tool": ("openai-compatible", TOOL_PROMPT),
     "anthropic-fallback": ("anthropic-fallback", TOOL_PROMPT),
+    "anthropic-endpoint": ("anthropic", PLAIN_PROMPT),
 }
 
 
@@ -119,8 +123,31 @@ def run_claude(claude: str, prompt: str, workdir: Path, env: dict[str, str], tim
 def launch(stage: Stage) -> dict[str, Any]:
     """Run Claude Code once against the stage's endpoint."""
     args = stage.args
+    if args.scenario == "anthropic-endpoint":
+        return through_endpoint(stage)
     env = claude_env(stage.home, stage.base_url, stage.api_key, args.env)
     return run_claude(args.claude, stage.report["prompt"], stage.workdir, env, args.timeout)
+
+
+def through_endpoint(stage: Stage) -> dict[str, Any]:
+    """``anthropic-endpoint``: a per-application endpoint made in the admin API, and Claude Code
+    given its Anthropic base URL as the admin API shows it; the report gets the endpoint
+    (``endpoint``) and the ledger grouped by endpoint afterwards (``endpoint_usage``)."""
+    args = stage.args
+    admin = {"authorization": f"Bearer {stage.api_key}"}
+    with httpx.Client(base_url=stage.base_url, headers=admin, timeout=10) as http:
+        made = http.post("/admin/endpoints", json={"name": "claude-code", "models": ["claude-*"]}).json()
+        stage.report["endpoint"] = made
+        env = claude_env(stage.home, made["urls"]["anthropic"], stage.api_key, args.env)
+        result = run_claude(args.claude, stage.report["prompt"], stage.workdir, env, args.timeout)
+        usage: dict[str, Any] = {}
+        for _ in range(50):  # the ledger is written in batches, every second
+            usage = http.get("/admin/usage", params={"group_by": "endpoint_id"}).json()
+            if usage.get("data"):
+                break
+            time.sleep(0.1)
+        stage.report["endpoint_usage"] = usage
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,8 @@ What is asserted:
 * **baseline** (Claude Code → fake, no gateway): the harness works, and it
   records what Claude Code itself sends, to compare the gateway's forwarding with;
 * **Anthropic passthrough, plain prompt**: the CLI prints the fake's fixed answer,
-  ``is_error`` false, one ``POST /v1/messages`` upstream;
+  ``is_error`` false, one ``POST /v1/messages`` upstream; the same through a
+  per-application endpoint's base URL (``/v1/<id>/anthropic``), its id in the ledger;
 * **Anthropic passthrough, tool round trip**: the fake asks for
   ``Bash echo modelgate-e2e-marker``, Claude Code runs it and sends a
   ``tool_result`` holding the marker (with the thinking block and its signature
@@ -131,6 +132,21 @@ def test_baseline_claude_code_against_the_fake_directly(scenario: Callable[[str]
 
 
 # --------------------------------------------------------------------------- Anthropic passthrough
+
+
+def test_claude_code_through_a_per_application_endpoint(scenario: Callable[[str], Report]) -> None:
+    """``ANTHROPIC_BASE_URL`` set to an endpoint's URL as the admin API shows it, unchanged."""
+    report = scenario("anthropic-endpoint")
+    result = cli_result(report)
+    assert result["result"].strip() == PLAIN_REPLY, explain(report)
+    endpoint = report["endpoint"]
+    assert endpoint["urls"]["anthropic"] == f"{report['gateway_url']}/v1/{endpoint['id']}/anthropic"
+    (request,) = model_requests(report, "/v1/messages")  # the upstream's own path, as for the base URL
+    assert request["headers"]["x-api-key"] == UPSTREAM_KEY
+    lines = [(line["group"], line["name"]) for line in report["endpoint_usage"]["data"]]
+    assert lines == [(endpoint["id"], "claude-code")], explain(report)
+    assert report["endpoint_usage"]["data"][0]["requests"] >= 1
+    assert_no_master_key(report)
 
 
 def test_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None:

@@ -1,4 +1,4 @@
-"""The admin REST API under ``/admin``: keys, teams and usage, for the master key only.
+"""The admin REST API under ``/admin``: keys, teams, endpoints and usage, for the master key only.
 
 Routes come from ``openapi.OPERATIONS``, one Starlette route per path that picks the
 operation by method, so an unknown method or path answers in the same error envelope
@@ -20,7 +20,12 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from modelgate.admin import views
+from modelgate.admin.endpoints import EndpointAdmin, EndpointUpdate
 from modelgate.admin.models import (
+    EndpointCreate,
+    EndpointDeleted,
+    EndpointList,
+    EndpointPatch,
     ErrorBody,
     ErrorEnvelope,
     KeyCreate,
@@ -73,10 +78,14 @@ class AdminAPI:
         master_key: str,
         after_write: Callable[[], Awaitable[None]] | None = None,
         upstreams: Callable[[], ProvidersReport] | None = None,
+        endpoints: EndpointAdmin | None = None,
+        public_url: str | None = None,
     ) -> None:
         """``after_write`` runs after every successful change (the gateway refreshes its key
-        cache then, so a key made or revoked here takes effect on this instance at once);
-        ``upstreams`` reports the router's state of the providers (none: an empty report)."""
+        and endpoint caches then, so a key made or revoked here takes effect on this instance
+        at once); ``upstreams`` reports the router's state of the providers (none: an empty
+        report); ``endpoints`` serves ``/admin/endpoints`` (none: those answer 404), whose
+        base URLs start with ``public_url``, else with the URL the request came to."""
         if not master_key:
             raise ValueError("the admin API needs a master key: without one it would be open to anyone")
         self.admin = admin
@@ -85,6 +94,8 @@ class AdminAPI:
         self._handlers: dict[str, Handler] = {op.id: getattr(self, op.id) for op in OPERATIONS}
         self._after_write = after_write
         self._upstreams = upstreams
+        self._endpoints = endpoints
+        self._public_url = public_url
 
     def routes(self) -> list[BaseRoute]:
         by_path: dict[str, dict[str, Operation]] = {}
@@ -246,6 +257,51 @@ class AdminAPI:
     async def delete_team(self, request: Request) -> BaseModel:
         team = await self.admin.delete_team(_ref(request))
         return TeamDeleted(id=team.id, name=team.name)
+
+    # per-application endpoints
+
+    def _endpoint_admin(self) -> EndpointAdmin:
+        if self._endpoints is None:
+            raise Refusal(404, "not_found_error", "unknown_path", "this gateway serves no endpoints")
+        return self._endpoints
+
+    def _base(self, request: Request) -> str:
+        """Where clients reach the gateway: the configured public URL, else this request's own."""
+        return self._public_url or str(request.base_url)
+
+    async def create_endpoint(self, request: Request) -> BaseModel:
+        endpoints = self._endpoint_admin()
+        body = await _body(request, EndpointCreate)
+        endpoint = await endpoints.create(
+            body.name,
+            description=body.description,
+            keys=body.keys,
+            models=body.models,
+            log_bodies=body.log_bodies,
+            metadata=body.metadata,
+        )
+        return views.endpoint_view(endpoint, await endpoints.key_names(), self._base(request))
+
+    async def list_endpoints(self, request: Request) -> BaseModel:
+        endpoints = self._endpoint_admin()
+        names, base = await endpoints.key_names(), self._base(request)
+        return EndpointList(data=[views.endpoint_view(e, names, base) for e in await endpoints.list_all()])
+
+    async def show_endpoint(self, request: Request) -> BaseModel:
+        endpoints = self._endpoint_admin()
+        endpoint = await endpoints.show(_ref(request))
+        return views.endpoint_view(endpoint, await endpoints.key_names(), self._base(request))
+
+    async def update_endpoint(self, request: Request) -> BaseModel:
+        endpoints = self._endpoint_admin()
+        body = await _body(request, EndpointPatch)
+        changes = body.model_dump(include=body.model_fields_set)
+        endpoint = await endpoints.update(_ref(request), **cast(EndpointUpdate, changes))  # EndpointPatch mirrors it
+        return views.endpoint_view(endpoint, await endpoints.key_names(), self._base(request))
+
+    async def delete_endpoint(self, request: Request) -> BaseModel:
+        endpoint = await self._endpoint_admin().delete(_ref(request))
+        return EndpointDeleted(id=endpoint.id, name=endpoint.name)
 
     # usage, and this API's description
 

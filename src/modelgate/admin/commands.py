@@ -53,13 +53,15 @@ _BUDGET_OPTIONS: Final = {
     "--window": "window",
 }
 _CLEARED: Final = {"max-tokens": "max_tokens", "ip-allow": "ip_allow", "ip-limit": "ip_limit", "expires": "expires_at"}
-_GROUPS: Final = ("key", "team", "model", "endpoint", "served_model", "provider", "door")
+_GROUPS: Final = ("key", "team", "model", "endpoint", "served_model", "provider", "door", "endpoint_id")
 
 
 @dataclass(frozen=True, slots=True)
 class Store:
     url: str
     credit_rate: float | None
+    #: Where clients reach the gateway, for endpoints' base URLs (``server.public_url``).
+    public_url: str = "http://127.0.0.1:8080"
 
     @property
     def shown(self) -> str:
@@ -83,8 +85,10 @@ def store_at(options: dict[str, Any]) -> Store:
         config = load_config(options["config_path"])
     except ConfigError as exc:
         _fail(f"invalid configuration\n{exc}", 2)
-    url = options["database_url"] or config.server.database_url or default_url(config.server.data_dir)
-    return Store(url, config.tenancy.credit_rate)
+    server = config.server
+    url = options["database_url"] or server.database_url or default_url(server.data_dir)
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
+    return Store(url, config.tenancy.credit_rate, server.public_url or f"http://{host}:{server.port}")
 
 
 def _on_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -104,11 +108,15 @@ def _on_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
         _fail(f"cannot use the store at {store.shown}: {exc}", 1)
 
 
-def on_current_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` on a store at the current schema (an embedded SQLite store is migrated
-    on the way in; a shared one must have been, by ``db upgrade``)."""
+def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
+    """Run one operation of :class:`Admin` on a store at the current schema."""
+    return run_migrated(store, lambda db: work(Admin(TenantStore(db), LedgerStore(db), store.credit_rate)))
 
-    async def current(db: Database) -> T:
+
+def run_migrated(store: Store, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on a store at the current schema (an embedded SQLite one is migrated first)."""
+
+    async def migrated(db: Database) -> T:
         if db.dialect == "sqlite":
             await upgrade_database(db)
         elif (revision := await current_revision(db)) != head_revision():
@@ -118,12 +126,7 @@ def on_current_store(store: Store, work: Callable[[Database], Awaitable[T]]) -> 
             )
         return await work(db)
 
-    return _on_store(store, current)
-
-
-def _run(store: Store, work: Callable[[Admin], Awaitable[T]]) -> T:
-    """Run one operation of :class:`Admin` on a store at the current schema."""
-    return on_current_store(store, lambda db: work(Admin(TenantStore(db), LedgerStore(db), store.credit_rate)))
+    return _on_store(store, migrated)
 
 
 # options

@@ -27,7 +27,7 @@ def _utc(value: datetime | None) -> datetime | None:
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=r"\S")]
 Limit = Annotated[int, Field(ge=1)]
 When = Annotated[datetime, AfterValidator(_utc)]
-GroupBy = Literal["key", "team", "model", "served_model", "provider", "endpoint", "door"]
+GroupBy = Literal["key", "team", "model", "served_model", "provider", "endpoint", "door", "endpoint_id"]
 IPWindow = Annotated[str, Field(pattern=r"^[1-9][0-9]*[smhd]$", max_length=16, examples=["24h"])]
 
 
@@ -139,6 +139,37 @@ class KeyPatch(_Patch):
     metadata: dict[str, Any] | None = None
 
 
+class EndpointCreate(_Strict):
+    name: Name
+    description: str = Field(default="", max_length=2000)
+    keys: list[str] = Field(default_factory=list, description="Keys it accepts (names or ids); empty: every key.")
+    models: list[str] = Field(default_factory=list, description="Model names and patterns (claude-*); empty: all.")
+    log_bodies: bool = Field(default=False, description="Keep the bodies of its requests in the request log.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EndpointPatch(_Patch):
+    """Fields to change; a field left out keeps its value. ``disabled`` turns the endpoint off or on."""
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = (
+        "name",
+        "description",
+        "keys",
+        "models",
+        "log_bodies",
+        "disabled",
+        "metadata",
+    )
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=2000)
+    keys: list[str] | None = None
+    models: list[str] | None = None
+    log_bodies: bool | None = None
+    disabled: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
 class KeyListQuery(_Strict):
     team: str | None = Field(default=None, description="Only this team's keys (name or id).")
 
@@ -224,9 +255,46 @@ class KeyList(BaseModel):
     data: list[KeyView]
 
 
+class EndpointURLs(BaseModel):
+    """The base URL to give each client (SDK or CLI), unchanged."""
+
+    anthropic: str = Field(description="Anthropic SDK, Claude Code (ANTHROPIC_BASE_URL).")
+    openai: str = Field(description="OpenAI SDK, Codex (base_url / OPENAI_BASE_URL).")
+    gemini: str = Field(description="google-genai, Gemini CLI (GOOGLE_GEMINI_BASE_URL).")
+
+
+class EndpointView(BaseModel):
+    object: Literal["endpoint"] = "endpoint"
+    id: str
+    name: str
+    description: str
+    status: Literal["active", "disabled"]
+    keys: list[str] = Field(description="Ids of the keys it accepts; empty: every key.")
+    key_names: list[str | None] = Field(description="Their names, in the same order (null: a key since deleted).")
+    models: list[str]
+    log_bodies: bool
+    disabled_at: datetime | None
+    urls: EndpointURLs
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EndpointView]
+
+
+class EndpointDeleted(BaseModel):
+    object: Literal["endpoint"] = "endpoint"
+    id: str
+    name: str
+    deleted: Literal[True] = True
+
+
 class UsageLine(BaseModel):
     group: str | None = Field(description="The key's or team's id, the model, …; null for the master key's line.")
-    name: str | None = Field(description="The key's or team's name, when grouped by key or team.")
+    name: str | None = Field(description="The key's, team's or endpoint's name, when grouped by one of them.")
     requests: int
     input_tokens: int
     output_tokens: int

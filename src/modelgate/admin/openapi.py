@@ -17,6 +17,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from modelgate.admin.models import (
+    EndpointCreate,
+    EndpointDeleted,
+    EndpointList,
+    EndpointPatch,
+    EndpointView,
     ErrorEnvelope,
     KeyCreate,
     KeyCreated,
@@ -43,7 +48,7 @@ ERRORS: Final[dict[int, str]] = {
     400: "The body is not a JSON object (invalid_request_error).",
     401: "No master key, or a wrong one (authentication_error).",
     403: "A virtual key: only the master key administers (permission_error).",
-    404: "No key or team with that id or name (not_found_error).",
+    404: "No key, team or endpoint with that id or name (not_found_error).",
     409: "A name already taken, a team that still has keys, a revoked key rotated (conflict_error).",
     422: "A field missing, unknown or out of range (invalid_request_error).",
 }
@@ -89,6 +94,15 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               200, TeamView, _WRITE, body=TeamPatch),
     Operation("delete_team", "DELETE", "/teams/{ref}", "Delete a team no key belongs to", 200, TeamDeleted,
               (*_REF, 409)),
+    Operation("create_endpoint", "POST", "/endpoints", "Create a per-application endpoint; the answer holds its base "
+              "URLs", 201, EndpointView, _WRITE, body=EndpointCreate),
+    Operation("list_endpoints", "GET", "/endpoints", "List endpoints", 200, EndpointList),
+    Operation("show_endpoint", "GET", "/endpoints/{ref}", "Show an endpoint and its base URLs", 200, EndpointView,
+              _REF),
+    Operation("update_endpoint", "PATCH", "/endpoints/{ref}", "Change an endpoint's keys, models, name; disable it",
+              200, EndpointView, _WRITE, body=EndpointPatch),
+    Operation("delete_endpoint", "DELETE", "/endpoints/{ref}", "Delete an endpoint (its clients get 404)", 200,
+              EndpointDeleted, _REF),
     Operation("usage", "GET", "/usage", "Requests, tokens and cost from the ledger, grouped", 200, UsageReport,
               (*_REF, 422), query=UsageQuery),
     Operation("providers", "GET", "/providers", "Each upstream key pool and each deployment's health", 200,
@@ -114,8 +128,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "modelgate admin API",
             "version": _version(),
-            "description": "Virtual keys, teams, budgets and usage. Every operation but this document's "
-            "takes the master key, as `Authorization: Bearer` or `x-api-key`.",
+            "description": "Virtual keys, teams, per-application endpoints, budgets and usage. Every operation "
+            "but this document's takes the master key, as `Authorization: Bearer` or `x-api-key`.",
         },
         "paths": paths,
         "components": {

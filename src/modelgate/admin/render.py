@@ -167,7 +167,7 @@ def usage_table(groups: Sequence[UsageGroup], group_by: UsageGroupBy, *, credits
 
 def _group_label(group: UsageGroup, group_by: UsageGroupBy) -> str:
     if group.group is None:
-        return {"key": "(master key)", "team": "(no team)"}.get(group_by, "-")
-    if group_by in ("key", "team"):
+        return {"key": "(master key)", "team": "(no team)", "endpoint_id": "(no endpoint)"}.get(group_by, "-")
+    if group_by in ("key", "team", "endpoint_id"):
         return group.name or f"{group.group} (deleted)"
     return group.group

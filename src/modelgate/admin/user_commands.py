@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from modelgate.admin.commands import on_current_store, store_at, store_options
+from modelgate.admin.commands import run_migrated, store_at, store_options
 from modelgate.store import Database, UserRecord, UserStore
 from modelgate.store.users import PASSWORD_MIN
 
@@ -46,7 +46,7 @@ def users_create(name: str, password_stdin: bool, **o: Any) -> None:
     async def create(db: Database) -> UserRecord:
         return await UserStore(db).create(name, password)
 
-    user = on_current_store(store_at(o), create)
+    user = run_migrated(store_at(o), create)
     click.echo(f"user {user.name} ({user.id}) created")
 
 
@@ -59,7 +59,7 @@ def users_list(as_json: bool, **o: Any) -> None:
     async def listed(db: Database) -> list[UserRecord]:
         return await UserStore(db).list()
 
-    found = on_current_store(store_at(o), listed)
+    found = run_migrated(store_at(o), listed)
     if as_json:
         click.echo(json.dumps([_view(u) for u in found], indent=2))
     elif not found:
@@ -80,7 +80,7 @@ def users_password(ref: str, password_stdin: bool, **o: Any) -> None:
     async def change(db: Database) -> UserRecord:
         return await UserStore(db).set_password(ref, password)
 
-    user = on_current_store(store_at(o), change)
+    user = run_migrated(store_at(o), change)
     click.echo(f"password of {user.name} changed")
 
 
@@ -93,5 +93,5 @@ def users_delete(ref: str, **o: Any) -> None:
     async def delete(db: Database) -> UserRecord:
         return await UserStore(db).delete(ref)
 
-    user = on_current_store(store_at(o), delete)
+    user = run_migrated(store_at(o), delete)
     click.echo(f"user {user.name} deleted")

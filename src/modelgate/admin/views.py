@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from modelgate.admin.endpoints import base_urls, endpoint_status
 from modelgate.admin.models import (
     BudgetOut,
+    EndpointURLs,
+    EndpointView,
     HolderWindows,
     KeyCreated,
     KeyUsage,
@@ -22,7 +25,7 @@ from modelgate.admin.models import (
     WindowView,
 )
 from modelgate.admin.service import KeyWindows, WindowUsage, key_status
-from modelgate.store import Budget, KeyRecord, TeamRecord, UsageGroup, UsageGroupBy
+from modelgate.store import Budget, EndpointRecord, KeyRecord, TeamRecord, UsageGroup, UsageGroupBy
 
 #: Appended to a key's hint wherever it is shown, so nobody takes it for the whole key.
 ELLIPSIS = "…"
@@ -80,6 +83,25 @@ def key_view(key: KeyRecord, team_names: Mapping[str, str], now: datetime) -> Ke
 
 def key_created(key: KeyRecord, secret: str, team_names: Mapping[str, str], now: datetime) -> KeyCreated:
     return KeyCreated(**key_view(key, team_names, now).model_dump(), key=secret)
+
+
+def endpoint_view(endpoint: EndpointRecord, key_names: Mapping[str, str], base: str) -> EndpointView:
+    """An endpoint with the base URL of each client under the gateway's ``base`` URL."""
+    return EndpointView(
+        id=endpoint.id,
+        name=endpoint.name,
+        description=endpoint.description,
+        status=endpoint_status(endpoint),
+        keys=list(endpoint.keys),
+        key_names=[key_names.get(key_id) for key_id in endpoint.keys],
+        models=list(endpoint.models),
+        log_bodies=endpoint.log_bodies,
+        disabled_at=endpoint.disabled_at,
+        urls=EndpointURLs(**base_urls(base, endpoint.id)),
+        metadata=dict(endpoint.metadata),
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    )
 
 
 def usage_line(group: UsageGroup) -> UsageLine:

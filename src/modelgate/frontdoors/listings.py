@@ -4,6 +4,10 @@
 ``/v1/models`` answers in the caller's own shape: Anthropic's when the request
 carries ``anthropic-version`` or ``x-api-key``, Gemini's for ``x-goog-api-key``
 or ``?key=``, OpenAI's otherwise — clients of all three ask the same path.
+
+Under a per-application endpoint's base URLs (``/v1/<id>/anthropic``, ``/openai``,
+``/gemini``) the shape is the provider's of the path, and the listing holds only the
+models the endpoint allows (another is not found, as an unknown one).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from modelgate.errors import GatewayError, InvalidRequest, NotFound
 from modelgate.frontdoors.base import FrontDoor
 from modelgate.pipeline.admit import Admission
 from modelgate.pipeline.context import new_request_id
+from modelgate.policy.keys import allowed_model
 from modelgate.protocols import WireProtocol
 from modelgate.routing.catalog import ModelCatalog
+from modelgate.store import EndpointRecord
 
 #: ``created`` for OpenAI-shaped entries: a fixed time, so listings are stable.
 CREATED = 1735689600  # 2025-01-01T00:00:00Z
@@ -68,21 +74,43 @@ class ModelListings:
         routes.append(Route("/api/gemini/v1beta/models/{model_id:path}", self.get_gemini, methods=["GET"]))
         return routes
 
+    def endpoint_routes(self, prefix: str) -> list[Route]:
+        """The listings under a per-application endpoint's base URLs (``prefix`` holds ``{endpoint_id}``)."""
+        anthropic, openai, gemini = prefix + "/anthropic", prefix + "/openai", prefix + "/gemini"
+        pairs = [(anthropic + "/v1/models", self.list_anthropic, self.get_anthropic)]
+        pairs += [(base + "/models", self.list_openai, self.get_openai) for base in (openai, openai + "/v1")]
+        pairs += [(f"{gemini}/{v}/models", self.list_gemini, self.get_gemini) for v in ("v1beta", "v1")]
+        routes = []
+        for path, listing, one in pairs:
+            routes.append(Route(path, listing, methods=["GET"]))
+            routes.append(Route(path + "/{model_id:path}", one, methods=["GET"]))
+        return routes
+
     # ------------------------------------------------------------------ plumbing
 
     async def _answer(self, request: Request, protocol: WireProtocol, build: Callable[[], Any]) -> Response:
         door = self.doors[protocol]
         request_id = new_request_id()
         try:
-            await self.admission.authenticate(request, door)  # the caller's own key places and wording
+            caller = await self.admission.authenticate(request, door)  # the caller's own key places and wording
+            endpoint_id = request.path_params.get("endpoint_id")
+            if endpoint_id is not None:
+                request.state.endpoint = self.admission.endpoint(None, endpoint_id, caller)
             return door.json_response(build(), request_id)
         except GatewayError as e:
             return door.error_response(e, request_id)
 
-    def _models(self) -> list[ModelConfig]:
-        return self.catalog.listed()
+    def _models(self, request: Request) -> list[ModelConfig]:
+        models = self.catalog.listed()
+        endpoint = _endpoint(request)
+        if endpoint is not None and endpoint.models:
+            return [m for m in models if allowed_model(m.name, endpoint.models)]
+        return models
 
-    def _model(self, name: str) -> ModelConfig:
+    def _model(self, request: Request, name: str) -> ModelConfig:
+        endpoint = _endpoint(request)
+        if endpoint is not None and endpoint.models and not allowed_model(name, endpoint.models):
+            raise NotFound(f"model: no provider serves model {name!r}", param="model")  # as for an unknown one
         return self.catalog.model(name)
 
     # ------------------------------------------------------------------ /v1/models
@@ -90,24 +118,38 @@ class ModelListings:
     async def list_models(self, request: Request) -> Response:
         protocol = WireProtocol.OPENAI_CHAT if request.url.path == "/models" else caller_protocol(request)
         if protocol is WireProtocol.ANTHROPIC:
-            return await self._answer(request, protocol, lambda: self._anthropic_page(request))
+            return await self.list_anthropic(request)
         if protocol is WireProtocol.GEMINI:
-            return await self._answer(request, protocol, lambda: self._gemini_page(request))
-        return await self._answer(
-            request, protocol, lambda: {"object": "list", "data": [self._openai(m.name) for m in self._models()]}
-        )
+            return await self.list_gemini(request)
+        return await self.list_openai(request)
 
     async def get_model(self, request: Request) -> Response:
-        name = request.path_params["model_id"]
         protocol = caller_protocol(request)
         if protocol is WireProtocol.ANTHROPIC:
-            return await self._answer(request, protocol, lambda: self._anthropic(name))
+            return await self.get_anthropic(request)
         if protocol is WireProtocol.GEMINI:
-            return await self._answer(request, protocol, lambda: self._gemini(name.removeprefix("models/")))
-        return await self._answer(request, protocol, lambda: self._openai(name))
+            return await self.get_gemini(request)
+        return await self.get_openai(request)
 
-    def _anthropic(self, name: str) -> dict[str, Any]:
-        model = self._model(name)
+    async def list_anthropic(self, request: Request) -> Response:
+        return await self._answer(request, WireProtocol.ANTHROPIC, lambda: self._anthropic_page(request))
+
+    async def get_anthropic(self, request: Request) -> Response:
+        name = request.path_params["model_id"]
+        return await self._answer(request, WireProtocol.ANTHROPIC, lambda: self._anthropic(request, name))
+
+    async def list_openai(self, request: Request) -> Response:
+        def build() -> dict[str, Any]:
+            return {"object": "list", "data": [self._openai(request, m.name) for m in self._models(request)]}
+
+        return await self._answer(request, WireProtocol.OPENAI_CHAT, build)
+
+    async def get_openai(self, request: Request) -> Response:
+        name = request.path_params["model_id"]
+        return await self._answer(request, WireProtocol.OPENAI_CHAT, lambda: self._openai(request, name))
+
+    def _anthropic(self, request: Request, name: str) -> dict[str, Any]:
+        model = self._model(request, name)
         return {
             "type": "model",
             "id": name,
@@ -116,18 +158,18 @@ class ModelListings:
         }
 
     def _anthropic_page(self, request: Request) -> dict[str, Any]:
-        names = [m.name for m in self._models()]
+        names = [m.name for m in self._models(request)]
         page = paginate(names, request.query_params)
         return {
-            "data": [self._anthropic(n) for n in page],
+            "data": [self._anthropic(request, n) for n in page],
             "has_more": bool(page) and names.index(page[-1]) < len(names) - 1,
             "first_id": page[0] if page else None,
             "last_id": page[-1] if page else None,
         }
 
-    def _openai(self, name: str) -> dict[str, Any]:
+    def _openai(self, request: Request, name: str) -> dict[str, Any]:
         try:
-            model = self._model(name)
+            model = self._model(request, name)
         except NotFound:
             raise NotFound(
                 f"The model `{name}` does not exist or you do not have access to it.", param="model"
@@ -140,11 +182,11 @@ class ModelListings:
         return await self._answer(request, WireProtocol.GEMINI, lambda: self._gemini_page(request))
 
     async def get_gemini(self, request: Request) -> Response:
-        name = request.path_params["model_id"]
-        return await self._answer(request, WireProtocol.GEMINI, lambda: self._gemini(name))
+        name = request.path_params["model_id"].removeprefix("models/")
+        return await self._answer(request, WireProtocol.GEMINI, lambda: self._gemini(request, name))
 
-    def _gemini(self, name: str) -> dict[str, Any]:
-        model = self._model(name)
+    def _gemini(self, request: Request, name: str) -> dict[str, Any]:
+        model = self._model(request, name)
         facts = model_facts(model)
         out: dict[str, Any] = {
             "name": f"models/{name}",
@@ -168,8 +210,8 @@ class ModelListings:
         except ValueError:
             raise InvalidRequest("pageSize and pageToken must be integers") from None
         size = max(1, min(size, 1000))
-        names = [m.name for m in self._models()]
-        out: dict[str, Any] = {"models": [self._gemini(n) for n in names[start : start + size]]}
+        names = [m.name for m in self._models(request)]
+        out: dict[str, Any] = {"models": [self._gemini(request, n) for n in names[start : start + size]]}
         if start + size < len(names):
             out["nextPageToken"] = str(start + size)
         return out
@@ -177,7 +219,7 @@ class ModelListings:
     # ------------------------------------------------------------------ /v2/model/info
 
     async def model_info(self, request: Request) -> Response:
-        body = lambda: {"data": [self._info(m) for m in self._models()]}  # noqa: E731
+        body = lambda: {"data": [self._info(m) for m in self._models(request)]}  # noqa: E731
         return await self._answer(request, WireProtocol.OPENAI_CHAT, body)
 
     def _info(self, model: ModelConfig) -> dict[str, Any]:
@@ -207,6 +249,11 @@ class ModelListings:
             "supported_protocols": sorted(provider.protocols),
         }
         return {"model_name": model.name, "litellm_params": {"model": info["upstream_model"]}, "model_info": info}
+
+
+def _endpoint(request: Request) -> EndpointRecord | None:
+    """The per-application endpoint ``_answer`` admitted the request through, if any."""
+    return request.state.endpoint if "endpoint_id" in request.path_params else None
 
 
 def paginate(names: list[str], query: Any) -> list[str]:

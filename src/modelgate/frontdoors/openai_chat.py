@@ -16,6 +16,7 @@ Errors use OpenAI's envelope and the ``x-request-id`` header; keys arrive as
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -39,8 +40,8 @@ class OpenAIChatFrontDoor(OpenAIFrontDoor):
     protocol = codec.PROTOCOL
     request_codec: ClassVar[RequestCodec] = codec
 
-    def routes(self) -> list[Route]:
-        return [Route(base + "/chat/completions", self.completions, methods=["POST"]) for base in BASES]
+    def routes(self, bases: Sequence[str] = BASES) -> list[Route]:
+        return [Route(base + "/chat/completions", self.completions, methods=["POST"]) for base in bases]
 
     async def completions(self, request: Request) -> Response:
         return await self.chain.handle(request, self, Operation.GENERATE, "chat")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -60,9 +61,9 @@ class OpenAIResponsesFrontDoor(OpenAIFrontDoor):
         super().__init__(chain)
         self.admission = admission
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, bases: Sequence[str] = BASES) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
-        for base in BASES:
+        for base in bases:
             path = base + "/responses"
             routes += [
                 Route(path, self.create, methods=["POST"]),

@@ -3,14 +3,14 @@
 The first stage of the chain, and the only place a request is authenticated and its body
 read: the door's own checks on the path, the caller's credentials (in the door's places,
 refused in the door's words), the body (never more than ``max_body_bytes`` of it), then the
-door's parsing and protocol checks, a virtual key's model list and IP rules; then, once
+door's parsing and protocol checks, a virtual key's model list and IP rules, and the
+rules of the per-application endpoint the request came through (``policy.endpoints``); then, once
 the plan names the serving model (``reserve``), the caps, limits and budgets of tenancy,
 before anything reaches an upstream.
 """
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from starlette.requests import ClientDisconnect, Request
@@ -20,12 +20,15 @@ from modelgate.pipeline.context import Call, Operation, RequestContext
 from modelgate.pipeline.plan import Plan
 from modelgate.pipeline.streaming import ClientDisconnected
 from modelgate.policy.auth import Authenticator, Principal
+from modelgate.policy.endpoints import admit_endpoint, check_model
 from modelgate.policy.ips import client_ip
+from modelgate.policy.keys import allowed_model
 from modelgate.policy.limits import DEFAULT_OUTPUT, Limiter, Owner
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
     from modelgate.policy.tenancy import Tenancy
+    from modelgate.store import EndpointRecord
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -70,8 +73,12 @@ class Admission:
     async def admit(self, ctx: RequestContext, request: Request, door: FrontDoor, operation: Operation) -> Call:
         door.check_path(request)
         ctx.caller = caller = await self.authenticate(request, door)
+        endpoint_id = request.path_params.get("endpoint_id")  # a ``/v1/<id>/<provider>`` base URL
+        endpoint = None if endpoint_id is None else self.endpoint(ctx, endpoint_id, caller)
         raw = await read_body(request, self.max_body_bytes)
         ctx.call = call = door.parse(request, raw, operation)
+        if endpoint is not None:
+            check_model(endpoint, call.model)
         key = caller.key
         if key is not None:
             if key.models and not allowed_model(call.model, key.models):
@@ -92,6 +99,18 @@ class Admission:
                 ctx.byok = found
         return call
 
+    def endpoint(self, ctx: RequestContext | None, endpoint_id: str, caller: Principal) -> EndpointRecord:
+        """The endpoint a request came through, from the cache, if it takes ``caller``; its id
+        and its opt-in to stored bodies go on ``ctx``."""
+        tenancy = self.tenancy
+        found = tenancy.endpoints.find(endpoint_id) if tenancy is not None else None
+        endpoint = admit_endpoint(found, endpoint_id, caller)
+        if ctx is not None:
+            ctx.endpoint_id = endpoint.id
+            if endpoint.log_bodies:
+                ctx.log_bodies = True
+        return endpoint
+
     async def reserve(self, ctx: RequestContext, door: FrontDoor, call: Call, plan: Plan) -> None:
         """The caps of the key and the serving model, then every limit and budget that applies
         (``policy.limits``): refused here, before anything reaches an upstream."""
@@ -111,8 +130,3 @@ class Admission:
         ctx.lease = await tenancy.limiter.reserve(
             ctx.request_id, caller, owner, (model.rpm, model.tpm), price, len(call.raw) // 4, output
         )
-
-
-def allowed_model(model: str, patterns: tuple[str, ...]) -> bool:
-    """Whether a key whose models are ``patterns`` (names, ``*`` wildcards) may use ``model``."""
-    return any(model == p or (("*" in p or "?" in p) and fnmatchcase(model, p)) for p in patterns)

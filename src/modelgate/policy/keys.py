@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from fnmatch import fnmatchcase
 
 PREFIX = "sk-mg-"
 #: Characters of the secret after the prefix that the hint keeps (at most 8 in all with "…").
@@ -40,3 +41,8 @@ def is_virtual(secret: str) -> bool:
 def same_digest(a: str, b: str) -> bool:
     """Digest comparison in constant time."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def allowed_model(model: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a key (or endpoint) whose models are ``patterns`` (names, ``*`` wildcards) may use ``model``."""
+    return any(model == p or (("*" in p or "?" in p) and fnmatchcase(model, p)) for p in patterns)

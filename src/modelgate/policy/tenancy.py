@@ -1,8 +1,8 @@
 """Tenancy's moving parts, owned in one place by the application object.
 
-The store (keys, teams, ledger: SQLite in the data directory by default, PostgreSQL when
-configured), the counters (in process, or Redis), the key cache that spares the request
-path any query, the price book, the limiter and the ledger writer. :meth:`Tenancy.start`
+The store (keys, teams, endpoints, ledger: SQLite in the data directory by default, PostgreSQL when
+configured), the counters (in process, or Redis), the key and endpoint caches that spare the
+request path any query, the price book, the limiter and the ledger writer. :meth:`Tenancy.start`
 brings them up in order (an embedded SQLite store is migrated on the way; PostgreSQL must
 be migrated with ``modelgate db upgrade``), :meth:`Tenancy.close` takes them down and
 writes what the ledger still holds.
@@ -20,10 +20,20 @@ from modelgate.accounting.ledger import LedgerWriter
 from modelgate.config import Config
 from modelgate.counters import Counters, open_counters
 from modelgate.policy.auth import MasterKeyAuthenticator
+from modelgate.policy.endpoints import EndpointCache
 from modelgate.policy.ips import QUARANTINE_EPOCH, IPRules
 from modelgate.policy.limits import Lease, Limiter
 from modelgate.policy.tenants import KeyCache, TenantAuthenticator
-from modelgate.store import Database, KeyRecord, LedgerStore, TenantStore, current_revision, default_url, head_revision
+from modelgate.store import (
+    Database,
+    EndpointStore,
+    KeyRecord,
+    LedgerStore,
+    TenantStore,
+    current_revision,
+    default_url,
+    head_revision,
+)
 from modelgate.store.migrate import upgrade_database
 
 log = logging.getLogger("modelgate.tenancy")
@@ -44,6 +54,9 @@ class Tenancy:
         self.ledger = LedgerStore(self.database)
         self.counters: Counters = open_counters(config.server.redis_url)
         self.cache = KeyCache(self.tenants, config.tenancy.key_refresh_seconds)
+        #: Per-application endpoints (``/v1/<id>/<provider>``), in memory like the keys.
+        self.endpoint_store = EndpointStore(self.database)
+        self.endpoints = EndpointCache(self.endpoint_store, config.tenancy.key_refresh_seconds)
         self.prices = PriceBook(config.tenancy.credit_rate)
         self.limiter = Limiter(self.counters, self.prices, self.ledger)
         self.writer = LedgerWriter(self.ledger, config.tenancy.ledger_flush_seconds, config.tenancy.ledger_batch)
@@ -60,8 +73,15 @@ class Tenancy:
         elif await current_revision(self.database) != head_revision():
             raise StoreNotReady("the database is not at the gateway's schema version: run `modelgate db upgrade` first")
         await self.cache.load()
+        await self.endpoints.load()
         self.cache.start()
+        self.endpoints.start()
         self.writer.start()
+
+    async def refresh(self) -> None:
+        """Both caches, at once (after an admin write on this instance)."""
+        await self.cache.refresh()
+        await self.endpoints.refresh()
 
     async def quarantine(self, key: KeyRecord, reason: str) -> None:
         """Quarantine ``key`` everywhere (the store) and here at once (the cache)."""
@@ -93,6 +113,7 @@ class Tenancy:
     async def close(self) -> None:
         await self.settle_pending()
         await self.cache.close()
+        await self.endpoints.close()
         await self.writer.close()
         await self.counters.close()
         await self.database.close()

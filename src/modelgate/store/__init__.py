@@ -1,4 +1,4 @@
-"""The tenancy store: teams, virtual keys and the usage ledger, on SQLite or PostgreSQL.
+"""The tenancy store: teams, virtual keys, per-application endpoints and the usage ledger, on SQLite or PostgreSQL.
 
 SQLAlchemy Core (async) over one schema (``schema.py``) that Alembic migrations
 create (``migrations/``, applied by ``migrate.py``); repositories return frozen
@@ -6,6 +6,7 @@ records (``records.py``) and know nothing of HTTP or policy.
 """
 
 from modelgate.store.database import Database, default_url, normalize_url
+from modelgate.store.endpoints import EndpointStore
 from modelgate.store.errors import StoreConflict, StoreError, StoreNotFound
 from modelgate.store.ledger import LedgerStore
 from modelgate.store.migrate import current_revision, head_revision, upgrade, upgrade_database, upgrade_sync
@@ -13,6 +14,8 @@ from modelgate.store.records import (
     BUDGET_WINDOWS,
     Budget,
     BudgetWindow,
+    EndpointChanges,
+    EndpointRecord,
     KeyChanges,
     KeyRecord,
     LedgerRow,
@@ -31,6 +34,9 @@ __all__ = [
     "Budget",
     "BudgetWindow",
     "Database",
+    "EndpointChanges",
+    "EndpointRecord",
+    "EndpointStore",
     "KeyChanges",
     "KeyRecord",
     "LedgerRow",

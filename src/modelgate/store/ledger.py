@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from modelgate.store.database import Database
 from modelgate.store.records import LedgerRow, Spend, SpendBucket, UsageGroup, UsageGroupBy, require_aware
-from modelgate.store.schema import keys, ledger, teams
+from modelgate.store.schema import endpoints, keys, ledger, teams
 
 _FIELDS: Final = tuple(field.name for field in fields(LedgerRow))
 _REST: Final = tuple(name for name in _FIELDS if name != "at")
@@ -32,6 +32,7 @@ _GROUP_COLUMNS: Final[Mapping[str, sa.Column[Any]]] = {
     "provider": ledger.c.provider,
     "endpoint": ledger.c.endpoint,
     "door": ledger.c.door,
+    "endpoint_id": ledger.c.endpoint_id,
 }
 
 
@@ -146,6 +147,9 @@ class LedgerStore:
         elif group_by == "team":
             source = ledger.outerjoin(teams, teams.c.id == ledger.c.team_id)
             groups.append(teams.c.name)
+        elif group_by == "endpoint_id":
+            source = ledger.outerjoin(endpoints, endpoints.c.id == ledger.c.endpoint_id)
+            groups.append(endpoints.c.name)
         name = groups[1] if len(groups) > 1 else sa.null()
         cost = sa.func.sum(ledger.c.cost_usd)
         query = (

@@ -133,6 +133,34 @@ class KeyChanges(TypedDict, total=False):
     metadata: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """A per-application endpoint: the base URLs ``/v1/<id>/<provider>`` and what they accept."""
+
+    id: str
+    name: str
+    description: str
+    keys: tuple[str, ...]  # key ids it accepts; empty accepts every key
+    models: tuple[str, ...]  # names and patterns; empty allows every model
+    log_bodies: bool  # keep the bodies of the requests through it in the request log
+    disabled_at: datetime | None
+    metadata: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointChanges(TypedDict, total=False):
+    """Fields an update may set; a field left out keeps its value, ``None`` clears it."""
+
+    name: str
+    description: str
+    keys: Sequence[str]
+    models: Sequence[str]
+    log_bodies: bool
+    disabled_at: datetime | None
+    metadata: Mapping[str, Any]
+
+
 @dataclass(slots=True, kw_only=True)  # not frozen: one is made per request, and a frozen init costs a call per field
 class LedgerRow:
     """One request as billed. ``key_id`` is None for the master key."""
@@ -176,7 +204,8 @@ class SpendBucket(NamedTuple):
     credits: float
 
 
-UsageGroupBy = Literal["key", "team", "model", "served_model", "provider", "endpoint", "door"]
+#: ``endpoint`` is the API endpoint called (``messages``…); ``endpoint_id`` the per-application endpoint.
+UsageGroupBy = Literal["key", "team", "model", "served_model", "provider", "endpoint", "door", "endpoint_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +213,7 @@ class UsageGroup:
     """One line of a usage report. ``group`` is None for the master key's (or a team-less) line."""
 
     group: str | None
-    name: str | None  # the key's or team's name when grouped by key or team, if it still exists
+    name: str | None  # the key's, team's or endpoint's name when grouped by one, if it still exists
     requests: int
     input_tokens: int
     output_tokens: int
