@@ -14,7 +14,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -48,6 +48,9 @@ from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
 from modelgate.routing.router import Router
 from modelgate.routing.shared import open_routing_state
+
+if TYPE_CHECKING:
+    from modelgate.observability.tracing import Tracing
 
 CONFIG_ENV = "MODELGATE_CONFIG"
 #: The protocol of a path no route matched, for an error in the envelope its client expects.
@@ -112,7 +115,14 @@ class Gateway:
         self.metrics = Metrics((m.name for m in config.models), lambda: writer.pending)
         for provider in self.providers.values():
             provider.keys.on_rest = self.metrics.key_rested
-        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics)
+        #: OpenTelemetry spans (``tracing.enabled``; the optional ``otel`` extra, imported only then).
+        self.tracing: Tracing | None = None
+        if config.tracing.enabled:
+            from modelgate.observability.tracing import Tracing
+
+            self.tracing = Tracing(config)
+            self.admission.trace_context = True
+        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics, self.tracing)
         self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
@@ -138,6 +148,8 @@ class Gateway:
         await self.tenancy.close()
         await self.client.close()
         self.metrics.close()
+        if self.tracing is not None:
+            self.tracing.close()
 
     def routes(self) -> list[BaseRoute]:
         # The model endpoints first: routes are matched in order, on every request.
