@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,8 @@ MODEL = "claude-sonnet-4-6"
 
 def config(**tracing: Any) -> Any:
     data = {
+        "master_key": "mg-test",
+        "server": {"data_dir": tempfile.mkdtemp(prefix="mg-trace-")},
         "providers": [
             {"name": "anth", "type": "anthropic", "api_keys": ["sk-x"]},
             {"name": "local", "type": "openai-compatible", "base_url": "http://127.0.0.1:1", "api_keys": ["sk-y"]},
