@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,6 +256,49 @@ def test_a_malformed_traceparent_starts_a_trace_of_its_own() -> None:
     assert f"{request.context.trace_id:032x}" != TRACE_ID and len(spans) == 3
 
 
+def test_spans_are_made_off_the_request_path_and_none_is_lost_at_close(caplog: pytest.LogCaptureFixture) -> None:
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(config(), exporter)
+    real = tracing.spans
+    calls: list[str] = []
+
+    def flaky(ctx: RequestContext, wall: int, now: float) -> None:
+        calls.append(ctx.request_id)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        real(ctx, wall, now)
+
+    tracing.spans = flaky  # type: ignore[method-assign]
+    broken, first, second = settled_context(), settled_context(), settled_context()
+    broken.request_id, first.request_id, second.request_id = "req_broken", "req_1", "req_2"
+    for ctx in (broken, first, second):
+        tracing.record(ctx)
+    tracing.close()  # no flush: closing makes the spans of what is queued, and exports them
+    assert calls == ["req_broken", "req_1", "req_2"]
+    requests = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert sorted(s.attributes["modelgate.request_id"] for s in requests if s.attributes) == ["req_1", "req_2"]
+    assert "tracing: the spans of request req_broken were lost" in caplog.text
+    assert not tracing._worker.is_alive()
+
+
+def test_a_full_queue_drops_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracing_module, "QUEUE_LIMIT", 1)
+    with traced() as (tracing, _):
+        taken, gate = threading.Event(), threading.Event()
+
+        def stuck(ctx: RequestContext, wall: int, now: float) -> None:
+            taken.set()
+            gate.wait(10)
+
+        tracing.spans = stuck  # type: ignore[method-assign]
+        tracing.record(settled_context())  # the thread takes it, and is stuck on it
+        assert taken.wait(10)
+        tracing.record(settled_context())  # queued: the queue is full
+        tracing.record(settled_context())  # dropped
+        assert (tracing.dropped, tracing.pending.qsize()) == (1, 1)
+        gate.set()
+
+
 def test_traces_url() -> None:
     assert traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
@@ -278,6 +322,23 @@ def test_without_the_extra_the_gateway_refuses_to_start(monkeypatch: pytest.Monk
         "tracing is enabled in the config, but OpenTelemetry is not installed: pip install 'modelgate[otel]'"
     )
     assert isinstance(caught.value, ValueError)  # what ``modelgate serve`` reports at start
+
+
+def test_serve_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
+    """``modelgate serve`` with tracing on, where OpenTelemetry cannot be imported: exit 2, the command."""
+    config = tmp_path / "modelgate.yaml"
+    config.write_text(f"server: {{data_dir: {tmp_path}}}\nmaster_key: mg-k\ntracing: {{enabled: true}}\n")
+    script = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None  # as if the extra were not installed\n"
+        "from modelgate.cli import main\n"
+        f"main(['serve', '--config', {str(config)!r}])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "error: tracing is enabled in the config, but OpenTelemetry is not installed: pip install 'modelgate[otel]'\n"
+    )
 
 
 def test_tracing_off_loads_nothing_of_opentelemetry(fake: FakeUpstream) -> None:
