@@ -8,6 +8,7 @@ process) calls.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -148,8 +149,8 @@ class Gateway:
         await self.tenancy.close()
         await self.client.close()
         self.metrics.close()
-        if self.tracing is not None:
-            self.tracing.close()
+        if self.tracing is not None:  # the last spans made and exported, off the event loop
+            await asyncio.to_thread(self.tracing.close)
 
     def routes(self) -> list[BaseRoute]:
         # The model endpoints first: routes are matched in order, on every request.

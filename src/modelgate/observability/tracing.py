@@ -108,7 +108,6 @@ class Tracing:
         self.propagator = TraceContextTextMapPropagator()
         #: ``gen_ai.provider.name`` of each configured provider, by its name.
         self.genai_providers = {p.name: _GENAI_PROVIDERS.get(p.type, p.name) for p in config.providers}
-
         #: Settled requests waiting for their spans, and the thread that makes them.
         self.pending: queue.Queue[tuple[RequestContext, int, float] | None] = queue.Queue(QUEUE_LIMIT)
         #: Requests left untraced because the queue was full (the thread could not keep up).
