@@ -252,7 +252,7 @@ class TracingConfig(_Strict):
     #: with no path) or the whole traces URL. Unset: ``$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, else
     #: ``$OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://localhost:4318``.
     endpoint: str | None = None
-    #: Headers sent to the collector (an API key); added to ``$OTEL_EXPORTER_OTLP_HEADERS``.
+    #: Headers sent to the collector (an API key). Unset: ``$OTEL_EXPORTER_OTLP_HEADERS``.
     headers: dict[str, str] = Field(default_factory=dict)
     #: The ``service.name`` of the spans. Unset: ``$OTEL_SERVICE_NAME``, else ``modelgate``.
     service_name: str | None = None
