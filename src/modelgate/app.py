@@ -116,14 +116,14 @@ class Gateway:
         self.metrics = Metrics((m.name for m in config.models), lambda: writer.pending)
         for provider in self.providers.values():
             provider.keys.on_rest = self.metrics.key_rested
+        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics)
         #: OpenTelemetry spans (``tracing.enabled``; the optional ``otel`` extra, imported only then).
         self.tracing: Tracing | None = None
         if config.tracing.enabled:
             from modelgate.observability.tracing import Tracing
 
-            self.tracing = Tracing(config)
+            self.tracing = self.settler.tracing = Tracing(config)
             self.admission.trace_context = True
-        self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics, self.tracing)
         self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
