@@ -28,17 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.testing.runner import FakeUpstream
-from tests.e2e.harness import (
-    MARKER,
-    MASTER_KEY,
-    PLAIN_REPLY,
-    UPSTREAM_KEY,
-    Stage,
-    cli_env,
-    make_dirs,
-    run_cli,
-    run_scenario,
-)
+from tests.e2e.harness import MARKER, MASTER_KEY, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, run_cli, run_scenario
 from tests.recipes import exports, recipe
 
 __all__ = ["MARKER", "MASTER_KEY", "OPENAI_UPSTREAM_MODEL", "PLAIN_REPLY", "SCENARIOS", "UPSTREAM_KEY", "main"]
@@ -121,8 +111,16 @@ def claude_env(
 
 def write_settings(home: Path, base_url: str, api_key: str) -> None:
     """``~/.claude/settings.json`` as docs/clients.md's recipe writes it (``claude-code-settings``)."""
-    make_dirs(home / ".claude")
+    (home / ".claude").mkdir(parents=True, exist_ok=True)
     (home / ".claude" / "settings.json").write_text(recipe("claude-code-settings").fill(base_url, api_key))
+
+
+def launch_with_settings(stage: Stage) -> dict[str, Any]:
+    """Run Claude Code once with the stage's endpoint and key in its settings file, not its environment."""
+    args = stage.args
+    write_settings(stage.home, stage.base_url, stage.api_key)
+    env = claude_env(stage.home, stage.base_url, stage.api_key, args.env, settings=True)
+    return run_claude(args.claude, stage.report["prompt"], stage.workdir, env, args.timeout)
 
 
 def run_claude(claude: str, prompt: str, workdir: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
@@ -137,13 +135,10 @@ def run_claude(claude: str, prompt: str, workdir: Path, env: dict[str, str], tim
     return result
 
 
-def launch(stage: Stage, *, settings: bool = False) -> dict[str, Any]:
-    """Run Claude Code once against the stage's endpoint, given in its environment or, with
-    ``settings``, in its settings file."""
+def launch(stage: Stage) -> dict[str, Any]:
+    """Run Claude Code once against the stage's endpoint."""
     args = stage.args
-    if settings:
-        write_settings(stage.home, stage.base_url, stage.api_key)
-    env = claude_env(stage.home, stage.base_url, stage.api_key, args.env, settings=settings)
+    env = claude_env(stage.home, stage.base_url, stage.api_key, args.env)
     return run_claude(args.claude, stage.report["prompt"], stage.workdir, env, args.timeout)
 
 

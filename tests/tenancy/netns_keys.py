@@ -133,9 +133,7 @@ class KeyedRun:
             runner = self.scenario.runner
             # Claude Code gets the key in its settings file here (docs/clients.md's other recipe;
             # the e2e runs give it in the environment).
-            cli: dict[str, Any] = (
-                netns_run.launch(stage, settings=True) if runner is netns_run else runner.launch(stage)
-            )
+            cli: dict[str, Any] = netns_run.launch_with_settings(stage) if runner is netns_run else runner.launch(stage)
             report["usage"] = http.get("/v1/usage", headers={"x-api-key": self.secret}).json()
         billed = sum(1 for r in stage.fake.requests() if r["path"].endswith(MODEL_PATHS) and r["status"] == 200)
         report["ledger"] = asyncio.run(_ledger(self.url, billed))
