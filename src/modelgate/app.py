@@ -8,13 +8,14 @@ process) calls.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -49,6 +50,9 @@ from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
 from modelgate.routing.router import Router
 from modelgate.routing.shared import open_routing_state
+
+if TYPE_CHECKING:
+    from modelgate.observability.tracing import Tracing
 
 CONFIG_ENV = "MODELGATE_CONFIG"
 #: The protocol of a path no route matched, for an error in the envelope its client expects.
@@ -125,6 +129,13 @@ class Gateway:
         for health in self.catalog.health():
             health.listeners.append(self.metrics)
         self.settler = Settler(RequestLog(config.server.request_log_level), self.tenancy, self.metrics)
+        #: OpenTelemetry spans (``tracing.enabled``; the optional ``otel`` extra, imported only then).
+        self.tracing: Tracing | None = None
+        if config.tracing.enabled:
+            from modelgate.observability.tracing import Tracing
+
+            self.tracing = self.settler.tracing = Tracing(config)
+            self.admission.trace_context = True
         self.chain = Chain(self.admission, self.catalog, self.settler, self.router)
         self.anthropic = AnthropicFrontDoor(self.chain)
         self.openai_chat = OpenAIChatFrontDoor(self.chain)
@@ -158,6 +169,8 @@ class Gateway:
         await self.tenancy.close()
         await self.client.close()
         self.metrics.close()
+        if self.tracing is not None:  # the last spans made and exported, off the event loop
+            await asyncio.to_thread(self.tracing.close)
 
     def routes(self) -> list[BaseRoute]:
         # The model endpoints first: routes are matched in order, on every request.

@@ -247,6 +247,31 @@ class ServerConfig(_Strict):
     metrics_auth: bool = False
 
 
+class TracingConfig(_Strict):
+    """OpenTelemetry traces (``observability/tracing.py``; needs ``pip install 'modelgate[otel]'``):
+    a span per request and per upstream attempt, sent to a collector over OTLP/HTTP."""
+
+    enabled: bool = False
+    #: The collector's OTLP/HTTP URL: ``http://collector:4318`` (``/v1/traces`` is added to a URL
+    #: with no path) or the whole traces URL. Unset: ``$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, else
+    #: ``$OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://localhost:4318``.
+    endpoint: str | None = None
+    #: Headers sent to the collector (an API key). Unset: ``$OTEL_EXPORTER_OTLP_HEADERS``.
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: The ``service.name`` of the spans. Unset: ``$OTEL_SERVICE_NAME``, else ``modelgate``.
+    service_name: str | None = None
+    #: Share of the requests traced when the client sent no ``traceparent`` (one that did is
+    #: traced as its ``sampled`` flag says).
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+
 #: The classes of failure a router tells apart (``routing.router.failure_class``).
 FailureClass = Literal["rate_limit", "overloaded", "unavailable", "timeout", "context_window", "authentication"]
 
@@ -317,6 +342,7 @@ class Config(_Strict):
     models: list[ModelConfig] = Field(default_factory=list)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:

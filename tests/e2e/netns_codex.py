@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from typing import Any
 
 from modelgate.testing.runner import FakeUpstream
 from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
+from tests.recipes import exports, recipe, with_model
 
 #: Model names Codex asks for. ``gpt-5.5`` is in Codex's bundled model catalog (so Codex
 #: sends what it sends OpenAI: reasoning effort, text verbosity); the Claude name is not
@@ -44,8 +46,8 @@ ANTHROPIC_MODEL = "claude-sonnet-4-6"
 OPENAI_MODEL = "gpt-5.5"
 #: Codex 0.169's shell tool (unified exec): ``{"cmd": "..."}``, run with ``bash -lc``.
 SHELL_TOOL = "exec_command"
-#: The environment variable ``env_key`` names; it holds the gateway's master key.
-KEY_VARIABLE = "MODELGATE_API_KEY"
+#: The environment variable ``env_key`` names (docs/clients.md's recipe); it holds the gateway's key.
+KEY_VARIABLE: str = tomllib.loads(recipe("codex-config").text)["model_providers"]["modelgate"]["env_key"]
 
 PLAIN_PROMPT = f"Say hello. [[fake:text {PLAIN_REPLY}]]"
 TOOL_PROMPT = "Run the marker command. [[fake:tool " + SHELL_TOOL + ' {"cmd":"echo ' + MARKER + '"}]]'
@@ -72,20 +74,16 @@ def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
 
 
 def config_toml(base_url: str, model: str) -> str:
-    """Codex's whole configuration; ``--strict-config`` makes a key this release does not know an error."""
+    """Codex's whole configuration: docs/clients.md's recipe (``codex-config``, for the gateway
+    at ``base_url`` with no ``/v1``) and what the tests add around it; ``--strict-config`` makes a
+    key this release does not know an error."""
+    configured = with_model(recipe("codex-config").fill(base_url, "-"), model)
     return f"""\
-model = "{model}"
-model_provider = "modelgate"
 model_reasoning_effort = "medium"
 approval_policy = "never"
 sandbox_mode = "danger-full-access"
 check_for_update_on_startup = false
-
-[model_providers.modelgate]
-name = "modelgate"
-base_url = "{base_url}"
-env_key = "{KEY_VARIABLE}"
-wire_api = "responses"
+{configured}\
 # Try the Responses WebSocket first, as Codex does with OpenAI: the gateway answers 426.
 supports_websockets = true
 # A failed request fails the run at once instead of being retried with backoff.
@@ -117,9 +115,10 @@ def launch(stage: Stage) -> dict[str, Any]:
     args, report, tmp = stage.args, stage.report, stage.tmp
     codex_home, workdir, last = tmp / "codex-home", stage.workdir, tmp / "last-message.txt"
     make_dirs(codex_home)
-    report["config_toml"] = config_toml(stage.base_url + "/v1", report["model"])
+    report["config_toml"] = config_toml(stage.base_url, report["model"])
     (codex_home / "config.toml").write_text(report["config_toml"])
-    env = cli_env(stage.home, args.env, CODEX_HOME=str(codex_home), **{KEY_VARIABLE: stage.api_key})
+    key_env = exports(recipe("codex-env").fill(stage.base_url, stage.api_key))
+    env = cli_env(stage.home, args.env, CODEX_HOME=str(codex_home), **key_env)
     argv = [args.codex, "exec", "--json", "--color", "never", "--skip-git-repo-check", "--strict-config"]
     argv += ["-C", str(workdir), "-o", str(last), report["prompt"]]
     cli = run_cli(argv, workdir, env, args.timeout)

@@ -37,6 +37,7 @@ from typing import Any
 
 from modelgate.testing.runner import FakeUpstream
 from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
+from tests.recipes import exports, recipe
 
 #: The pinned release's shell tool (``SHELL_TOOL_NAME``); its one required argument is ``command``.
 SHELL_TOOL = "run_shell_command"
@@ -100,9 +101,10 @@ def router_upstream_model(provider: str) -> str:
 
 
 def settings() -> dict[str, Any]:
-    """``~/.gemini/settings.json`` (the pinned release's schema, ``settingsSchema``)."""
+    """``~/.gemini/settings.json`` (the pinned release's schema, ``settingsSchema``): docs/clients.md's
+    recipe (``gemini-cli-settings``) and no stats, telemetry, updates or IDE integration."""
     return {
-        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        **json.loads(recipe("gemini-cli-settings").text),
         "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
         "privacy": {"usageStatisticsEnabled": False},
         "telemetry": {"enabled": False},
@@ -127,7 +129,7 @@ def launch(stage: Stage) -> dict[str, Any]:
     fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(report["provider"])}, times=ROUTER_ANSWERS)
     make_dirs(home / ".gemini")
     (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
-    env = cli_env(home, args.env, GOOGLE_GEMINI_BASE_URL=stage.base_url, GEMINI_API_KEY=stage.api_key)
+    env = cli_env(home, args.env, **exports(recipe("gemini-cli-env").fill(stage.base_url, stage.api_key)))
     argv = [args.gemini, "-p", report["prompt"], "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
     cli = run_cli(argv, stage.workdir, env, args.timeout)
     cli["json"] = parse_output(cli["stdout"])

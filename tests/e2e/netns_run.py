@@ -32,6 +32,7 @@ import httpx
 
 from modelgate.testing.runner import FakeUpstream
 from tests.e2e.harness import MARKER, MASTER_KEY, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, run_cli, run_scenario
+from tests.recipes import exports, recipe
 
 __all__ = ["MARKER", "MASTER_KEY", "OPENAI_UPSTREAM_MODEL", "PLAIN_REPLY", "SCENARIOS", "UPSTREAM_KEY", "main"]
 
@@ -92,13 +93,17 @@ def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
     return {"providers": [prov], "models": models}
 
 
-def claude_env(home: Path, base_url: str, api_key: str, overrides: list[str]) -> dict[str, str]:
-    """Claude Code's environment: the endpoint and key, and no telemetry, updates or extra traffic."""
+def claude_env(
+    home: Path, base_url: str, api_key: str, overrides: list[str], *, settings: bool = False
+) -> dict[str, str]:
+    """Claude Code's environment: the endpoint and key as docs/clients.md's recipe sets them
+    (``claude-code-env``; with ``settings``, none: ``write_settings`` puts them in the settings
+    file), and no telemetry, updates or extra traffic."""
+    recipe_env = {} if settings else exports(recipe("claude-code-env").fill(base_url, api_key))
     return cli_env(
         home,
         overrides,
-        ANTHROPIC_BASE_URL=base_url,
-        ANTHROPIC_API_KEY=api_key,
+        **recipe_env,
         DISABLE_AUTOUPDATER="1",
         DISABLE_TELEMETRY="1",
         DISABLE_ERROR_REPORTING="1",
@@ -106,6 +111,20 @@ def claude_env(home: Path, base_url: str, api_key: str, overrides: list[str]) ->
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
         CLAUDE_CODE_DISABLE_TERMINAL_TITLE="1",
     )
+
+
+def write_settings(home: Path, base_url: str, api_key: str) -> None:
+    """``~/.claude/settings.json`` as docs/clients.md's recipe writes it (``claude-code-settings``)."""
+    (home / ".claude").mkdir(parents=True, exist_ok=True)
+    (home / ".claude" / "settings.json").write_text(recipe("claude-code-settings").fill(base_url, api_key))
+
+
+def launch_with_settings(stage: Stage) -> dict[str, Any]:
+    """Run Claude Code once with the stage's endpoint and key in its settings file, not its environment."""
+    args = stage.args
+    write_settings(stage.home, stage.base_url, stage.api_key)
+    env = claude_env(stage.home, stage.base_url, stage.api_key, args.env, settings=True)
+    return run_claude(args.claude, stage.report["prompt"], stage.workdir, env, args.timeout)
 
 
 def run_claude(claude: str, prompt: str, workdir: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:

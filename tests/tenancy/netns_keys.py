@@ -4,7 +4,9 @@ The scenarios of the end-to-end runners (``tests.e2e.netns_run`` for Claude Code
 ``netns_codex``, ``netns_gemini``: their gateway config, CLI configuration and launch), with
 one change: before the gateway starts, its SQLite store (in a data directory of this run)
 is migrated and given a virtual key, and the CLI gets that key where it would get the
-master key. Meant to run, like them, in a fresh loopback-only network namespace::
+master key — Claude Code in ``~/.claude/settings.json`` (docs/clients.md's
+``claude-code-settings`` recipe), where the e2e runs set its environment. Meant to run, like
+them, in a fresh loopback-only network namespace::
 
     unshare -n -- .venv/bin/python -m tests.tenancy.netns_keys SCENARIO --<cli> PATH [--timeout S]
 
@@ -128,7 +130,10 @@ class KeyedRun:
             ]
             stage.api_key = self.secret
             stage.args.env = [*stage.args.env, *self.scenario.env]
-            cli: dict[str, Any] = self.scenario.runner.launch(stage)
+            runner = self.scenario.runner
+            # Claude Code gets the key in its settings file here (docs/clients.md's other recipe;
+            # the e2e runs give it in the environment).
+            cli: dict[str, Any] = netns_run.launch_with_settings(stage) if runner is netns_run else runner.launch(stage)
             report["usage"] = http.get("/v1/usage", headers={"x-api-key": self.secret}).json()
         billed = sum(1 for r in stage.fake.requests() if r["path"].endswith(MODEL_PATHS) and r["status"] == 200)
         report["ledger"] = asyncio.run(_ledger(self.url, billed))

@@ -61,6 +61,8 @@ class Admission:
         self.tenancy = tenancy
         #: BYOK: the header that may carry a client's own key, for each provider that allows it.
         self.byok: dict[str, str] = {}
+        #: Keep the client's ``traceparent`` for the request's span (tracing is on).
+        self.trace_context = False
 
     async def authenticate(self, request: Request, door: FrontDoor) -> Principal:
         """The caller, from the credentials in the door's places; refusals in the door's words."""
@@ -71,6 +73,12 @@ class Admission:
             raise door.authentication_error(e, credentials) from None
 
     async def admit(self, ctx: RequestContext, request: Request, door: FrontDoor, operation: Operation) -> Call:
+        if self.trace_context:  # first: a refused request is traced under its client's trace too
+            headers = request.headers
+            if (parent := headers.get("traceparent")) is not None:
+                ctx.trace_context = carrier = {"traceparent": parent}
+                if (state := headers.get("tracestate")) is not None:
+                    carrier["tracestate"] = state
         door.check_path(request)
         ctx.caller = caller = await self.authenticate(request, door)
         endpoint_id = request.path_params.get("endpoint_id")  # a ``/v1/<id>/<provider>`` base URL

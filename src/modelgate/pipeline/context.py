@@ -100,6 +100,8 @@ class RequestContext:
     endpoint_id: str | None = None
     #: The client's agent session (Claude Code's, Codex's, Gemini CLI's), when it names one.
     session_id: str | None = None
+    #: The client's W3C trace context (``traceparent``, ``tracestate``), kept only when tracing is on.
+    trace_context: dict[str, str] | None = None
     #: Keep this request's bodies in the request log (its key's or its endpoint's opt-in).
     log_bodies: bool = False
     #: Upstream keys the client brought for this request only, by provider name (BYOK).

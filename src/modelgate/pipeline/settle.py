@@ -4,8 +4,8 @@ The chain calls it in a ``finally`` for a whole answer, and the event stream cal
 the stream closes (finished, broken, or abandoned by the client). It reads the request
 context: the usage (from the tap on the passthrough path, from the IR otherwise), the
 outcome, the timings. It bills the call (the lease on the counters settled at the real
-cost, off the request path; a ledger row queued for the batched writer) and writes the
-request's log line.
+cost, off the request path; a ledger row queued for the batched writer), records its spans
+when tracing is on (``observability/tracing.py``) and writes the request's log line.
 """
 
 from __future__ import annotations
@@ -21,14 +21,22 @@ from modelgate.store.records import LedgerRow
 
 if TYPE_CHECKING:
     from modelgate.observability.metrics import Metrics
+    from modelgate.observability.tracing import Tracing
     from modelgate.policy.tenancy import Tenancy
 
 
 class Settler:
-    def __init__(self, request_log: RequestLog, tenancy: Tenancy | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        request_log: RequestLog,
+        tenancy: Tenancy | None = None,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.request_log = request_log
         self.tenancy = tenancy
         self.metrics = metrics
+        self.tracing = tracing
 
     def settle(self, ctx: RequestContext, client_gone: bool = False) -> None:
         if ctx.settled:
@@ -48,6 +56,8 @@ class Settler:
             self.bill(ctx, self.tenancy)
         if self.metrics is not None:
             self.metrics.observe(ctx)
+        if self.tracing is not None:
+            self.tracing.record(ctx)
         self.request_log.write(ctx)
 
     @staticmethod
