@@ -64,6 +64,21 @@ def virtual_key(gateway: GatewayProcess) -> str:
     return secret
 
 
+@pytest.fixture(scope="module")
+def endpoint_id(gateway: GatewayProcess) -> str:
+    """A per-application endpoint of the gateway process, created through its admin API."""
+    r = httpx.post(
+        f"{gateway.base_url}/admin/endpoints",
+        json={"name": "docs-recipes"},
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    made: str = r.json()["id"]
+    assert made.startswith("ep_")
+    return made
+
+
 def endpoint_form(name: str) -> str:
     """The text an endpoint recipe must have: its key form's, with the endpoint's base URL."""
     protocol = PROTOCOLS[name]
@@ -107,9 +122,14 @@ def test_every_recipe_is_well_formed(name: str) -> None:
 # --------------------------------------------------------------------------- run against the gateway
 
 
-@pytest.mark.parametrize("name", ["anthropic-sdk", "openai-sdk", "google-genai"])
-def test_an_sdk_recipe_runs(name: str, gateway: GatewayProcess, virtual_key: str) -> None:
-    code = recipe(name).fill(gateway.base_url, virtual_key)
+def forms(*names: str) -> list[str]:
+    """Each recipe named, and its endpoint form."""
+    return [form for name in names for form in (name, f"{name}@endpoint")]
+
+
+@pytest.mark.parametrize("name", forms("anthropic-sdk", "openai-sdk", "google-genai"))
+def test_an_sdk_recipe_runs(name: str, gateway: GatewayProcess, virtual_key: str, endpoint_id: str) -> None:
+    code = recipe(name).fill(gateway.base_url, virtual_key, endpoint_id=endpoint_id)
     assert code != recipe(name).text
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -123,9 +143,10 @@ def _curl(text: str) -> Any:
     return json.loads(done.stdout)
 
 
-def test_the_curl_recipes_run(gateway: GatewayProcess, virtual_key: str) -> None:
+@pytest.mark.parametrize("form", ["", "@endpoint"])
+def test_the_curl_recipes_run(form: str, gateway: GatewayProcess, virtual_key: str, endpoint_id: str) -> None:
     def run(name: str) -> Any:
-        return _curl(recipe(name).fill(gateway.base_url, virtual_key))
+        return _curl(recipe(name + form).fill(gateway.base_url, virtual_key, endpoint_id=endpoint_id))
 
     message = run("curl-anthropic")
     assert (message["type"], message["model"], message["content"][0]["text"]) == ("message", MODEL, ANSWER)
@@ -135,13 +156,17 @@ def test_the_curl_recipes_run(gateway: GatewayProcess, virtual_key: str) -> None
     assert gemini["candidates"][0]["content"]["parts"][0]["text"] == ANSWER
 
 
-OPENCODE_PATHS = [("opencode-anthropic", "/messages"), ("opencode-openai", "/chat/completions")]
+OPENCODE_PATHS = [(name, path) for name in forms("opencode-anthropic") for path in ["/messages"]] + [
+    (name, "/chat/completions") for name in forms("opencode-openai")
+]
 
 
 @pytest.mark.parametrize(("name", "path"), OPENCODE_PATHS)
-def test_opencode_reaches_the_model_endpoint(name: str, path: str, gateway: GatewayProcess, virtual_key: str) -> None:
+def test_opencode_reaches_the_model_endpoint(
+    name: str, path: str, gateway: GatewayProcess, virtual_key: str, endpoint_id: str
+) -> None:
     """OpenCode's AI SDK provider adds ``path`` to ``baseURL`` and sends the key as its protocol does."""
-    config = json.loads(recipe(name).fill(gateway.base_url, virtual_key))
+    config = json.loads(recipe(name).fill(gateway.base_url, virtual_key, endpoint_id=endpoint_id))
     (provider,) = config["provider"].values()
     options = provider["options"]
     assert options["apiKey"] == "{env:MODELGATE_API_KEY}"
