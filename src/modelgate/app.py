@@ -43,6 +43,7 @@ from modelgate.pipeline.context import new_request_id
 from modelgate.pipeline.settle import Settler
 from modelgate.policy.auth import Authenticator
 from modelgate.policy.tenancy import Tenancy
+from modelgate.portal import Portal
 from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
@@ -127,6 +128,8 @@ class Gateway:
         admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
         self.master_key = ensure_master_key(config)
         self.admin = AdminAPI(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
+        #: The web portal (``/portal``): the same service, the same refresh after a change.
+        self.portal = Portal(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
 
     async def start(self) -> None:
         await self.client.start()
@@ -155,6 +158,7 @@ class Gateway:
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             *([Route("/metrics", self.scrape, methods=["GET"])] if self.config.server.metrics else []),
+            *self.portal.routes(),
             *self.forgiving_routes(),
         ]
 
