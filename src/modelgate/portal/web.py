@@ -14,7 +14,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -156,7 +156,9 @@ async def read_form(request: Request) -> FormData:
         if len(body) > MAX_FORM_BYTES:
             raise FormTooLarge(f"the form is larger than {MAX_FORM_BYTES} bytes")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if kind == _URLENCODED else []
+    pairs: list[tuple[str, str | UploadFile]] = []
+    if kind == _URLENCODED:
+        pairs.extend(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     form = request.scope["modelgate.portal.form"] = FormData(pairs)
     return form
 
