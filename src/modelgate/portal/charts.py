@@ -83,7 +83,9 @@ def _frame(slots: Slots, top: float, fmt: Format, label: str) -> list[str]:
         text = when.strftime("%H:%M") if slots.seconds < 86_400 else when.strftime("%b %d")
         if slots.seconds < 86_400 and slots.count * slots.seconds > 86_400:
             text = when.strftime("%a %H:%M")
-        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle">{text}</text>')
+        anchor = "end" if i == ticks - 1 and ticks > 1 else ("start" if i == 0 and ticks > 1 else "middle")
+        x = min(x, WIDTH - _RIGHT) if anchor == "end" else x
+        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">{text}</text>')
     return parts
 
 
@@ -140,10 +142,11 @@ def line_chart(slots: Slots, series: Mapping[str, Mapping[int, float]], fmt: For
     return Markup("".join(parts))
 
 
-def percent_bar(percent: float, label: str) -> Markup:
-    """A horizontal bar filled to ``percent`` (0 to 100), coloured by how full it is."""
+def percent_bar(percent: float, label: str, *, share: bool = False) -> Markup:
+    """A horizontal bar filled to ``percent`` (0 to 100), coloured by how full it is (a budget's
+    use), or in one neutral colour (``share``: a part of a whole, where full is not a warning)."""
     filled = max(0.0, min(100.0, percent))
-    level = "full" if filled >= 90 else ("high" if filled >= 70 else "ok")
+    level = "share" if share else ("full" if filled >= 90 else ("high" if filled >= 70 else "ok"))
     return Markup(
         f'<svg class="pbar pbar-{level}" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" '
         f'aria-label="{escape(label)}: {filled:.0f}%" xmlns="http://www.w3.org/2000/svg">'
@@ -155,4 +158,4 @@ def percent_bar(percent: float, label: str) -> Markup:
 def share_bars(items: Sequence[tuple[str, float]]) -> list[tuple[str, float, Markup]]:
     """Each item with a bar of its share of the largest (for top-N tables)."""
     top = max((value for _, value in items), default=0.0)
-    return [(name, value, percent_bar(100 * value / top if top else 0.0, name)) for name, value in items]
+    return [(name, value, percent_bar(100 * value / top if top else 0.0, name, share=True)) for name, value in items]

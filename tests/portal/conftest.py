@@ -1,0 +1,140 @@
+"""The portal's fixtures: an in-process gateway for page tests, and for the browser tests Debian's
+Chromium driven by Playwright, against a real gateway process.
+
+The browser tests never skip: on a machine without Chromium the session fixture installs
+Debian's package (``apt-get install chromium``, as root, as CI runs) and, if the driver library
+is missing, Playwright for Python from PyPI. Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from modelgate.testing.gateway_runner import GatewayProcess, run_gateway
+from modelgate.testing.runner import FakeUpstream
+from tests.conftest import MASTER_KEY, gateway_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from modelgate.app import Gateway
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags for a headless Chromium on a machine with no network but the loopback (as root).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def artifacts_dir() -> Path:
+    """Where screenshots go: ``$MODELGATE_ARTIFACTS``, else ``tests/artifacts`` (ignored by git)."""
+    path = Path(os.environ.get("MODELGATE_ARTIFACTS") or Path(__file__).parents[1] / "artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match is not None, "no CSRF token in the page"
+    return match.group(1)
+
+
+# in process
+
+
+@pytest.fixture
+async def portal_gw(fake: FakeUpstream) -> AsyncIterator[Gateway]:
+    from tests.pipeline.helpers import running_gateway
+
+    async with running_gateway(fake) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def web(portal_gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client of the in-process gateway: keeps cookies, follows no redirects."""
+    from tests.pipeline.helpers import asgi_client
+
+    async with asgi_client(portal_gw) as client:
+        yield client
+
+
+async def log_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    page = await client.get("/portal/login")
+    return await client.post("/portal/login", data={"csrf": csrf_of(page.text), "key": key})
+
+
+@pytest.fixture
+async def admin_web(web: httpx.AsyncClient) -> httpx.AsyncClient:
+    """``web`` logged in with the master key."""
+    response = await log_in(web, MASTER_KEY)
+    assert response.status_code == 303, response.text
+    return web
+
+
+# the real browser
+
+
+def _ensure_chromium() -> Path:
+    if CHROMIUM.exists():
+        return CHROMIUM
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+        subprocess.run(install, env=env, check=True, capture_output=True)
+    assert CHROMIUM.exists(), "apt-get installed chromium, but /usr/bin/chromium is not there"
+    return CHROMIUM
+
+
+def _ensure_playwright() -> None:
+    if importlib.util.find_spec("playwright") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "playwright>=1.50,<2"], check=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, installed first if missing; never Playwright's own download."""
+    executable = _ensure_chromium()
+    _ensure_playwright()
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(executable), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def portal_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
+    """A gateway process of its own (a fresh store), its ledger flushed every 0.2 s."""
+    config: dict[str, Any] = gateway_config(upstream)
+    config["tenancy"] = {"ledger_flush_seconds": 0.2}
+    with run_gateway(config, master_key=MASTER_KEY) as gateway:
+        yield gateway
+
+
+def which_chromium() -> str | None:
+    return shutil.which("chromium")
