@@ -144,11 +144,11 @@ def test_operator_creates_uses_watches_and_revokes_a_key(
     page.click("button:has-text('Revoke')")
     assert "revoked" in page.locator("p.notice").inner_text()
     assert page.locator("h1 .badge").inner_text() == "revoked"
-    with anthropic.Anthropic(base_url=base, api_key=secret, max_retries=0, timeout=30) as client:
-        with pytest.raises(anthropic.AuthenticationError) as refused:
-            client.messages.create(
-                model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
-            )
+    with (
+        anthropic.Anthropic(base_url=base, api_key=secret, max_retries=0, timeout=30) as client,
+        pytest.raises(anthropic.AuthenticationError) as refused,
+    ):
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
     assert refused.value.status_code == 401
     mine.goto(f"{base}/portal/me")
     assert mine.url.endswith("/portal/login")
