@@ -8,19 +8,23 @@ is missing, Playwright for Python from PyPI. Playwright's own browser download i
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from modelgate.store import Database, LedgerRow, LedgerStore, default_url
 from modelgate.testing.gateway_runner import GatewayProcess, run_gateway
 from modelgate.testing.runner import FakeUpstream
 from tests.conftest import MASTER_KEY, gateway_config
@@ -127,14 +131,65 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
+@dataclass(frozen=True)
+class PortalServer:
+    process: GatewayProcess
+    data_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.process.base_url
+
+
 @pytest.fixture(scope="module")
-def portal_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
-    """A gateway process of its own (a fresh store), its ledger flushed every 0.2 s."""
+def portal_gateway(upstream: FakeUpstream) -> Iterator[PortalServer]:
+    """A gateway process of its own (a fresh store in ``data_dir``), its ledger flushed every 0.2 s."""
     config: dict[str, Any] = gateway_config(upstream)
     config["tenancy"] = {"ledger_flush_seconds": 0.2}
     with run_gateway(config, master_key=MASTER_KEY) as gateway:
-        yield gateway
+        yield PortalServer(gateway, Path(config["server"]["data_dir"]))
 
 
-def which_chromium() -> str | None:
-    return shutil.which("chromium")
+def backfill(server: PortalServer, keys: dict[str, list[dict[str, Any]]], hours: int = 24) -> None:
+    """A day of earlier traffic for keys (name: budgets) created through the admin API, written into the
+    gateway's own store, so the charts and top lists have a history to show (deterministic)."""
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as admin:
+        ids = [
+            admin.post("/admin/keys", json={"name": name, "budgets": budgets}).raise_for_status().json()["id"]
+            for name, budgets in keys.items()
+        ]
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    models = [("claude-sonnet-4-6", "anth", 3e-6, 15e-6), ("gpt-4o", "oai", 2.5e-6, 10e-6)]
+    rows = []
+    for hour in range(1, hours + 1):
+        for k, key_id in enumerate(ids):
+            for n in range(2 + (hour * (k + 3)) % 7):
+                model, provider, per_in, per_out = models[(hour + n + k) % 2]
+                tokens_in, tokens_out = 800 + 150 * ((hour + n) % 9), 120 + 40 * ((hour * n + k) % 11)
+                failed = (hour + n + k) % 23 == 0
+                rows.append(
+                    LedgerRow(
+                        request_id=f"req_backfill_{hour}_{k}_{n}",
+                        at=now - timedelta(hours=hour, minutes=-(7 * n + 11 * k) % 60),
+                        key_id=key_id,
+                        team_id=None,
+                        door="anthropic" if provider == "anth" else "openai_chat",
+                        endpoint="/v1/messages",
+                        model=model,
+                        served_model=model,
+                        provider=provider,
+                        input_tokens=0 if failed else tokens_in,
+                        output_tokens=0 if failed else tokens_out,
+                        cost_usd=0.0 if failed else tokens_in * per_in + tokens_out * per_out,
+                        status=529 if failed else 200,
+                        latency_ms=300 + 90 * ((hour * 5 + n * 3 + k) % 17) + (2500 if n % 9 == 8 else 0),
+                    )
+                )
+
+    async def write() -> None:
+        async with Database(default_url(server.data_dir)) as db:
+            await LedgerStore(db).insert_many(rows)
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API runs an event loop in this one
+        thread.submit(lambda: asyncio.run(write())).result()

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 import anthropic
 import pytest
 
-from modelgate.testing.gateway_runner import GatewayProcess
 from tests.conftest import MASTER_KEY
-from tests.portal.conftest import artifacts_dir
+from tests.portal.conftest import PortalServer, artifacts_dir, backfill
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -32,6 +31,7 @@ PHONE = {"width": 390, "height": 844}
 def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     ctx.set_default_timeout(15_000)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     yield ctx
     ctx.close()
 
@@ -65,9 +65,19 @@ def wait_for_percent(page: Page, window: str, above: float, seconds: float = 15)
 
 
 def test_operator_creates_uses_watches_and_revokes_a_key(
-    portal_gateway: GatewayProcess, context: BrowserContext, browser: Browser
+    portal_gateway: PortalServer, context: BrowserContext, browser: Browser
 ) -> None:
+    from playwright.sync_api import expect  # imported late: the browser fixture installs the library if missing
+
     base = portal_gateway.base_url
+    backfill(
+        portal_gateway,
+        {
+            "ci-bot": [{"window": "7d", "usd": 1.2}],
+            "alice-laptop": [{"window": "5h", "usd": 0.5}, {"window": "month", "usd": 20}],
+            "eval-runner": [],
+        },
+    )
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
 
@@ -95,7 +105,8 @@ def test_operator_creates_uses_watches_and_revokes_a_key(
     secret = page.locator("[data-secret]").inner_text().strip()
     assert re.fullmatch(r"sk-mg-[A-Za-z0-9_-]{43}", secret)
     page.click("button[data-copy]")
-    assert page.locator("button[data-copy]").inner_text() == "Copied"
+    expect(page.locator("button[data-copy]")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
     shot(page, "key-created")
 
     page.click("text=Go to the key")

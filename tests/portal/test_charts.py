@@ -18,17 +18,17 @@ def test_slots_cover_a_range_aligned_to_the_epoch() -> None:
 
 
 def test_nice_ceilings() -> None:
-    assert [nice_ceiling(v) for v in (0, 0.3, 1, 7, 11, 0.0042, 240)] == [1.0, 0.5, 1.0, 10.0, 20.0, 0.005, 250.0]
+    assert [nice_ceiling(v) for v in (0, 0.3, 1, 7, 11, 0.0042, 240, 950)] == [1.0, 0.3, 1, 8, 12, 0.006, 300, 1000]
 
 
 def test_bar_chart_draws_one_bar_per_slot_with_a_value() -> None:
     slots = Slots.covering(T0 - timedelta(hours=5), T0, 3600)
-    svg = str(bar_chart(slots, {0: 2, 3: 8, 4: 0}, count, "Requests <all>"))
+    svg = str(bar_chart(slots, {0: 2, 3: 7, 4: 0}, count, "Requests <all>"))
     assert svg.startswith('<svg class="chart"') and svg.endswith("</svg>")
     assert svg.count('<rect class="bar"') == 2
     assert 'aria-label="Requests &lt;all&gt;"' in svg
-    assert ">10<" in svg  # the axis' top: 8 rounded up
-    assert "2026-03-10 10:00 UTC: 8" in svg
+    assert ">8<" in svg and ">6<" in svg  # the axis' top and its quarters
+    assert "2026-03-10 10:00 UTC: 7" in svg
 
 
 def test_line_chart_breaks_at_gaps_and_has_a_legend() -> None:

@@ -21,7 +21,7 @@ WIDTH: Final = 640
 HEIGHT: Final = 180
 _LEFT: Final = 56
 _RIGHT: Final = 8
-_TOP: Final = 10
+_TOP: Final = 24  # room for a legend above the plot
 _BOTTOM: Final = 24
 #: Series colours, in order (the stylesheet's accent first).
 COLOURS: Final = ("#2563eb", "#d97706", "#059669", "#dc2626")
@@ -53,13 +53,14 @@ class Slots:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``value`` (1 for nothing)."""
+    """The smallest of 1, 1.2, 1.6, 2, 3, 4, 6, 8 × 10ⁿ at or above ``value`` (1 for nothing):
+    maxima whose quarters, the grid's lines, are round numbers too."""
     if value <= 0:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.2, 1.6, 2, 3, 4, 6, 8, 10):
         if step * magnitude >= value * (1 - 1e-9):
-            return float(step * magnitude)
+            return float(f"{step * magnitude:.12g}")  # 0.3, not 0.30000000000000004
     return float(10 * magnitude)
 
 
@@ -135,9 +136,9 @@ def line_chart(slots: Slots, series: Mapping[str, Mapping[int, float]], fmt: For
         for run in runs:
             if len(run) > 1:
                 parts.append(f'<polyline class="line" stroke="{colour}" points="{" ".join(run)}"/>')
-        lx = _LEFT + 8 + n * 90
-        parts.append(f'<rect x="{lx}" y="{_TOP}" width="10" height="10" rx="2" fill="{colour}"/>')
-        parts.append(f'<text class="legend" x="{lx + 14}" y="{_TOP + 9}">{escape(name)}</text>')
+        lx = WIDTH - _RIGHT - 70 * (len(series) - n)
+        parts.append(f'<rect x="{lx}" y="4" width="10" height="10" rx="2" fill="{colour}"/>')
+        parts.append(f'<text class="legend" x="{lx + 14}" y="13">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
