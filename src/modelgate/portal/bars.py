@@ -29,6 +29,8 @@ class WindowBar:
     usage: WindowUsage
     frees_at: datetime | None
     bar: Markup
+    #: Seconds from now until ``frees_at``.
+    frees_in: float | None = None
 
     @property
     def percent(self) -> float:
@@ -63,5 +65,8 @@ async def window_bars(admin: Admin, key_ref: str) -> tuple[KeyWindows, list[Wind
         for usage in usages:
             label = LABELS.get(usage.window, usage.window)
             when = await frees_at(admin, usage, **ids)
-            bars.append(WindowBar(owner, usage.window, label, usage, when, percent_bar(usage.used_percent, label)))
+            left = None if when is None else max(0.0, (when - windows.at).total_seconds())
+            bars.append(
+                WindowBar(owner, usage.window, label, usage, when, percent_bar(usage.used_percent, label), left)
+            )
     return windows, bars
