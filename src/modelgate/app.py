@@ -129,7 +129,13 @@ class Gateway:
         self.master_key = ensure_master_key(config)
         self.admin = AdminAPI(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
         #: The web portal (``/portal``): the same service, the same refresh after a change.
-        self.portal = Portal(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
+        self.portal = Portal(
+            admin,
+            self.master_key,
+            after_write=self.tenancy.cache.refresh,
+            upstreams=self.upstreams,
+            trusted_proxies=self.tenancy.trusted_proxies,
+        )
 
     async def start(self) -> None:
         await self.client.start()

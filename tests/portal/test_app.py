@@ -279,3 +279,33 @@ async def test_every_page_renders_with_traffic(admin_web: httpx.AsyncClient, por
     assert (await admin_web.get("/portal/teams")).status_code == 200
     assert (await admin_web.get("/portal/static/portal.css")).status_code == 200
     assert (await admin_web.get("/portal/static/portal.js")).status_code == 200
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_and_scheme_count(portal_gw: Gateway) -> None:
+    from starlette.applications import Starlette
+
+    from modelgate.portal import Portal
+
+    portal = Portal(portal_gw.portal.admin, MASTER_KEY, trusted_proxies=("127.0.0.0/8",))
+    transport = httpx.ASGITransport(app=Starlette(routes=portal.routes()), client=("127.0.0.1", 5000))
+
+    async def attempt(client: httpx.AsyncClient, key: str, address: str) -> httpx.Response:
+        headers = {"x-forwarded-for": address, "x-forwarded-proto": "https"}
+        page = await client.get("/portal/login", headers=headers)
+        assert "Secure" in page.headers["set-cookie"]
+        return await client.post("/portal/login", data={"csrf": csrf_of(page.text), "key": key}, headers=headers)
+
+    # The proxy speaks HTTPS to the browser (the Secure cookie comes back), plain HTTP to the gateway.
+    async with httpx.AsyncClient(transport=transport, base_url="https://gw") as client:
+        for _ in range(10):
+            assert (await attempt(client, "wrong", "203.0.113.9")).status_code == 401
+        assert (await attempt(client, MASTER_KEY, "203.0.113.9")).status_code == 429
+        assert (await attempt(client, MASTER_KEY, "203.0.113.10")).status_code == 303
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as plain:
+        page = await plain.get("/portal/login", headers={"x-forwarded-proto": "https"})
+        assert "Secure" in page.headers["set-cookie"]  # the scheme the browser used, from the trusted proxy
+    untrusted = Portal(portal_gw.portal.admin, MASTER_KEY)
+    transport = httpx.ASGITransport(app=Starlette(routes=untrusted.routes()), client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        page = await client.get("/portal/login", headers={"x-forwarded-proto": "https"})
+        assert "Secure" not in page.headers["set-cookie"]

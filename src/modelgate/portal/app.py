@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final
@@ -23,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from modelgate.admin.models import ProvidersReport
 from modelgate.admin.service import Admin, key_status
+from modelgate.policy.ips import client_ip
 from modelgate.policy.keys import digest, is_virtual
 from modelgate.portal.auth import COOKIE, CSRF_FIELD, SESSION_SECONDS, LoginThrottle, Role, Session, SessionCodec
 from modelgate.portal.auth import session_secret as derive_secret
@@ -56,7 +58,10 @@ class Portal:
         upstreams: Callable[[], ProvidersReport] | None = None,
         session_seconds: int = SESSION_SECONDS,
         throttle: LoginThrottle | None = None,
+        trusted_proxies: tuple[str, ...] = (),
     ) -> None:
+        """``trusted_proxies`` (``tenancy.trusted_proxies``): whose ``X-Forwarded-For`` and
+        ``X-Forwarded-Proto`` tell the client's address (for the login throttle) and scheme."""
         if not master_key:
             raise ValueError("the portal needs a master key: its sessions are signed with a secret derived from it")
         self.admin = admin
@@ -65,6 +70,7 @@ class Portal:
         self.templates = Templates(NAV)
         self._master = hashlib.sha256(master_key.encode()).digest()
         self._after_write = after_write
+        self._trusted = trusted_proxies
         self.overview = OverviewPage(self.templates, admin)
         self.keys = KeyPages(self.templates, admin, self.written)
         self.providers = ProvidersPage(self.templates, admin, upstreams)
@@ -143,9 +149,22 @@ class Portal:
             path=PREFIX,
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=self._scheme(request) == "https",
         )
         return response
+
+    def _scheme(self, request: Request) -> str:
+        """The scheme the browser used: the proxy's ``X-Forwarded-Proto`` when the peer is trusted."""
+        forwarded = request.headers.get("x-forwarded-proto")
+        peer = request.client.host if request.client else None
+        if forwarded and peer is not None and self._trusted:
+            try:
+                address = ipaddress.ip_address(peer)
+            except ValueError:
+                return request.url.scheme
+            if any(address in ipaddress.ip_network(net, strict=False) for net in self._trusted):
+                return forwarded.split(",")[0].strip().lower()
+        return request.url.scheme
 
     # login and logout
 
@@ -164,7 +183,8 @@ class Portal:
 
     async def login(self, request: Request) -> Response:
         """The master key opens the operator's portal, a virtual key its holder's own page."""
-        address = request.client.host if request.client else "unknown"
+        peer = request.client.host if request.client else None
+        address = client_ip(peer, request.headers.get("x-forwarded-for"), self._trusted) or "unknown"
         visitor = self.codec.loads(request.cookies.get(COOKIE)) or Session.anonymous()
         wait = self.throttle.wait(address)
         if wait > 0:
