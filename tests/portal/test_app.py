@@ -49,6 +49,9 @@ async def test_the_login_form_sets_a_visitor_session_and_safe_headers(web: httpx
     assert csrf_of(response.text)
     assert (await web.get("/portal/overview")).headers["location"] == "/portal/login"
     assert (await web.get("/portal")).headers["location"] == "/portal/login"
+    missing = await web.get("/portal/nowhere")
+    assert missing.status_code == 404 and "There is no page at /portal/nowhere." in missing.text
+    assert (await web.get("/portal/static/none.css")).status_code == 404
 
 
 async def test_the_master_key_logs_in_and_never_lands_in_the_cookie(web: httpx.AsyncClient) -> None:

@@ -14,13 +14,13 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from modelgate.admin.models import ProvidersReport
 from modelgate.admin.service import Admin, key_status
@@ -95,7 +95,14 @@ class Portal:
             Route("/me", self.guard(self.holder.page, holder), methods=["GET"]),
             Mount("/static", app=StaticFiles(packages=[("modelgate.portal", "static")]), name="static"),
         ]
-        return [Route(PREFIX, self.home, methods=["GET"]), Mount(PREFIX, routes=pages)]
+        router = Router(routes=pages, redirect_slashes=False, default=self.not_found)
+        return [Route(PREFIX, self.home, methods=["GET"]), Mount(PREFIX, app=router)]
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A portal path that names no page: the portal's own 404 page, not a model API's error."""
+        request = Request(scope, receive)
+        session = await self.session(request)
+        await self.refuse(request, session, f"There is no page at {request.url.path}.", 404)(scope, receive, send)
 
     # sessions
 
@@ -220,7 +227,7 @@ class Portal:
         if not is_virtual(secret):
             return None
         key = await self.admin.tenants.find_key_by_hash(digest(secret))
-        if key is None or key_status(key, datetime.now(UTC)) in ("revoked", "expired"):
+        if key is None or key_status(key, self.admin.now()) in ("revoked", "expired"):
             return None
         return Session.holder(key.id, self.codec.stamp(key.key_hash))
 
