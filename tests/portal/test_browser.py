@@ -101,6 +101,7 @@ def test_operator_creates_uses_watches_and_revokes_a_key(
     page.fill("input[name=budget_5h_usd]", "0.002")
     page.fill("input[name=budget_month_usd]", "5")
     page.fill("input[name=rpm]", "120")
+    shot(page, "key-form")
     page.click("button:has-text('Create key')")
     secret = page.locator("[data-secret]").inner_text().strip()
     assert re.fullmatch(r"sk-mg-[A-Za-z0-9_-]{43}", secret)
