@@ -54,8 +54,9 @@ async def frees_at(
     return None if oldest is None else oldest + _ROLLING[usage.window]
 
 
-async def window_bars(admin: Admin, key_ref: str) -> tuple[KeyWindows, list[WindowBar]]:
-    """Every window of the key and of its team, key first."""
+async def window_bars(admin: Admin, key_ref: str, *, frees: bool = True) -> tuple[KeyWindows, list[WindowBar]]:
+    """Every window of the key and of its team, key first; ``frees=False`` spares the query of
+    when each frees (a list of many keys shows only the bars)."""
     windows = await admin.windows(key_ref)
     bars = []
     for owner, usages, ids in (
@@ -64,7 +65,7 @@ async def window_bars(admin: Admin, key_ref: str) -> tuple[KeyWindows, list[Wind
     ):
         for usage in usages:
             label = LABELS.get(usage.window, usage.window)
-            when = await frees_at(admin, usage, **ids)
+            when = await frees_at(admin, usage, **ids) if frees else None
             left = None if when is None else max(0.0, (when - windows.at).total_seconds())
             bars.append(
                 WindowBar(owner, usage.window, label, usage, when, percent_bar(usage.used_percent, label), left)

@@ -62,7 +62,7 @@ class KeyPages:
         now = self.admin.now()
         rows = []
         for key in keys:
-            _, bars = await window_bars(self.admin, key.id)
+            _, bars = await window_bars(self.admin, key.id, frees=False)
             team = names.get(key.team_id or "")
             rows.append({"key": key, "team": team, "status": key_status(key, now), "bars": bars})
         context.setdefault("notice", NOTICES.get(request.query_params.get("done", "")))
