@@ -102,7 +102,7 @@ def _ensure_chromium() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    install = ["apt-get", "install", "-y", "-q", "chromium"]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(install, env=env, check=True, capture_output=True)
@@ -116,19 +116,29 @@ def _ensure_playwright() -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, installed first if missing; never Playwright's own download."""
+def chromium() -> Path:
+    """Debian's Chromium and Playwright for Python, installed once per run where missing."""
     executable = _ensure_chromium()
     _ensure_playwright()
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Browser]:
+    """Debian's Chromium, headless, installed first if missing; never Playwright's own download.
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in this
+    thread while it is open, and the async tests of the modules after it need the thread's own.
+    """
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(executable), headless=True, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
 
 
 @dataclass(frozen=True)
