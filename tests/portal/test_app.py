@@ -312,3 +312,11 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_and_scheme_count(por
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         page = await client.get("/portal/login", headers={"x-forwarded-proto": "https"})
         assert "Secure" not in page.headers["set-cookie"]
+
+
+async def test_the_portal_is_mounted_after_the_model_routes(portal_gw: Gateway) -> None:
+    paths = [getattr(route, "path", "") for route in portal_gw.routes()]
+    portal = paths.index("/portal")
+    assert paths[portal + 1] == "/portal"  # the Mount, right after the bare path
+    for model_path in ("/v1/messages", "/v1/chat/completions", "/v1/responses", "/v1/usage", "/healthz"):
+        assert paths.index(model_path) < portal, model_path

@@ -148,6 +148,12 @@ def test_operator_creates_uses_watches_and_revokes_a_key(
     assert percent_of(mine, "key-5h") == used
     assert mine.locator("nav a").count() == 0
     shot(mine, "holder-phone")
+    operator_phone = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    phone = operator_phone.new_page()
+    log_in(phone, base, MASTER_KEY)
+    phone.wait_for_url("**/portal/overview")
+    shot(phone, "overview-phone")
+    operator_phone.close()
     assert mine.goto(f"{base}/portal/keys").status == 403  # type: ignore[union-attr]
 
     # revoke: the gateway refuses the key, and its holder's session ends
