@@ -45,6 +45,7 @@ from modelgate.pipeline.context import new_request_id
 from modelgate.pipeline.settle import Settler
 from modelgate.policy.auth import Authenticator
 from modelgate.policy.tenancy import Tenancy
+from modelgate.portal import Portal
 from modelgate.protocols import WireProtocol
 from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
@@ -158,6 +159,14 @@ class Gateway:
             endpoints=endpoints,
             public_url=config.server.public_url,
         )
+        #: The web portal (``/portal``): the same service, the same refresh after a change.
+        self.portal = Portal(
+            admin,
+            self.master_key,
+            after_write=self.tenancy.refresh,
+            upstreams=self.upstreams,
+            trusted_proxies=self.tenancy.trusted_proxies,
+        )
 
     async def start(self) -> None:
         await self.client.start()
@@ -188,6 +197,7 @@ class Gateway:
             Route("/api/hello", self.root, methods=["GET", "HEAD"]),
             Route("/healthz", self.healthz, methods=["GET", "HEAD"]),
             *([Route("/metrics", self.scrape, methods=["GET"])] if self.config.server.metrics else []),
+            *self.portal.routes(),
             *self.forgiving_routes(),
             *self.endpoint_routes(),
         ]

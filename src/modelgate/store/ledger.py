@@ -4,7 +4,9 @@ The gateway settles each request into a :class:`LedgerRow` and a writer off
 the hot path flushes them with :meth:`LedgerStore.insert_many`. Budgets never
 read the ledger per request: :meth:`~LedgerStore.spend` and
 :meth:`~LedgerStore.spend_buckets` seed the counters after a restart, and
-:meth:`~LedgerStore.summary` feeds ``modelgate usage`` and the admin API.
+:meth:`~LedgerStore.summary` feeds ``modelgate usage`` and the admin API;
+:meth:`~LedgerStore.timeline`, :meth:`~LedgerStore.deployments` and
+:meth:`~LedgerStore.recent` feed the portal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from modelgate.store.analytics import LATENCY_EDGES, DeploymentTraffic, TimeBucket, Traffic
 from modelgate.store.database import Database
 from modelgate.store.records import LedgerRow, Spend, SpendBucket, UsageGroup, UsageGroupBy, require_aware
 from modelgate.store.schema import endpoints, keys, ledger, teams
@@ -24,6 +27,9 @@ from modelgate.store.schema import endpoints, keys, ledger, teams
 _FIELDS: Final = tuple(field.name for field in fields(LedgerRow))
 _REST: Final = tuple(name for name in _FIELDS if name != "at")
 _TOKEN_KINDS: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
+#: A client's own hang-up: not counted as an error of the gateway or the upstream.
+_CLIENT_CLOSED: Final = 499
+_LAST_BIN: Final = len(LATENCY_EDGES)
 _GROUP_COLUMNS: Final[Mapping[str, sa.Column[Any]]] = {
     "key": ledger.c.key_id,
     "team": ledger.c.team_id,
@@ -190,6 +196,93 @@ class LedgerStore:
                 )
                 for row in result
             ]
+
+    async def timeline(
+        self, *, since: datetime, until: datetime, bucket_seconds: int, key_id: str | None = None
+    ) -> list[TimeBucket]:
+        """Traffic in ``[since, until)`` per bucket of Unix time (aligned as in :meth:`spend_buckets`),
+        oldest first, only buckets with rows; for one key or for everyone."""
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+        width = sa.literal(int(bucket_seconds), sa.BigInteger)
+        start = ((_unix_seconds(self._db.dialect, ledger.c.at) // width) * width).label("start")
+        where = [ledger.c.at >= require_aware(since, "since"), ledger.c.at < require_aware(until, "until")]
+        if key_id is not None:
+            where.append(ledger.c.key_id == key_id)
+        buckets: dict[int, Traffic] = {}
+        for row in await self._binned([start], where):
+            buckets.setdefault(int(row[0]), Traffic()).add(*_traffic_row(row[1:]))
+        return [TimeBucket(datetime.fromtimestamp(s, UTC), traffic) for s, traffic in sorted(buckets.items())]
+
+    async def deployments(self, *, since: datetime, until: datetime | None = None) -> list[DeploymentTraffic]:
+        """Traffic per provider and upstream model in ``[since, until)`` (calls no upstream served are left out)."""
+        where = [ledger.c.at >= require_aware(since, "since"), ledger.c.provider.is_not(None)]
+        if until is not None:
+            where.append(ledger.c.at < require_aware(until, "until"))
+        groups: dict[tuple[str, str], Traffic] = {}
+        for row in await self._binned([ledger.c.provider, ledger.c.served_model], where):
+            groups.setdefault((str(row[0]), str(row[1] or "")), Traffic()).add(*_traffic_row(row[2:]))
+        return [DeploymentTraffic(p, m, traffic) for (p, m), traffic in sorted(groups.items())]
+
+    async def _binned(
+        self, group: Sequence[sa.ColumnElement[Any]], where: Sequence[sa.ColumnElement[bool]]
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``group``'s values, latency bin, requests, errors, cost and tokens: at most one
+        row per group and bin, however many requests (the latencies are never read one by one)."""
+        status = ledger.c.status
+        failed = sa.and_(status >= 400, status != _CLIENT_CLOSED)
+        rows = (
+            sa.select(
+                *(column.label(f"g{i}") for i, column in enumerate(group)),
+                sa.case(
+                    *((ledger.c.latency_ms < edge, i) for i, edge in enumerate(LATENCY_EDGES)), else_=_LAST_BIN
+                ).label("bin"),
+                sa.case((failed, 1), else_=0).label("failed"),
+                ledger.c.cost_usd,
+                (ledger.c.input_tokens + ledger.c.output_tokens).label("tokens"),
+            )
+            .where(*where)
+            .subquery()
+        )
+        # Grouped over a subquery, as in spend_buckets: PostgreSQL would not match the bound
+        # parameters of the select's expressions with the GROUP BY's.
+        keys = [*(rows.c[f"g{i}"] for i in range(len(group))), rows.c.bin]
+        query = sa.select(
+            *keys,
+            sa.func.count(),
+            sa.func.sum(rows.c.failed),
+            sa.func.sum(rows.c.cost_usd),
+            sa.func.sum(rows.c.tokens),
+        ).group_by(*keys)
+        async with self._db.read() as conn:
+            return [tuple(row) for row in await conn.execute(query)]
+
+    async def recent(self, *, key_id: str | None = None, limit: int = 20) -> list[LedgerRow]:
+        """The newest rows, newest first; for one key or for everyone."""
+        query = sa.select(*(ledger.c[name] for name in _FIELDS)).order_by(ledger.c.at.desc(), ledger.c.id.desc())
+        if key_id is not None:
+            query = query.where(ledger.c.key_id == key_id)
+        async with self._db.read() as conn:
+            result = await conn.execute(query.limit(limit))
+            return [LedgerRow(**row._asdict()) for row in result]
+
+    async def oldest(
+        self, *, key_id: str | None = None, team_id: str | None = None, since: datetime
+    ) -> datetime | None:
+        """The time of the oldest billed row (cost above zero) from ``since`` on: in a rolling
+        window, the moment part of the spend leaves it and capacity frees."""
+        query = sa.select(sa.func.min(ledger.c.at)).where(
+            _owner(key_id, team_id), ledger.c.at >= require_aware(since, "since"), ledger.c.cost_usd > 0
+        )
+        async with self._db.read() as conn:
+            value = (await conn.execute(query)).scalar_one_or_none()
+        return value if isinstance(value, datetime) else None
+
+
+def _traffic_row(row: Sequence[Any]) -> tuple[int, int, int, float, int]:
+    """A ``_binned`` row's bin, requests, errors, cost and tokens (sums are None on no rows, numeric on PG)."""
+    bin, requests, errors, cost, tokens = row
+    return int(bin), int(requests), int(errors or 0), float(cost or 0.0), int(tokens or 0)
 
 
 def _owner(key_id: str | None, team_id: str | None) -> sa.ColumnElement[bool]:

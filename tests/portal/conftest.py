@@ -1,0 +1,205 @@
+"""The portal's fixtures: an in-process gateway for page tests, and for the browser tests Debian's
+Chromium driven by Playwright, against a real gateway process.
+
+The browser tests never skip: on a machine without Chromium the session fixture installs
+Debian's package (``apt-get install chromium``, as root, as CI runs) and, if the driver library
+is missing, Playwright for Python from PyPI. Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from modelgate.store import Database, LedgerRow, LedgerStore, default_url
+from modelgate.testing.gateway_runner import GatewayProcess, run_gateway
+from modelgate.testing.runner import FakeUpstream
+from tests.conftest import MASTER_KEY, gateway_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from modelgate.app import Gateway
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags for a headless Chromium on a machine with no network but the loopback (as root).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def artifacts_dir() -> Path:
+    """Where screenshots go: ``$MODELGATE_ARTIFACTS``, else ``tests/artifacts`` (ignored by git)."""
+    path = Path(os.environ.get("MODELGATE_ARTIFACTS") or Path(__file__).parents[1] / "artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match is not None, "no CSRF token in the page"
+    return match.group(1)
+
+
+# in process
+
+
+@pytest.fixture
+async def portal_gw(fake: FakeUpstream) -> AsyncIterator[Gateway]:
+    from tests.pipeline.helpers import running_gateway
+
+    async with running_gateway(fake) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def web(portal_gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client of the in-process gateway: keeps cookies, follows no redirects."""
+    from tests.pipeline.helpers import asgi_client
+
+    async with asgi_client(portal_gw) as client:
+        yield client
+
+
+async def log_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    page = await client.get("/portal/login")
+    return await client.post("/portal/login", data={"csrf": csrf_of(page.text), "key": key})
+
+
+@pytest.fixture
+async def admin_web(web: httpx.AsyncClient) -> httpx.AsyncClient:
+    """``web`` logged in with the master key."""
+    response = await log_in(web, MASTER_KEY)
+    assert response.status_code == 303, response.text
+    return web
+
+
+# the real browser
+
+
+def _ensure_chromium() -> Path:
+    if CHROMIUM.exists():
+        return CHROMIUM
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "chromium"]
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+        subprocess.run(install, env=env, check=True, capture_output=True)
+    assert CHROMIUM.exists(), "apt-get installed chromium, but /usr/bin/chromium is not there"
+    return CHROMIUM
+
+
+def _ensure_playwright() -> None:
+    if importlib.util.find_spec("playwright") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "playwright>=1.50,<2"], check=True)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium and Playwright for Python, installed once per run where missing."""
+    executable = _ensure_chromium()
+    _ensure_playwright()
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Browser]:
+    """Debian's Chromium, headless, installed first if missing; never Playwright's own download.
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in this
+    thread while it is open, and the async tests of the modules after it need the thread's own.
+    """
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass(frozen=True)
+class PortalServer:
+    process: GatewayProcess
+    data_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.process.base_url
+
+
+@pytest.fixture(scope="module")
+def portal_gateway(upstream: FakeUpstream) -> Iterator[PortalServer]:
+    """A gateway process of its own (a fresh store in ``data_dir``), its ledger flushed every 0.2 s."""
+    config: dict[str, Any] = gateway_config(upstream)
+    config["tenancy"] = {"ledger_flush_seconds": 0.2}
+    with run_gateway(config, master_key=MASTER_KEY) as gateway:
+        yield PortalServer(gateway, Path(config["server"]["data_dir"]))
+
+
+def backfill(server: PortalServer, keys: dict[str, list[dict[str, Any]]], hours: int = 24) -> None:
+    """A day of earlier traffic for keys (name: budgets) created through the admin API, written into the
+    gateway's own store, so the charts and top lists have a history to show (deterministic)."""
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as admin:
+        ids = [
+            admin.post("/admin/keys", json={"name": name, "budgets": budgets}).raise_for_status().json()["id"]
+            for name, budgets in keys.items()
+        ]
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    models = [("claude-sonnet-4-6", "anth", 3e-6, 15e-6), ("gpt-4o", "oai", 2.5e-6, 10e-6)]
+    rows = []
+    for hour in range(1, hours + 1):
+        for k, key_id in enumerate(ids):
+            for n in range(2 + (hour * (k + 3)) % 7):
+                model, provider, per_in, per_out = models[(hour + n + k) % 2]
+                tokens_in, tokens_out = 800 + 150 * ((hour + n) % 9), 120 + 40 * ((hour * n + k) % 11)
+                failed = (hour + n + k) % 23 == 0
+                rows.append(
+                    LedgerRow(
+                        request_id=f"req_backfill_{hour}_{k}_{n}",
+                        at=now - timedelta(hours=hour, minutes=-(7 * n + 11 * k) % 60),
+                        key_id=key_id,
+                        team_id=None,
+                        door="anthropic" if provider == "anth" else "openai_chat",
+                        endpoint="/v1/messages",
+                        model=model,
+                        served_model=model,
+                        provider=provider,
+                        input_tokens=0 if failed else tokens_in,
+                        output_tokens=0 if failed else tokens_out,
+                        cost_usd=0.0 if failed else tokens_in * per_in + tokens_out * per_out,
+                        status=529 if failed else 200,
+                        latency_ms=300 + 90 * ((hour * 5 + n * 3 + k) % 17) + (2500 if n % 9 == 8 else 0),
+                    )
+                )
+
+    async def write() -> None:
+        async with Database(default_url(server.data_dir)) as db:
+            await LedgerStore(db).insert_many(rows)
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API runs an event loop in this one
+        thread.submit(lambda: asyncio.run(write())).result()

@@ -1,0 +1,176 @@
+"""The portal in a real browser: Debian's Chromium driven by Playwright, against a real gateway process.
+
+One story, as an operator lives it: log in with the master key, create a key and read it off
+the page, use it through the gateway with the Anthropic SDK, watch its usage bar move, log in
+as the key's holder and see the same, revoke the key and see the gateway refuse it. Each step
+leaves a screenshot in the artifacts directory (``$MODELGATE_ARTIFACTS``, else ``tests/artifacts``;
+``MODELGATE_ARTIFACTS=docs/portal`` refreshes the ones ``docs/portal.md`` shows).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import anthropic
+import pytest
+
+from tests.conftest import MASTER_KEY
+from tests.portal.conftest import PortalServer, artifacts_dir, backfill
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+DESKTOP = {"width": 1280, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    ctx.set_default_timeout(15_000)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+    yield ctx
+    ctx.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(artifacts_dir() / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, base: str, key: str) -> None:
+    page.goto(f"{base}/portal/")
+    assert page.url.endswith("/portal/login")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+
+
+def percent_of(page: Page, window: str) -> float:
+    text = page.locator(f'tr[data-window="{window}"] .pct').inner_text()
+    return float(text.rstrip("%"))
+
+
+def wait_for_percent(page: Page, window: str, above: float, seconds: float = 15) -> float:
+    """Reload until the window's bar is above ``above`` (the ledger is written in batches)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = percent_of(page, window)
+        if value > above or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+        page.reload()
+
+
+def test_operator_creates_uses_watches_and_revokes_a_key(
+    portal_gateway: PortalServer, context: BrowserContext, browser: Browser
+) -> None:
+    from playwright.sync_api import expect  # imported late: the browser fixture installs the library if missing
+
+    base = portal_gateway.base_url
+    backfill(
+        portal_gateway,
+        {
+            "ci-bot": [{"window": "7d", "usd": 1.2}],
+            "alice-laptop": [{"window": "5h", "usd": 0.5}, {"window": "month", "usd": 20}],
+            "eval-runner": [],
+        },
+    )
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    page.goto(f"{base}/portal/")
+    shot(page, "login")
+    log_in(page, base, MASTER_KEY)
+    page.wait_for_url("**/portal/overview")
+
+    # a team and a key with a 5-hour and a monthly budget
+    page.click("nav >> text=Teams")
+    page.click("summary:has-text('Create a team')")
+    page.fill("form.form input[name=name]", "research")
+    page.fill("input[name=budget_month_usd]", "50")
+    page.click("button:has-text('Create team')")
+    assert page.locator("p.notice").inner_text() == "Team created."
+
+    page.click("nav >> text=Keys")
+    page.click("summary:has-text('Create a key')")
+    page.fill("form.form input[name=name]", "browser-key")
+    page.select_option("select[name=team]", label="research")
+    page.fill("input[name=budget_5h_usd]", "0.002")
+    page.fill("input[name=budget_month_usd]", "5")
+    page.fill("input[name=rpm]", "120")
+    shot(page, "key-form")
+    page.click("button:has-text('Create key')")
+    secret = page.locator("[data-secret]").inner_text().strip()
+    assert re.fullmatch(r"sk-mg-[A-Za-z0-9_-]{43}", secret)
+    page.click("button[data-copy]")
+    expect(page.locator("button[data-copy]")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    shot(page, "key-created")
+
+    page.click("text=Go to the key")
+    assert percent_of(page, "key-5h") == 0.0
+    assert page.locator('tr[data-window="key-5h"] td').last.inner_text() == "nothing spent"
+
+    # the key at work through the gateway, then its bar
+    with anthropic.Anthropic(base_url=base, api_key=secret, max_retries=0, timeout=30) as client:
+        for n in range(6):
+            message = client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=400, messages=[{"role": "user", "content": f"Hello {n}"}]
+            )
+            assert message.content[0].type == "text"
+        with pytest.raises(anthropic.APIStatusError):
+            client.messages.create(model="dead-model", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    used = wait_for_percent(page, "key-5h", 0.0)
+    assert 0.0 < used <= 100.0
+    assert "UTC" in page.locator('tr[data-window="key-5h"] td').last.inner_text()  # when capacity frees
+    assert page.locator("table >> text=claude-sonnet-4-6").count() >= 1  # the recent requests
+    shot(page, "key")
+
+    page.click("nav >> text=Keys")
+    shot(page, "keys")
+    page.click("nav >> text=Overview")
+    assert page.locator("#stat-requests").inner_text() != "0"
+    assert page.locator("svg.chart rect.bar").count() >= 2  # requests and spend
+    shot(page, "overview")
+    page.click("nav >> text=Providers")
+    assert page.locator("td >> text=claude-sonnet-4-6").count() >= 1
+    shot(page, "providers")
+
+    # the key's holder sees its own page, and no operator's page
+    holder = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    holder.set_default_timeout(15_000)
+    mine = holder.new_page()
+    log_in(mine, base, secret)
+    mine.wait_for_url("**/portal/me")
+    assert percent_of(mine, "key-5h") == used
+    assert mine.locator("nav a").count() == 0
+    shot(mine, "holder-phone")
+    operator_phone = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    phone = operator_phone.new_page()
+    log_in(phone, base, MASTER_KEY)
+    phone.wait_for_url("**/portal/overview")
+    shot(phone, "overview-phone")
+    operator_phone.close()
+    assert mine.goto(f"{base}/portal/keys").status == 403  # type: ignore[union-attr]
+
+    # revoke: the gateway refuses the key, and its holder's session ends
+    page.click("nav >> text=Keys")
+    page.click("text=browser-key")
+    page.click("button:has-text('Revoke')")
+    assert "revoked" in page.locator("p.notice").inner_text()
+    assert page.locator("h1 .badge").inner_text() == "revoked"
+    with (
+        anthropic.Anthropic(base_url=base, api_key=secret, max_retries=0, timeout=30) as client,
+        pytest.raises(anthropic.AuthenticationError) as refused,
+    ):
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.status_code == 401
+    mine.goto(f"{base}/portal/me")
+    assert mine.url.endswith("/portal/login")
+    holder.close()
+
+    page.click("button:has-text('Log out')")
+    page.wait_for_url("**/portal/login")
