@@ -1,4 +1,4 @@
-"""The tenancy store: teams, virtual keys and the usage ledger, on SQLite or PostgreSQL.
+"""The tenancy store: teams, virtual keys, the usage ledger and the request log, on SQLite or PostgreSQL.
 
 SQLAlchemy Core (async) over one schema (``schema.py``) that Alembic migrations
 create (``migrations/``, applied by ``migrate.py``); repositories return frozen
@@ -11,11 +11,14 @@ from modelgate.store.ledger import LedgerStore
 from modelgate.store.migrate import current_revision, head_revision, upgrade, upgrade_database, upgrade_sync
 from modelgate.store.records import (
     BUDGET_WINDOWS,
+    BodyRecord,
     Budget,
     BudgetWindow,
     KeyChanges,
     KeyRecord,
     LedgerRow,
+    RequestRecord,
+    SessionSummary,
     Spend,
     SpendBucket,
     TeamChanges,
@@ -23,10 +26,12 @@ from modelgate.store.records import (
     UsageGroup,
     UsageGroupBy,
 )
+from modelgate.store.requests import RequestStore
 from modelgate.store.tenants import TenantStore
 
 __all__ = [
     "BUDGET_WINDOWS",
+    "BodyRecord",
     "Budget",
     "BudgetWindow",
     "Database",
@@ -34,6 +39,9 @@ __all__ = [
     "KeyRecord",
     "LedgerRow",
     "LedgerStore",
+    "RequestRecord",
+    "RequestStore",
+    "SessionSummary",
     "Spend",
     "SpendBucket",
     "StoreConflict",
