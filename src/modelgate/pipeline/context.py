@@ -102,6 +102,16 @@ class RequestContext:
     session_id: str | None = None
     #: Keep this request's bodies in the request log (its key's or its endpoint's opt-in).
     log_bodies: bool = False
+    #: The request log is on: settle records this request, respond counts its tool calls.
+    recording: bool = False
+    #: The client's ``User-Agent`` (capped), for the request log.
+    user_agent: str | None = None
+    #: Tool calls in the answer (counted where the request log is on; see ``pipeline.respond``).
+    tool_calls: int = 0
+    #: The answer's bytes as sent, up to ``body_cap`` (only when ``log_bodies``).
+    answer: list[bytes] | None = None
+    #: Bytes kept of each body (``records.body_max_bytes``).
+    body_cap: int = 0
     #: Upstream keys the client brought for this request only, by provider name (BYOK).
     byok: dict[str, str] | None = None
     #: The serving model's price, and what the call reserved against its limits and budgets.

@@ -93,6 +93,8 @@ class KeyRecord:
     #: Claude Code's warm-up calls answered by the gateway (``router.warmup: local``); False
     #: sends this key's upstream like any call.
     intercept_warmup: bool = True
+    #: Keep this key's request and answer bodies in the request log (capped, redacted).
+    log_bodies: bool = False
 
 
 class TeamChanges(TypedDict, total=False):
@@ -130,6 +132,7 @@ class KeyChanges(TypedDict, total=False):
     ip_limit: int | None
     ip_window: str | None
     intercept_warmup: bool
+    log_bodies: bool
     metadata: Mapping[str, Any]
 
 

@@ -35,6 +35,8 @@ _CLASSES: Final[dict[str, tuple[int, int]]] = {
     "4xx": (400, 500),
     "5xx": (500, 600),
 }
+#: A page of records (an alias: ``RequestStore.list`` shadows the builtin in the class's annotations).
+Records = list[RequestRecord]
 #: Rows deleted per statement (and per transaction) when pruning: never one giant delete.
 PRUNE_BATCH: Final = 5_000
 
@@ -115,7 +117,7 @@ class RequestStore:
         until: datetime | None = None,
         before: int | None = None,
         limit: int = 50,
-    ) -> list[RequestRecord]:
+    ) -> Records:
         """Records newest first (by time, then id), filtered; ``before`` is the ``id`` of the last
         record of the previous page. ``model`` matches the model asked or the one that served;
         ``errors`` keeps failed requests only (status 400 and up, or an error recorded)."""
@@ -177,7 +179,7 @@ class RequestStore:
         since: datetime | None = None,
         before: datetime | None = None,
         limit: int = 50,
-    ) -> list[SessionSummary]:
+    ) -> Sequence[SessionSummary]:
         """Agent sessions (records grouped by client session id and key), the latest active first.
 
         ``since`` counts only the requests from then on; ``before`` pages: the sessions whose
@@ -242,7 +244,7 @@ class RequestStore:
                 for row in result
             ]
 
-    async def session(self, session_id: str, *, key_id: str | None = None, limit: int = 1000) -> list[RequestRecord]:
+    async def session(self, session_id: str, *, key_id: str | None = None, limit: int = 1000) -> Records:
         """The requests of one session, in order (the first ``limit``)."""
         c = requests.c
         query = sa.select(requests).where(c.session_id == session_id).order_by(c.at, c.id).limit(limit)
