@@ -276,3 +276,15 @@ def test_keys_send_warmups_upstream_on_request(url: str) -> None:
     assert stored_key(url, "cc").intercept_warmup is False
     ok(url, "keys", "update", "cc", "--intercept-warmup")
     assert stored_key(url, "cc").intercept_warmup is True
+
+
+def test_keys_keep_their_bodies_on_request(url: str) -> None:
+    ok(url, "keys", "create", "--name", "b")
+    assert stored_key(url, "b").log_bodies is False
+    ok(url, "keys", "create", "--name", "b2", "--log-bodies")
+    assert stored_key(url, "b2").log_bodies is True
+    shown = ok(url, "keys", "update", "b", "--log-bodies")
+    assert "kept in the request log" in shown.output
+    assert stored_key(url, "b").log_bodies is True
+    ok(url, "keys", "update", "b", "--no-log-bodies")
+    assert stored_key(url, "b").log_bodies is False

@@ -278,3 +278,12 @@ async def test_intercept_warmup_is_a_key_attribute(client: httpx.AsyncClient) ->
     assert (await client.get("/admin/keys/cc")).json()["intercept_warmup"] is False
     refused = await client.patch("/admin/keys/cc", json={"intercept_warmup": None})
     assert "intercept_warmup cannot be null" in error_of(refused, 422)["message"]
+
+
+async def test_log_bodies_is_a_key_attribute(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/admin/keys", json={"name": "b"})).json()["log_bodies"] is False
+    assert (await client.post("/admin/keys", json={"name": "b2", "log_bodies": True})).json()["log_bodies"] is True
+    assert (await client.patch("/admin/keys/b", json={"log_bodies": True})).json()["log_bodies"] is True
+    assert (await client.get("/admin/keys/b")).json()["log_bodies"] is True
+    refused = await client.patch("/admin/keys/b", json={"log_bodies": None})
+    assert "log_bodies cannot be null" in error_of(refused, 422)["message"]

@@ -178,6 +178,7 @@ class AdminAPI:
             ip_limit=body.ip_limit,
             ip_window=body.ip_window,
             intercept_warmup=body.intercept_warmup,
+            log_bodies=body.log_bodies,
             metadata=body.metadata,
         )
         return views.key_created(key, secret, await self.admin.team_names(), self.admin.now())

@@ -76,6 +76,9 @@ class KeyCreate(_Limits):
     intercept_warmup: bool = Field(
         default=True, description="Claude Code's Warmup calls answered by the gateway (router.warmup: local)."
     )
+    log_bodies: bool = Field(
+        default=False, description="Keep this key's request and answer bodies in the request log (capped, redacted)."
+    )
 
 
 def _refuse_nulls(model: _Patch) -> None:
@@ -121,7 +124,15 @@ class TeamPatch(_Patch):
 class KeyPatch(_Patch):
     """Fields to change; a field left out keeps its value, null clears a limit (team: leaves its team)."""
 
-    NOT_NULL: ClassVar[tuple[str, ...]] = ("name", "budgets", "models", "ip_allow", "intercept_warmup", "metadata")
+    NOT_NULL: ClassVar[tuple[str, ...]] = (
+        "name",
+        "budgets",
+        "models",
+        "ip_allow",
+        "intercept_warmup",
+        "log_bodies",
+        "metadata",
+    )
 
     name: Name | None = None
     team: str | None = None
@@ -136,6 +147,7 @@ class KeyPatch(_Patch):
     ip_limit: Limit | None = None
     ip_window: IPWindow | None = None
     intercept_warmup: bool | None = None
+    log_bodies: bool | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -208,6 +220,7 @@ class KeyView(BaseModel):
     ip_limit: int | None
     ip_window: str | None
     intercept_warmup: bool
+    log_bodies: bool
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime

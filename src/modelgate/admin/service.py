@@ -65,6 +65,7 @@ class KeyUpdate(TypedDict, total=False):
     ip_limit: int | None
     ip_window: str | None
     intercept_warmup: bool
+    log_bodies: bool
     metadata: Mapping[str, Any]
 
 
@@ -152,6 +153,7 @@ class Admin:
         ip_limit: int | None = None,
         ip_window: str | None = None,
         intercept_warmup: bool = True,
+        log_bodies: bool = False,
         metadata: Mapping[str, Any] | None = None,
     ) -> tuple[KeyRecord, str]:
         """A new key and its secret: the only time the secret exists outside its holder's hands."""
@@ -170,6 +172,7 @@ class Admin:
                 "ip_limit": ip_limit,
                 "ip_window": ip_window,
                 "intercept_warmup": intercept_warmup,
+                "log_bodies": log_bodies,
             }
         )
         team_id = None if team is None else (await self.tenants.get_team(team)).id
@@ -338,8 +341,9 @@ def _checked_key(fields: dict[str, Any]) -> dict[str, Any]:
     window = fields.get("ip_window")
     if window is not None and not (isinstance(window, str) and _DURATION.fullmatch(window)):
         raise ValueError(f"ip_window is a duration such as 30m, 1h or 24h, got {window!r}")
-    if "intercept_warmup" in fields and not isinstance(fields["intercept_warmup"], bool):
-        raise ValueError(f"intercept_warmup is true or false, got {fields['intercept_warmup']!r}")
+    for flag in ("intercept_warmup", "log_bodies"):
+        if flag in fields and not isinstance(fields[flag], bool):
+            raise ValueError(f"{flag} is true or false, got {fields[flag]!r}")
     when = fields.get("expires_at")
     if when is not None and (when.tzinfo is None or when.utcoffset() is None):
         fields["expires_at"] = when.replace(tzinfo=UTC)  # a bare date or time is UTC, as everywhere here

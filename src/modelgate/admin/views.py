@@ -72,6 +72,7 @@ def key_view(key: KeyRecord, team_names: Mapping[str, str], now: datetime) -> Ke
         ip_limit=key.ip_limit,
         ip_window=key.ip_window,
         intercept_warmup=key.intercept_warmup,
+        log_bodies=key.log_bodies,
         metadata=dict(key.metadata),
         created_at=key.created_at,
         updated_at=key.updated_at,
