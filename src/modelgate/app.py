@@ -124,7 +124,9 @@ class Gateway:
         }
         self.listings = ModelListings(self.catalog, self.admission, self.doors)
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
-        admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
+        admin = Admin(
+            self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate, requests=self.tenancy.requests
+        )
         self.master_key = ensure_master_key(config)
         self.admin = AdminAPI(admin, self.master_key, after_write=self.tenancy.cache.refresh, upstreams=self.upstreams)
 
