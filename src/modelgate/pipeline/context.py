@@ -94,7 +94,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     caller: Principal | None = None
     call: Call | None = None
-    #: The client's address, where a key's IP rules needed it.
+    #: The client's address, where a key's IP rules or the request log needed it.
     client_ip: str | None = None
     #: The per-application endpoint the request came through (``/v1/<id>/<provider>``), by id.
     endpoint_id: str | None = None
