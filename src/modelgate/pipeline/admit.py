@@ -23,6 +23,7 @@ from modelgate.pipeline.streaming import ClientDisconnected
 from modelgate.policy.auth import Authenticator, Principal
 from modelgate.policy.ips import client_ip
 from modelgate.policy.limits import DEFAULT_OUTPUT, Limiter, Owner
+from modelgate.protocols import WireProtocol
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
@@ -77,8 +78,8 @@ class Admission:
         raw = await read_body(request, self.max_body_bytes)
         ctx.call = call = door.parse(request, raw, operation)
         key = caller.key
-        if facts is not None and ctx.session_id is None:
-            ctx.session_id = session_from_body(call.body)
+        if facts is not None and ctx.session_id is None and door.protocol is WireProtocol.ANTHROPIC:
+            ctx.session_id = session_from_body(call.body)  # Claude Code's metadata.user_id
         if key is not None:
             if key.log_bodies:
                 ctx.log_bodies = True
