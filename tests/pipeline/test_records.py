@@ -156,3 +156,24 @@ async def test_records_off_writes_none(fake: Any) -> None:
         assert r.status_code == 200
         await gw.tenancy.writer.flush()
         assert (await gw.tenancy.ledger.summary())[0].requests == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", chat_body("gpt-4o")),
+        ("/v1/chat/completions", chat_body("gpt-4o", stream=True)),
+        ("/v1/responses", responses_body("gpt-5-mini")),
+        ("/v1/responses", responses_body("gpt-5-mini", stream=True)),
+        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", gemini_body()),
+        ("/v1/messages", messages()),
+    ],
+)
+async def test_passthrough_answers_count_their_tool_calls(gw: Gateway, fake: Any, path: str, body: Any) -> None:
+    fake.script(tool_calls=TOOLS)
+    headers = {"authorization": f"Bearer {MASTER_KEY}", "x-goog-api-key": MASTER_KEY, **anthropic_headers(MASTER_KEY)}
+    async with client(gw) as ac:
+        r = await ac.post(path, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    (rec,) = await records(gw)
+    assert (rec.attempts[0]["passthrough"], rec.tool_calls) == (True, 2)
