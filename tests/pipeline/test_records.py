@@ -177,3 +177,21 @@ async def test_passthrough_answers_count_their_tool_calls(gw: Gateway, fake: Any
     assert r.status_code == 200, r.text
     (rec,) = await records(gw)
     assert (rec.attempts[0]["passthrough"], rec.tool_calls) == (True, 2)
+
+
+async def test_a_call_refused_after_authentication_is_recorded_with_its_error(gw: Gateway) -> None:
+    async with client(gw) as ac:
+        r = await ac.post("/v1/messages", content=b"{not json", headers=anthropic_headers(MASTER_KEY))
+        assert r.status_code == 400
+        too_big = b'{"model":"m","pad":"' + b"x" * 300_000 + b'"}'
+        r = await ac.post("/v1/messages", content=too_big, headers=anthropic_headers(MASTER_KEY))
+        assert r.status_code == 413
+    bad, big = await records(gw)
+    assert (bad.status, bad.error_type, bad.model, bad.attempts, bad.user_agent) == (
+        400,
+        "invalid_request",
+        None,
+        [],
+        f"python-httpx/{httpx.__version__}",
+    )
+    assert (big.status, big.error_type, big.model) == (413, "request_too_large", None)
