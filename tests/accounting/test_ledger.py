@@ -81,7 +81,11 @@ async def test_a_failed_flush_keeps_every_kind_and_writes_none_of_its_batch(
     async def broken(*_: object) -> None:
         raise RuntimeError("database down")
 
+    async def away() -> bool:
+        return False
+
     monkeypatch.setattr(store, "write_bodies", broken)
+    monkeypatch.setattr(writer, "_reachable", away)
     with pytest.raises(RuntimeError, match="database down"):
         await writer.flush()
     assert writer.pending == 3
@@ -119,3 +123,20 @@ async def test_without_a_request_store_only_the_ledger_is_written(db: Database) 
     writer.add(row(1))
     await writer.flush()
     assert await counts(db) == (1, 0, 0)
+
+
+async def test_a_row_the_database_refuses_is_dropped_alone(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """A value no sanitizing foresaw (a NUL reaching PostgreSQL, a string SQLite cannot bind)
+    must not hold back every later row: the batch is written row by row, the bad one dropped."""
+    writer = LedgerWriter(LedgerStore(db), batch=10, requests=RequestStore(db))
+    bad = record(2)
+    bad.endpoint = object()  # type: ignore[assignment]  # no driver binds this
+    for n in range(3):
+        writer.add(row(n))
+    writer.add_record(record(1))
+    writer.add_record(bad)
+    writer.add_body(body(1))
+    await writer.flush()
+    assert writer.pending == 0
+    assert await counts(db) == (3, 1, 1)
+    assert "dropped the request record of request req_2" in caplog.text

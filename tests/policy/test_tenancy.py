@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from modelgate.store import BodyRecord, Budget, RequestRecord
+from tests.conftest import MASTER_KEY
 from tests.policy.tenancy_helpers import MODEL, anthropic_headers, client, make_key, messages, tenant_gateway
 
 
@@ -329,3 +330,17 @@ async def test_the_request_log_is_pruned_past_its_retention(fake, backend) -> No
         assert [r.request_id for r in await store.list(until=now)] == ["req_1", "req_8"]  # others: newer
         assert (await store.get("req_1")).body is not None  # type: ignore[union-attr]
         assert (await store.get("req_8")).body is None  # type: ignore[union-attr]
+
+
+async def test_a_nul_from_a_client_does_not_poison_the_writers_batch(fake, backend) -> None:
+    """PostgreSQL refuses NUL in text: a model name or a session id holding one is stored with
+    U+FFFD instead, and the batch (everyone's ledger rows and records) is written."""
+    metadata = {"user_id": '{"session_id":"s\\u0000" }'}
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
+        body = messages(model="claude-x\u0000y", metadata=metadata)
+        assert (await ac.post("/v1/messages", json=body, headers=anthropic_headers(MASTER_KEY))).status_code == 200
+        await gw.tenancy.writer.flush()
+        assert gw.tenancy.writer.pending == 0
+        assert gw.tenancy.requests is not None
+        (record,) = await gw.tenancy.requests.list(session_id="s\ufffd")
+        assert record.model == "claude-x\ufffdy"

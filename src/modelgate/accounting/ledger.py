@@ -6,8 +6,9 @@ and :meth:`~LedgerWriter.add_body`, which only append them to lists; a backgroun
 writes what has gathered every ``flush_seconds`` (sooner when ``batch`` rows of a kind are
 waiting), each batch of the three kinds in ONE transaction with one ``executemany`` per
 table: a request log costs the database a few more rows per commit, not more commits. A
-failed write keeps its rows for the next try, and :meth:`close` writes everything left, so
-nothing is lost on a clean stop.
+failed write keeps its rows for the next try while the database is away, and :meth:`close`
+writes everything left, so nothing is lost on a clean stop; a batch refused by a database
+that answers is written row by row, and only a row refused alone is dropped (logged).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from modelgate.store import LedgerRow, LedgerStore
@@ -90,7 +93,12 @@ class LedgerWriter:
                     some_rows = rows[done_rows : done_rows + self.batch]
                     some_records = records[done_records : done_records + self.batch]
                     some_bodies = _by_size(bodies, done_bodies, self.batch)
-                    await self._write(some_rows, some_records, some_bodies)
+                    try:
+                        await self._write(some_rows, some_records, some_bodies)
+                    except Exception:
+                        if not await self._reachable():
+                            raise  # the database is away: everything is kept for the next try
+                        await self._write_apart(some_rows, some_records, some_bodies)
                     done_rows += len(some_rows)
                     done_records += len(some_records)
                     done_bodies += len(some_bodies)
@@ -113,6 +121,30 @@ class LedgerWriter:
             await self.ledger.write(conn, rows)
             await requests.write(conn, records)
             await requests.write_bodies(conn, bodies)
+
+    async def _reachable(self) -> bool:
+        """Whether the database answers at all (after a failed batch: down, or a bad row?)."""
+        try:
+            async with self.ledger.database.read() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    async def _write_apart(self, rows: list[LedgerRow], records: list[RequestRecord], bodies: list[BodyRecord]) -> None:
+        """A batch the database refused while it answers: one row it cannot take (a value no
+        sanitizing foresaw) must not hold back every later row forever. Each row is written in
+        a transaction of its own, and those refused again are dropped, logged by request id."""
+        writes: list[tuple[str, str, Callable[[], Awaitable[None]]]] = [
+            *(("ledger row", r.request_id, partial(self._write, [r], [], [])) for r in rows),
+            *(("request record", r.request_id, partial(self._write, [], [r], [])) for r in records),
+            *(("body", b.request_id, partial(self._write, [], [], [b])) for b in bodies),
+        ]
+        for kind, request_id, write in writes:
+            try:
+                await write()
+            except Exception:
+                log.exception("dropped the %s of request %s: the database refuses it", kind, request_id)
 
     async def close(self) -> None:
         if self._task is not None:

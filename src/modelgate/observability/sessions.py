@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import orjson
 
+from modelgate.store.records import storable
+
 SESSION_ID_MAX: Final = 128
 USER_AGENT_MAX: Final = 512
 
@@ -52,7 +54,7 @@ class ClientFacts:
             if slot is not None and found[slot] is None:
                 found[slot] = value
         ua = found[_UA]
-        self.user_agent: str | None = ua.decode("latin-1")[:USER_AGENT_MAX] if ua is not None else None
+        self.user_agent: str | None = storable(ua.decode("latin-1")[:USER_AGENT_MAX]) if ua is not None else None
         forwarded = found[_FORWARDED]
         self.forwarded_for: str | None = forwarded.decode("latin-1") if forwarded is not None else None
         session = found[_OURS] or found[_CLAUDE] or found[_CODEX]
@@ -82,4 +84,4 @@ def session_from_body(body: Mapping[str, Any]) -> str | None:
 
 def bounded(session_id: str) -> str:
     """A client's session id as stored: stripped and cut to :data:`SESSION_ID_MAX` characters."""
-    return session_id.strip()[:SESSION_ID_MAX]
+    return storable(session_id.strip()[:SESSION_ID_MAX])

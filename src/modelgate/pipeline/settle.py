@@ -19,7 +19,7 @@ from modelgate.errors import UpstreamUnavailable
 from modelgate.observability.redact import redact
 from modelgate.observability.request_log import RequestLog
 from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Operation, RequestContext
-from modelgate.store.records import BodyRecord, LedgerRow, RequestRecord
+from modelgate.store.records import BodyRecord, LedgerRow, RequestRecord, storable
 
 if TYPE_CHECKING:
     from modelgate.observability.metrics import Metrics
@@ -90,8 +90,8 @@ class Settler:
                 team_id=key.team_id if key is not None else None,
                 door=ctx.door,
                 endpoint=ctx.endpoint,
-                model=call.model,
-                served_model=attempt.upstream_model if attempt is not None else None,
+                model=storable(call.model),
+                served_model=storable(attempt.upstream_model) if attempt is not None else None,
                 provider=attempt.provider if attempt is not None else None,
                 input_tokens=usage.input_tokens if usage else 0,
                 output_tokens=usage.output_tokens if usage else 0,
@@ -128,14 +128,14 @@ class Settler:
             endpoint=ctx.endpoint,
             endpoint_id=ctx.endpoint_id,
             session_id=ctx.session_id,
-            model=call.model if call is not None else None,
-            served_model=attempt.upstream_model if attempt is not None else None,
+            model=storable(call.model) if call is not None else None,
+            served_model=storable(attempt.upstream_model) if attempt is not None else None,
             provider=attempt.provider if attempt is not None else None,
             stream=call.stream if call is not None else False,
             status=ctx.status or 0,
             error_type=error.kind.value if error is not None else None,
-            error_message=error.message[:ERROR_MAX] if error is not None else None,
-            stop_reason=ctx.stop_reason,
+            error_message=storable(error.message[:ERROR_MAX]) if error is not None else None,
+            stop_reason=storable(ctx.stop_reason) if ctx.stop_reason is not None else None,
             latency_ms=round((ctx.duration or 0.0) * 1000),
             ttft_ms=round(first_byte * 1000) if first_byte is not None else None,
             input_tokens=usage.input_tokens if usage else 0,
@@ -178,8 +178,8 @@ def bodies(ctx: RequestContext, raw: bytes, at: datetime, cap: int) -> BodyRecor
     return BodyRecord(
         request_id=ctx.request_id,
         at=at,
-        request=redact(request),
-        response=redact(response) if response is not None else None,
+        request=storable(redact(request)),
+        response=storable(redact(response)) if response is not None else None,
         truncated=cut or cut_answer,
     )
 

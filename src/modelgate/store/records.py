@@ -15,6 +15,12 @@ BudgetWindow = Literal["5h", "7d", "month", "total"]
 BUDGET_WINDOWS: Final[tuple[BudgetWindow, ...]] = ("5h", "7d", "month", "total")
 
 
+def storable(text: str) -> str:
+    """``text`` as every database takes it: PostgreSQL refuses NUL in text, and one such value
+    from a client (a model name, a session id, a body) would fail the writer's whole batch."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def require_aware(value: datetime, what: str) -> datetime:
     """Refuse naive datetimes at the door: a guessed time zone would shift every window."""
     if value.tzinfo is None or value.utcoffset() is None:
