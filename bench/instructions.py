@@ -5,6 +5,7 @@ not move with the machine's load, for comparing two versions of the code in one 
     .venv/bin/python bench/instructions.py --against a7e22d6     # and a baseline commit, beside it
     .venv/bin/python bench/instructions.py --only passthrough    # the ``-vkey`` rows: a virtual key's cost
     .venv/bin/python bench/instructions.py --routing             # and ``-routing`` rows beside each
+    .venv/bin/python bench/instructions.py --records             # and ``-norecords`` rows (request log off)
 
 The gateway (one worker) runs under ``valgrind --tool=callgrind`` with instrumentation off
 while it starts and warms up; then N sequential requests of each scenario of
@@ -66,14 +67,16 @@ def routing_config(fake_port: int, settings: dict[str, object]) -> dict[str, obj
     }
 
 
-def count(src: Path | None, scenario: str, n: int, tmp: Path, routing: bool = False) -> float:
+def count(src: Path | None, scenario: str, n: int, tmp: Path, routing: bool = False, records: bool = True) -> float:
     """Instructions per request of ``scenario`` for the code in ``src`` (None: this tree); with
-    ``routing``, under :func:`routing_config`."""
+    ``routing``, under :func:`routing_config`; without ``records``, with the request log off
+    (``records.enabled: false``, for a tree that has one)."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "MODELGATE_MASTER_KEY": g.MASTER}
     if src is not None:
         env["PYTHONPATH"] = str(src)
     fake_port, gw_port = free_port(), free_port()
     data = tmp / f"data-{scenario}-{'baseline' if src is not None else 'this'}{'-routing' if routing else ''}"
+    data = data.with_name(data.name + ("" if records else "-norecords"))
     scenario, settings = VARIANTS.get(scenario, (scenario, {}))
     config_source = ((src or ROOT / "src") / "modelgate" / "config.py").read_text()
     settings = {name: value for name, value in settings.items() if name in config_source}
@@ -104,6 +107,8 @@ def count(src: Path | None, scenario: str, n: int, tmp: Path, routing: bool = Fa
     }
     if ((src or ROOT / "src") / "modelgate" / "policy" / "tenancy.py").exists():
         config["tenancy"] = {"key_refresh_seconds": 3600, "ledger_flush_seconds": 3600, "ledger_batch": 100}
+    if not records and "class RecordsConfig" in config_source:
+        config["records"] = {"enabled": False}
     (tmp / "modelgate.yaml").write_text(yaml.safe_dump(config))
     out = tmp / f"callgrind.{scenario}.out"
     serve = ["-m", "modelgate", "serve", "--config", str(tmp / "modelgate.yaml"), "--port", str(gw_port)]
@@ -148,6 +153,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--against", help="a git revision to measure beside this tree")
     parser.add_argument("--routing", action="store_true", help="also count each scenario with routing on")
+    parser.add_argument("--records", action="store_true", help="also count each scenario with the request log off")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mg-instr-") as tmp_name:
         tmp = Path(tmp_name)
@@ -176,6 +182,9 @@ def main() -> None:
                         before = count(baseline / "src", name, args.requests, tmp, routing=True)
                         row += f" | {before / 1e6:10.3f} M | {routed / before:6.3f}"
                     print(row, flush=True)
+                if args.records:
+                    counted[f"{name}-norecords"] = off = count(None, name, args.requests, tmp, records=False)
+                    print(f"{name + '-norecords':20} | {off / 1e6:10.3f} M", flush=True)
             for name, now in counted.items():
                 master = counted.get(name.removesuffix("-vkey"))
                 if name.endswith("-vkey") and master:
@@ -183,6 +192,9 @@ def main() -> None:
                 plain = counted.get(name.removesuffix("-routing"))
                 if name.endswith("-routing") and plain:
                     print(f"{name} / {name.removesuffix('-routing')}: {now / plain:6.3f}", flush=True)
+                off = counted.get(f"{name}-norecords")
+                if off:
+                    print(f"{name} (request log on) / {name}-norecords: {now / off:6.3f}", flush=True)
         finally:
             if baseline is not None:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)

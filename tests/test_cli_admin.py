@@ -310,3 +310,15 @@ def test_users_create_list_password_delete(url: str) -> None:
     assert "user ops deleted" in ok(url, "users", "delete", "ops").output
     assert ok(url, "users", "list").output.strip() == "no users"
     assert cli(url, "users", "delete", "ops").exit_code == 1
+
+
+def test_keys_keep_their_bodies_on_request(url: str) -> None:
+    ok(url, "keys", "create", "--name", "b")
+    assert stored_key(url, "b").log_bodies is False
+    ok(url, "keys", "create", "--name", "b2", "--log-bodies")
+    assert stored_key(url, "b2").log_bodies is True
+    shown = ok(url, "keys", "update", "b", "--log-bodies")
+    assert "kept in the request log" in shown.output
+    assert stored_key(url, "b").log_bodies is True
+    ok(url, "keys", "update", "b", "--no-log-bodies")
+    assert stored_key(url, "b").log_bodies is False

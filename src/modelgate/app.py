@@ -148,7 +148,9 @@ class Gateway:
         }
         self.listings = ModelListings(self.catalog, self.admission, self.doors)
         self.usage = UsageEndpoint(self.admission, self.tenancy, self.doors)
-        admin = Admin(self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate)
+        admin = Admin(
+            self.tenancy.tenants, self.tenancy.ledger, config.tenancy.credit_rate, requests=self.tenancy.requests
+        )
         self.master_key = ensure_master_key(config)
         endpoints = EndpointAdmin(self.tenancy.endpoint_store, self.tenancy.tenants)
         self.admin = AdminAPI(

@@ -157,6 +157,22 @@ class TenancyConfig(_Strict):
     ledger_batch: int = Field(default=500, gt=0)
 
 
+class RecordsConfig(_Strict):
+    """The request log: one record per request in the store (docs/operations.md, "Request log")."""
+
+    #: Keep a record of every authenticated request (off: only the ledger and the log line).
+    enabled: bool = True
+    #: Days a record is kept; None keeps them forever.
+    retention_days: float | None = Field(default=30, gt=0)
+    #: Days stored bodies (keys and endpoints with ``log_bodies``) are kept; None: as long as
+    #: the records.
+    bodies_retention_days: float | None = Field(default=7, gt=0)
+    #: Bytes kept of each body (the request, the answer); the rest is cut.
+    body_max_bytes: int = Field(default=64 * 1024, gt=0)
+    #: Seconds between two prunings of what is older than the retention.
+    prune_interval_seconds: float = Field(default=3600, gt=0)
+
+
 class DeploymentConfig(_Strict):
     """One upstream that serves a model: a provider and the model id it knows."""
 
@@ -341,6 +357,7 @@ class Config(_Strict):
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    records: RecordsConfig = Field(default_factory=RecordsConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
 

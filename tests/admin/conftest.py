@@ -24,7 +24,16 @@ from starlette.applications import Starlette
 from modelgate.admin import Admin, AdminAPI
 from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.openapi import document
-from modelgate.store import Database, EndpointStore, LedgerRow, LedgerStore, TenantStore, upgrade_database
+from modelgate.store import (
+    Database,
+    EndpointStore,
+    LedgerRow,
+    LedgerStore,
+    RequestRecord,
+    RequestStore,
+    TenantStore,
+    upgrade_database,
+)
 from modelgate.store.schema import metadata
 from tests.store.conftest import BACKENDS, T0, Clock, fresh_database
 
@@ -64,8 +73,13 @@ def tenants(db: Database, clock: Clock) -> TenantStore:
 
 
 @pytest.fixture
-def admin(tenants: TenantStore, ledger: LedgerStore, clock: Clock) -> Admin:
-    return Admin(tenants, ledger, clock=clock)
+def requests(db: Database) -> RequestStore:
+    return RequestStore(db)
+
+
+@pytest.fixture
+def admin(tenants: TenantStore, ledger: LedgerStore, requests: RequestStore, clock: Clock) -> Admin:
+    return Admin(tenants, ledger, clock=clock, requests=requests)
 
 
 def ledger_row(seconds: float, key_id: str | None, team_id: str | None = None, **fields: Any) -> LedgerRow:
@@ -82,6 +96,32 @@ def ledger_row(seconds: float, key_id: str | None, team_id: str | None = None, *
     }
     values.update(fields)
     return LedgerRow(at=T0 + timedelta(seconds=seconds), key_id=key_id, team_id=team_id, **values)
+
+
+def request_record(seconds: float, key_id: str | None, **fields: Any) -> RequestRecord:
+    """A recorded request ``seconds`` after T0, with one attempt."""
+    attempt = {
+        "provider": "anth",
+        "model": "claude-sonnet-4-6",
+        "key_id": "anth#0",
+        "passthrough": True,
+        "status": 200,
+        "latency_ms": 90,
+        "error_type": None,
+        "error_message": None,
+        "upstream_request_id": None,
+    }
+    values: dict[str, Any] = {
+        "request_id": f"req_{seconds}_{key_id}",
+        "team_id": None,
+        "door": "anthropic",
+        "endpoint": "messages",
+        "model": "sonnet",
+        "status": 200,
+        "attempts": [attempt],
+    }
+    values.update(fields)
+    return RequestRecord(at=T0 + timedelta(seconds=seconds), key_id=key_id, **values)
 
 
 # the document as a validator of answers

@@ -9,8 +9,8 @@ import pytest
 
 from modelgate.admin import Admin, AdminAPI
 from modelgate.policy.keys import digest, new_secret
-from modelgate.store import LedgerStore, TenantStore
-from tests.admin.conftest import MASTER, DocumentChecker, client_for, ledger_row
+from modelgate.store import LedgerStore, RequestStore, TenantStore
+from tests.admin.conftest import MASTER, DocumentChecker, client_for, ledger_row, request_record
 from tests.store.conftest import T0, Clock
 
 
@@ -278,3 +278,57 @@ async def test_intercept_warmup_is_a_key_attribute(client: httpx.AsyncClient) ->
     assert (await client.get("/admin/keys/cc")).json()["intercept_warmup"] is False
     refused = await client.patch("/admin/keys/cc", json={"intercept_warmup": None})
     assert "intercept_warmup cannot be null" in error_of(refused, 422)["message"]
+
+
+async def test_log_bodies_is_a_key_attribute(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/admin/keys", json={"name": "b"})).json()["log_bodies"] is False
+    assert (await client.post("/admin/keys", json={"name": "b2", "log_bodies": True})).json()["log_bodies"] is True
+    assert (await client.patch("/admin/keys/b", json={"log_bodies": True})).json()["log_bodies"] is True
+    assert (await client.get("/admin/keys/b")).json()["log_bodies"] is True
+    refused = await client.patch("/admin/keys/b", json={"log_bodies": None})
+    assert "log_bodies cannot be null" in error_of(refused, 422)["message"]
+
+
+# the request log
+
+
+async def test_the_request_log_lists_filters_and_pages(
+    api: AdminAPI, checker: DocumentChecker, tenants: TenantStore, requests: RequestStore
+) -> None:
+    key = await tenants.create_key("alice", key_hash=digest(new_secret()), hint="sk-mg-abc")
+    await requests.insert_many(
+        [
+            request_record(0, key.id, session_id="s1"),
+            request_record(10, key.id, session_id="s1", status=529, error_type="overloaded", tool_calls=2),
+            request_record(20, None),
+            request_record(30, key.id, model="opus"),
+        ]
+    )
+    async with client_for(api, checker, authorization=f"Bearer {MASTER}") as c:
+        page = (await c.get("/admin/requests", params={"key": "alice", "limit": "2"})).json()
+        assert [r["at"] for r in page["data"]] == ["2026-03-10T12:00:30Z", "2026-03-10T12:00:10Z"]
+        assert page["data"][1]["attempts"][0]["key_id"] == "anth#0"
+        rest = (await c.get("/admin/requests", params={"key": "alice", "before": str(page["next_before"])})).json()
+        assert ([r["at"] for r in rest["data"]], rest["next_before"]) == (["2026-03-10T12:00:00Z"], None)
+        errors = (await c.get("/admin/requests", params={"errors": "true"})).json()["data"]
+        assert [(r["status"], r["error_type"]) for r in errors] == [(529, "overloaded")]
+        assert len((await c.get("/admin/requests", params={"model": "opus"})).json()["data"]) == 1
+        one = (await c.get("/admin/requests/req_10_" + key.id)).json()
+        assert (one["object"], one["tool_calls"], one["body"]) == ("request", 2, None)
+        sessions = (await c.get("/admin/sessions", params={"key": key.id})).json()
+        assert [(s["session_id"], s["requests"], s["errors"], s["duration_seconds"]) for s in sessions["data"]] == [
+            ("s1", 2, 1, 10.0)
+        ]
+        turns = (await c.get("/admin/sessions/s1")).json()
+        assert [r["request_id"] for r in turns["data"]] == ["req_0_" + key.id, "req_10_" + key.id]
+        assert error_of(await c.get("/admin/requests/req_nope"), 404)["code"] == "not_found"
+        assert error_of(await c.get("/admin/sessions/nope"), 404)["code"] == "not_found"
+        assert error_of(await c.get("/admin/requests", params={"key": "bob"}), 404)["code"] == "not_found"
+        refused = await c.get("/admin/requests", params={"status": "6xx", "limit": "0"})
+        assert error_of(refused, 422)["code"] == "validation_error"
+
+
+async def test_without_a_request_log_its_reads_are_404(tenants: TenantStore, ledger: LedgerStore) -> None:
+    async with client_for(AdminAPI(Admin(tenants, ledger), MASTER), None, authorization=f"Bearer {MASTER}") as c:
+        for path in ("/admin/requests", "/admin/requests/req_1", "/admin/sessions", "/admin/sessions/s"):
+            assert "request log is off" in error_of(await c.get(path), 404)["message"]

@@ -10,8 +10,8 @@ from starlette.routing import Mount, Route
 from modelgate.admin import Admin, AdminAPI
 from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.openapi import OPERATIONS, document
-from modelgate.store import TenantStore
-from tests.admin.conftest import MASTER, DocumentChecker, client_for
+from modelgate.store import BodyRecord, RequestStore, TenantStore
+from tests.admin.conftest import MASTER, DocumentChecker, client_for, request_record
 from tests.store.conftest import T0
 
 
@@ -57,10 +57,12 @@ def test_the_checker_refuses_what_the_document_does_not_say(checker: DocumentChe
 
 
 async def test_a_tour_of_every_operation_agrees_with_the_document(
-    admin: Admin, tenants: TenantStore, endpoints: EndpointAdmin
+    admin: Admin, tenants: TenantStore, endpoints: EndpointAdmin, requests: RequestStore
 ) -> None:
     """One call of each operation's success, checked against the document by a checker of its own."""
     checker = DocumentChecker(document())
+    await requests.insert_many([request_record(0, None, session_id="s1", error_type="overloaded", status=529)])
+    await requests.insert_bodies([BodyRecord(request_id="req_0_None", at=T0, request="{}", response=None)])
     api = AdminAPI(admin, MASTER, endpoints=endpoints)
     async with client_for(api, checker, authorization=f"Bearer {MASTER}") as c:
         await c.post("/admin/teams", json={"name": "t", "budgets": [{"window": "7d", "usd": 5}]})
@@ -85,5 +87,9 @@ async def test_a_tour_of_every_operation_agrees_with_the_document(
         await c.get("/admin/usage", params={"group_by": "team"})
         await c.delete("/admin/teams/t")
         await c.get("/admin/providers")
+        await c.get("/admin/requests", params={"errors": "true", "limit": "1"})
+        await c.get("/admin/requests/req_0_None")
+        await c.get("/admin/sessions")
+        await c.get("/admin/sessions/s1")
         await c.get("/admin/openapi.json")
     assert {(op.id, op.status) for op in OPERATIONS} == set(checker.checked)

@@ -215,3 +215,16 @@ async def test_a_key_may_send_its_warmups_upstream(admin: Admin) -> None:
     assert (await admin.update_key("k", rpm=5)).intercept_warmup is False  # kept when not given
     with pytest.raises(ValueError, match="intercept_warmup is true or false"):
         await admin.update_key("k", intercept_warmup="no")  # type: ignore[typeddict-item]
+
+
+async def test_a_key_may_keep_its_bodies(admin: Admin) -> None:
+    """``log_bodies``: false unless given, changed like any field, a bool only."""
+    key, _ = await admin.create_key("k")
+    assert key.log_bodies is False
+    kept, _ = await admin.create_key("j", log_bodies=True)
+    assert kept.log_bodies is True
+    assert (await admin.update_key("k", log_bodies=True)).log_bodies is True
+    assert (await admin.update_key("k", rpm=5)).log_bodies is True  # kept when not given
+    assert (await admin.show_key("k")).log_bodies is True
+    with pytest.raises(ValueError, match="log_bodies is true or false"):
+        await admin.update_key("k", log_bodies="yes")  # type: ignore[typeddict-item]

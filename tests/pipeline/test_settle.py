@@ -3,12 +3,18 @@ left before the end recorded as 499, and the log line written."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import orjson
 
 from modelgate import ir
-from modelgate.pipeline.context import CLIENT_CLOSED, RequestContext
-from modelgate.pipeline.settle import Settler
+from modelgate.config import RecordsConfig
+from modelgate.errors import ErrorKind, UpstreamHTTPError
+from modelgate.pipeline.context import CLIENT_CLOSED, Attempt, Call, Operation, RequestContext
+from modelgate.pipeline.settle import ERROR_MAX, Settler
 from modelgate.protocols.anthropic import AnthropicTap
+from modelgate.store import BodyRecord, RequestRecord
 
 
 class Log:
@@ -80,3 +86,90 @@ def test_a_translated_answer_keeps_what_respond_recorded() -> None:
     ctx.usage, ctx.ended, ctx.stop_reason = ir.Usage(output_tokens=4), True, "end_turn"
     s.settle(ctx)
     assert (ctx.usage, ctx.ended, ctx.stop_reason) == (ir.Usage(output_tokens=4), True, "end_turn")
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+        self.bodies: list[BodyRecord] = []
+
+    def add_record(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+    def add_body(self, body: BodyRecord) -> None:
+        self.bodies.append(body)
+
+
+def test_the_record_is_the_contexts_reading() -> None:
+    writer = Writer()
+    tenancy = SimpleNamespace(writer=writer, records=RecordsConfig(body_max_bytes=8))
+    ctx = RequestContext("req_1", "anthropic", "messages")
+    ctx.call = Call(Operation.GENERATE, b'{"model":"sonnet","x":1}', {}, "sonnet", True)
+    failed = Attempt("anth", "claude-sonnet-4-6", "anth#0", True)
+    message = "upstream is overloaded " + "!" * 2000
+    failed.failed(UpstreamHTTPError(message, status=529, kind=ErrorKind.OVERLOADED, protocol="anthropic"))
+    served = Attempt("anth-b", "claude-sonnet-4-6", "anth-b#1", False)
+    served.answered(200)
+    served.upstream_request_id = "msg_9"
+    ctx.attempts = [failed, served]
+    ctx.usage = ir.Usage(input_tokens=5, output_tokens=6, cache_read_tokens=7, cache_write_tokens=8, reasoning_tokens=9)
+    ctx.status, ctx.stop_reason, ctx.first_byte, ctx.duration = 200, "end_turn", 0.0125, 0.5
+    ctx.session_id, ctx.endpoint_id, ctx.user_agent, ctx.client_ip = "s1", "ep_1", "ua/1", "203.0.113.1"
+    ctx.cost, ctx.tool_calls, ctx.log_bodies, ctx.answer = 0.125, 3, True, [b"event: a\n", b"data: {}\n\n"]
+    at = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    Settler.record(ctx, tenancy, at)  # type: ignore[arg-type]
+    (record,) = writer.records
+    assert record == RequestRecord(
+        request_id="req_1",
+        at=at,
+        key_id=None,
+        team_id=None,
+        door="anthropic",
+        endpoint="messages",
+        endpoint_id="ep_1",
+        session_id="s1",
+        model="sonnet",
+        served_model="claude-sonnet-4-6",
+        provider="anth-b",
+        stream=True,
+        status=200,
+        stop_reason="end_turn",
+        latency_ms=500,
+        ttft_ms=12,
+        input_tokens=5,
+        output_tokens=6,
+        cache_read_tokens=7,
+        cache_write_tokens=8,
+        reasoning_tokens=9,
+        cost_usd=0.125,
+        tool_calls=3,
+        user_agent="ua/1",
+        client_ip="203.0.113.1",
+        attempts=[
+            {
+                "provider": "anth",
+                "model": "claude-sonnet-4-6",
+                "key_id": "anth#0",
+                "passthrough": True,
+                "status": 529,
+                "latency_ms": record.attempts[0]["latency_ms"],
+                "error_type": "overloaded",
+                "error_message": message[:ERROR_MAX],
+                "upstream_request_id": None,
+            },
+            {
+                "provider": "anth-b",
+                "model": "claude-sonnet-4-6",
+                "key_id": "anth-b#1",
+                "passthrough": False,
+                "status": 200,
+                "latency_ms": record.attempts[1]["latency_ms"],
+                "error_type": None,
+                "error_message": None,
+                "upstream_request_id": "msg_9",
+            },
+        ],
+    )
+    assert writer.bodies == [
+        BodyRecord(request_id="req_1", at=at, request='{"model"', response="event: a", truncated=True)
+    ]

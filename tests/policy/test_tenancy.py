@@ -3,13 +3,14 @@ with its status, code and headers; budgets charged at the real cost; ``/v1/usage
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import event
 
-from modelgate.store import Budget
+from modelgate.store import BodyRecord, Budget, RequestRecord
+from tests.conftest import MASTER_KEY
 from tests.policy.tenancy_helpers import MODEL, anthropic_headers, client, make_key, messages, tenant_gateway
 
 
@@ -306,3 +307,40 @@ async def test_a_byok_key_the_upstream_refuses_is_the_answer_not_a_rotation(fake
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
         assert len(fake.requests("/v1/messages")) == 1  # one attempt: no rotation to the pool's keys
         assert (await ac.post("/v1/messages", json=messages(), headers=anthropic_headers(key))).status_code == 200
+
+
+async def test_the_request_log_is_pruned_past_its_retention(fake, backend) -> None:
+    records = {"retention_days": 30, "bodies_retention_days": 7}
+    async with tenant_gateway(fake, backend, records=records) as gw:
+        store = gw.tenancy.requests
+        assert store is not None
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        ages = (1, 8, 31)  # days
+        await store.insert_many(
+            [
+                RequestRecord(request_id=f"req_{d}", at=now - timedelta(days=d), key_id=None, team_id=None,
+                              door="anthropic", endpoint="messages")
+                for d in ages
+            ]
+        )  # fmt: skip
+        await store.insert_bodies(
+            [BodyRecord(request_id=f"req_{d}", at=now - timedelta(days=d), request="{}") for d in ages]
+        )
+        assert await gw.tenancy.prune(store, now) == (1, 2)  # one record; two bodies (one with its record)
+        assert [r.request_id for r in await store.list(until=now)] == ["req_1", "req_8"]  # others: newer
+        assert (await store.get("req_1")).body is not None  # type: ignore[union-attr]
+        assert (await store.get("req_8")).body is None  # type: ignore[union-attr]
+
+
+async def test_a_nul_from_a_client_does_not_poison_the_writers_batch(fake, backend) -> None:
+    """PostgreSQL refuses NUL in text: a model name or a session id holding one is stored with
+    U+FFFD instead, and the batch (everyone's ledger rows and records) is written."""
+    metadata = {"user_id": '{"session_id":"s\\u0000" }'}
+    async with tenant_gateway(fake, backend) as gw, client(gw) as ac:
+        body = messages(model="claude-x\u0000y", metadata=metadata)
+        assert (await ac.post("/v1/messages", json=body, headers=anthropic_headers(MASTER_KEY))).status_code == 200
+        await gw.tenancy.writer.flush()
+        assert gw.tenancy.writer.pending == 0
+        assert gw.tenancy.requests is not None
+        (record,) = await gw.tenancy.requests.list(session_id="s\ufffd")
+        assert record.model == "claude-x\ufffdy"

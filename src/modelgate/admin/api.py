@@ -1,4 +1,4 @@
-"""The admin REST API under ``/admin``: keys, teams, endpoints and usage, for the master key only.
+"""The admin REST API under ``/admin``: keys, teams, endpoints, usage and the request log, for the master key only.
 
 Routes come from ``openapi.OPERATIONS``, one Starlette route per path that picks the
 operation by method, so an unknown method or path answers in the same error envelope
@@ -33,6 +33,12 @@ from modelgate.admin.models import (
     KeyListQuery,
     KeyPatch,
     ProvidersReport,
+    RequestList,
+    RequestQuery,
+    SessionList,
+    SessionQuery,
+    SessionRequests,
+    SessionRequestsQuery,
     TeamCreate,
     TeamDeleted,
     TeamList,
@@ -189,6 +195,7 @@ class AdminAPI:
             ip_limit=body.ip_limit,
             ip_window=body.ip_window,
             intercept_warmup=body.intercept_warmup,
+            log_bodies=body.log_bodies,
             metadata=body.metadata,
         )
         return views.key_created(key, secret, await self.admin.team_names(), self.admin.now())
@@ -309,6 +316,40 @@ class AdminAPI:
         query = _query(request, UsageQuery)
         groups = await self.admin.usage(key=query.key, team=query.team, since=query.since, group_by=query.group_by)
         return views.usage_report(groups, group_by=query.group_by, since=query.since, key=query.key, team=query.team)
+
+    # the request log
+
+    async def list_requests(self, request: Request) -> BaseModel:
+        q = _query(request, RequestQuery)
+        records = await self.admin.requests(
+            key=q.key,
+            team=q.team,
+            endpoint=q.endpoint,
+            session=q.session,
+            model=q.model,
+            status=q.status,
+            errors=q.errors,
+            since=q.since,
+            until=q.until,
+            before=q.before,
+            limit=q.limit,
+        )
+        last = records[-1].id if len(records) == q.limit else None
+        return RequestList(data=[views.request_view(r) for r in records], next_before=last)
+
+    async def show_request(self, request: Request) -> BaseModel:
+        return views.request_detail(await self.admin.request(str(request.path_params["request_id"])))
+
+    async def list_sessions(self, request: Request) -> BaseModel:
+        q = _query(request, SessionQuery)
+        found = await self.admin.sessions(key=q.key, endpoint=q.endpoint, since=q.since, before=q.before, limit=q.limit)
+        last = found[-1].last_at if len(found) == q.limit else None
+        return SessionList(data=[views.session_view(s) for s in found], next_before=last)
+
+    async def show_session(self, request: Request) -> BaseModel:
+        session_id = str(request.path_params["session_id"])
+        records = await self.admin.session(session_id, key=_query(request, SessionRequestsQuery).key)
+        return SessionRequests(session_id=session_id, data=[views.request_view(r) for r in records])
 
     async def providers(self, request: Request) -> BaseModel:
         if self._upstreams is None:

@@ -212,6 +212,11 @@ def key_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Claude Code's Warmup calls answered by the gateway (the default) or sent upstream.",
             ),
+            click.option(
+                "--log-bodies/--no-log-bodies",
+                default=None,
+                help="Keep this key's request and answer bodies in the request log (off by default).",
+            ),
         )
     ):
         command = option(command)
@@ -349,6 +354,7 @@ def keys_create(ctx: click.Context, /, **o: Any) -> None:
             ip_limit=o["ip_limit"],
             ip_window=o["ip_window"],
             intercept_warmup=o["intercept_warmup"] is not False,
+            log_bodies=o["log_bodies"] is True,
             metadata=_metadata(o["metadata"]),
         )
         team = None if key.team_id is None else (await admin.team_names()).get(key.team_id)
@@ -410,7 +416,7 @@ _KEY_CLEARABLE: Final = (
 def keys_update(ctx: click.Context, /, ref: str, **o: Any) -> None:
     """Change a key's name, team, budgets or limits; what is not given stays (budgets given replace them all)."""
     fields = ("name", "team", "rpm", "tpm", "concurrency", "max_tokens", "models", "expires", "ip_allow")
-    changes = _changes(ctx, o, (*fields, "ip_limit", "ip_window", "intercept_warmup", "metadata"))
+    changes = _changes(ctx, o, (*fields, "ip_limit", "ip_window", "intercept_warmup", "log_bodies", "metadata"))
 
     async def update(admin: Admin) -> str:
         key = await admin.update_key(ref, **_as_key_update(changes))

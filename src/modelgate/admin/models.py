@@ -76,6 +76,9 @@ class KeyCreate(_Limits):
     intercept_warmup: bool = Field(
         default=True, description="Claude Code's Warmup calls answered by the gateway (router.warmup: local)."
     )
+    log_bodies: bool = Field(
+        default=False, description="Keep this key's request and answer bodies in the request log (capped, redacted)."
+    )
 
 
 def _refuse_nulls(model: _Patch) -> None:
@@ -121,7 +124,15 @@ class TeamPatch(_Patch):
 class KeyPatch(_Patch):
     """Fields to change; a field left out keeps its value, null clears a limit (team: leaves its team)."""
 
-    NOT_NULL: ClassVar[tuple[str, ...]] = ("name", "budgets", "models", "ip_allow", "intercept_warmup", "metadata")
+    NOT_NULL: ClassVar[tuple[str, ...]] = (
+        "name",
+        "budgets",
+        "models",
+        "ip_allow",
+        "intercept_warmup",
+        "log_bodies",
+        "metadata",
+    )
 
     name: Name | None = None
     team: str | None = None
@@ -136,6 +147,7 @@ class KeyPatch(_Patch):
     ip_limit: Limit | None = None
     ip_window: IPWindow | None = None
     intercept_warmup: bool | None = None
+    log_bodies: bool | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -239,6 +251,7 @@ class KeyView(BaseModel):
     ip_limit: int | None
     ip_window: str | None
     intercept_warmup: bool
+    log_bodies: bool
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -393,3 +406,127 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+# the request log
+
+
+StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
+PageSize = Annotated[int, Field(ge=1, le=500)]
+
+
+class RequestQuery(_Strict):
+    key: str | None = Field(default=None, description="Only this key's requests (name or id).")
+    team: str | None = Field(default=None, description="Only this team's (name or id).")
+    endpoint: str | None = Field(default=None, description="Only those through this per-application endpoint (id).")
+    session: str | None = Field(default=None, description="Only this agent session's.")
+    model: str | None = Field(default=None, description="Only this model, asked or served.")
+    status: StatusClass | None = Field(default=None, description="Only this status class.")
+    errors: bool = Field(default=False, description="Only failed requests (status 400 and up, or an error).")
+    since: When | None = Field(default=None, description="ISO 8601 date or time; without a zone, UTC.")
+    until: When | None = Field(default=None, description="Before this time (ISO 8601).")
+    before: int | None = Field(default=None, ge=1, description="The next page: the previous page's next_before.")
+    limit: PageSize = 50
+
+
+class SessionQuery(_Strict):
+    key: str | None = Field(default=None, description="Only this key's sessions (name or id).")
+    endpoint: str | None = Field(default=None, description="Only those through this per-application endpoint (id).")
+    since: When | None = Field(default=None, description="Count only the requests from this time on (ISO 8601).")
+    before: When | None = Field(default=None, description="The next page: the previous page's next_before.")
+    limit: PageSize = 50
+
+
+class SessionRequestsQuery(_Strict):
+    key: str | None = Field(default=None, description="Only this key's session of that id (name or id).")
+
+
+class AttemptView(BaseModel):
+    provider: str
+    model: str
+    key_id: str | None = Field(description="The upstream key's id (never the key).")
+    passthrough: bool
+    status: int | None
+    latency_ms: int | None
+    error_type: str | None
+    error_message: str | None
+    upstream_request_id: str | None
+
+
+class RequestView(BaseModel):
+    object: Literal["request"] = "request"
+    id: int = Field(description="The record's position in the log (the cursor of a listing).")
+    request_id: str
+    at: datetime
+    key_id: str | None = Field(description="Null for the master key.")
+    team_id: str | None
+    endpoint_id: str | None
+    session_id: str | None
+    door: str
+    endpoint: str
+    model: str | None
+    served_model: str | None
+    provider: str | None
+    stream: bool
+    status: int
+    error_type: str | None
+    error_message: str | None
+    stop_reason: str | None
+    latency_ms: int
+    ttft_ms: int | None = Field(description="Arrival to the first byte of a streamed answer.")
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_usd: float
+    tool_calls: int
+    user_agent: str | None
+    client_ip: str | None
+    attempts: list[AttemptView]
+
+
+class BodyView(BaseModel):
+    request: str
+    response: str | None
+    truncated: bool = Field(description="One of the two was cut at records.body_max_bytes.")
+
+
+class RequestDetail(RequestView):
+    body: BodyView | None = Field(description="Null unless the key or endpoint keeps bodies.")
+
+
+class RequestList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[RequestView]
+    next_before: int | None = Field(description="Pass as before for the next page; null on the last.")
+
+
+class SessionView(BaseModel):
+    object: Literal["session"] = "session"
+    session_id: str
+    key_id: str | None
+    first_at: datetime
+    last_at: datetime
+    duration_seconds: float
+    requests: int = Field(description="Turns: the requests of the session.")
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    tool_calls: int
+    errors: int
+    models: list[str]
+
+
+class SessionList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SessionView]
+    next_before: datetime | None = Field(description="Pass as before for the next page; null on the last.")
+
+
+class SessionRequests(BaseModel):
+    object: Literal["session_requests"] = "session_requests"
+    session_id: str
+    data: list[RequestView] = Field(description="The session's requests, in order.")

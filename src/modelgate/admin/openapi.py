@@ -31,6 +31,13 @@ from modelgate.admin.models import (
     KeyUsage,
     KeyView,
     ProvidersReport,
+    RequestDetail,
+    RequestList,
+    RequestQuery,
+    SessionList,
+    SessionQuery,
+    SessionRequests,
+    SessionRequestsQuery,
     TeamCreate,
     TeamDeleted,
     TeamList,
@@ -48,7 +55,8 @@ ERRORS: Final[dict[int, str]] = {
     400: "The body is not a JSON object (invalid_request_error).",
     401: "No master key, or a wrong one (authentication_error).",
     403: "A virtual key: only the master key administers (permission_error).",
-    404: "No key, team or endpoint with that id or name (not_found_error).",
+    404: "No key, team, endpoint, request or session with that id or name; or the request log is off "
+    "(not_found_error).",
     409: "A name already taken, a team that still has keys, a revoked key rotated (conflict_error).",
     422: "A field missing, unknown or out of range (invalid_request_error).",
 }
@@ -105,6 +113,14 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               EndpointDeleted, _REF),
     Operation("usage", "GET", "/usage", "Requests, tokens and cost from the ledger, grouped", 200, UsageReport,
               (*_REF, 422), query=UsageQuery),
+    Operation("list_requests", "GET", "/requests", "The request log, newest first, filtered, by pages", 200,
+              RequestList, (*_REF, 422), query=RequestQuery),
+    Operation("show_request", "GET", "/requests/{request_id}", "One request: attempts, timings, tokens, cost, bodies",
+              200, RequestDetail, _REF),
+    Operation("list_sessions", "GET", "/sessions", "Agent sessions, the latest active first", 200, SessionList,
+              (*_REF, 422), query=SessionQuery),
+    Operation("show_session", "GET", "/sessions/{session_id}", "One agent session's requests, in order", 200,
+              SessionRequests, (*_REF, 422), query=SessionRequestsQuery),
     Operation("providers", "GET", "/providers", "Each upstream key pool and each deployment's health", 200,
               ProvidersReport),
     Operation("openapi", "GET", "/openapi.json", "This document (no key needed)", 200, None, (), public=True),
@@ -128,8 +144,8 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "modelgate admin API",
             "version": _version(),
-            "description": "Virtual keys, teams, per-application endpoints, budgets and usage. Every operation "
-            "but this document's takes the master key, as `Authorization: Bearer` or `x-api-key`.",
+            "description": "Virtual keys, teams, per-application endpoints, budgets, usage and the request log. "
+            "Every operation but this document's takes the master key, as `Authorization: Bearer` or `x-api-key`.",
         },
         "paths": paths,
         "components": {
@@ -161,10 +177,11 @@ def _operation(op: Operation, refs: Mapping[tuple[Any, JsonSchemaMode], Any]) ->
             **{str(status): {"$ref": f"#/components/responses/{status}"} for status in op.errors},
         },
     }
-    parameters = []
-    if "{ref}" in op.path:
-        parameters.append({"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}})
-        parameters[-1]["description"] = "An id or a name."
+    parameters: list[dict[str, Any]] = []
+    for name, description in _PATH_PARAMETERS.items():
+        if "{" + name + "}" in op.path:
+            parameter = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            parameters.append({**parameter, "description": description})
     if op.query is not None:
         for name, field in op.query.model_json_schema()["properties"].items():
             description = field.pop("description", None)
@@ -183,6 +200,13 @@ def _operation(op: Operation, refs: Mapping[tuple[Any, JsonSchemaMode], Any]) ->
     if op.public:
         spec["security"] = []
     return spec
+
+
+_PATH_PARAMETERS: Final = {
+    "ref": "An id or a name.",
+    "request_id": "The gateway's request id (req_…).",
+    "session_id": "The client's agent session id.",
+}
 
 
 def _query_schema(field: dict[str, Any]) -> dict[str, Any]:

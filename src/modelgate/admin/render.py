@@ -90,6 +90,7 @@ def key_details(key: KeyRecord, team_name: str | None, now: datetime) -> list[tu
         ("limits", limits(key)),
         ("client IPs", ip),
         ("warm-ups", "answered locally" if key.intercept_warmup else "sent upstream"),
+        ("bodies", "kept in the request log" if key.log_bodies else "not kept"),
     ]
     if key.revoked_at is not None:
         details.append(("revoked", when(key.revoked_at)))

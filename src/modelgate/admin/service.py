@@ -22,8 +22,12 @@ from modelgate.store import (
     KeyChanges,
     KeyRecord,
     LedgerStore,
+    RequestRecord,
+    RequestStore,
+    SessionSummary,
     Spend,
     StoreConflict,
+    StoreNotFound,
     TeamChanges,
     TeamRecord,
     TenantStore,
@@ -65,6 +69,7 @@ class KeyUpdate(TypedDict, total=False):
     ip_limit: int | None
     ip_window: str | None
     intercept_warmup: bool
+    log_bodies: bool
     metadata: Mapping[str, Any]
 
 
@@ -126,9 +131,12 @@ class Admin:
         credit_rate: float | None = None,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        requests: RequestStore | None = None,
     ) -> None:
         self.tenants = tenants
         self.ledger = ledger
+        #: The request log (None when ``records.enabled`` is off: its reads answer 404).
+        self.log = requests
         self.credit_rate = credit_rate
         self._clock = clock
 
@@ -152,6 +160,7 @@ class Admin:
         ip_limit: int | None = None,
         ip_window: str | None = None,
         intercept_warmup: bool = True,
+        log_bodies: bool = False,
         metadata: Mapping[str, Any] | None = None,
     ) -> tuple[KeyRecord, str]:
         """A new key and its secret: the only time the secret exists outside its holder's hands."""
@@ -170,6 +179,7 @@ class Admin:
                 "ip_limit": ip_limit,
                 "ip_window": ip_window,
                 "intercept_warmup": intercept_warmup,
+                "log_bodies": log_bodies,
             }
         )
         team_id = None if team is None else (await self.tenants.get_team(team)).id
@@ -282,6 +292,72 @@ class Admin:
         team_id = None if team is None else (await self.tenants.get_team(team)).id
         return await self.ledger.summary(since=since, key_id=key_id, team_id=team_id, group_by=group_by)
 
+    # the request log
+
+    async def requests(
+        self,
+        *,
+        key: str | None = None,
+        team: str | None = None,
+        endpoint: str | None = None,
+        session: str | None = None,
+        model: str | None = None,
+        status: Literal["2xx", "3xx", "4xx", "5xx"] | None = None,
+        errors: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[RequestRecord]:
+        """The request log, newest first, filtered; key and team refs are ids or names."""
+        log = self._log()
+        return await log.list(
+            key_id=None if key is None else (await self.tenants.get_key(key)).id,
+            team_id=None if team is None else (await self.tenants.get_team(team)).id,
+            endpoint_id=endpoint,
+            session_id=session,
+            model=model,
+            status=status,
+            errors=errors,
+            since=since,
+            until=until,
+            before=before,
+            limit=limit,
+        )
+
+    async def request(self, request_id: str) -> RequestRecord:
+        """One request's record, with its bodies if they were kept."""
+        found = await self._log().get(request_id)
+        if found is None:
+            raise StoreNotFound(f"no request {request_id!r} in the request log")
+        return found
+
+    async def sessions(
+        self,
+        *,
+        key: str | None = None,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 50,
+    ) -> Sequence[SessionSummary]:
+        """Agent sessions, the latest active first."""
+        key_id = None if key is None else (await self.tenants.get_key(key)).id
+        return await self._log().sessions(key_id=key_id, endpoint_id=endpoint, since=since, before=before, limit=limit)
+
+    async def session(self, session_id: str, *, key: str | None = None) -> list[RequestRecord]:
+        """One session's requests, in order."""
+        key_id = None if key is None else (await self.tenants.get_key(key)).id
+        found = await self._log().session(session_id, key_id=key_id)
+        if not found:
+            raise StoreNotFound(f"no session {session_id!r} in the request log")
+        return found
+
+    def _log(self) -> RequestStore:
+        if self.log is None:
+            raise StoreNotFound("the request log is off (records.enabled: false)")
+        return self.log
+
     async def windows(self, key_ref: str) -> KeyWindows:
         """Each budget window of a key and of its team: spent since the window began, and the limit."""
         now = self.now()
@@ -338,8 +414,9 @@ def _checked_key(fields: dict[str, Any]) -> dict[str, Any]:
     window = fields.get("ip_window")
     if window is not None and not (isinstance(window, str) and _DURATION.fullmatch(window)):
         raise ValueError(f"ip_window is a duration such as 30m, 1h or 24h, got {window!r}")
-    if "intercept_warmup" in fields and not isinstance(fields["intercept_warmup"], bool):
-        raise ValueError(f"intercept_warmup is true or false, got {fields['intercept_warmup']!r}")
+    for flag in ("intercept_warmup", "log_bodies"):
+        if flag in fields and not isinstance(fields[flag], bool):
+            raise ValueError(f"{flag} is true or false, got {fields[flag]!r}")
     when = fields.get("expires_at")
     if when is not None and (when.tzinfo is None or when.utcoffset() is None):
         fields["expires_at"] = when.replace(tzinfo=UTC)  # a bare date or time is UTC, as everywhere here

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from modelgate.admin.endpoints import base_urls, endpoint_status
 from modelgate.admin.models import (
+    AttemptView,
+    BodyView,
     BudgetOut,
     EndpointURLs,
     EndpointView,
@@ -18,14 +21,26 @@ from modelgate.admin.models import (
     KeyCreated,
     KeyUsage,
     KeyView,
+    RequestDetail,
     RequestLimits,
+    RequestView,
+    SessionView,
     TeamView,
     UsageLine,
     UsageReport,
     WindowView,
 )
 from modelgate.admin.service import KeyWindows, WindowUsage, key_status
-from modelgate.store import Budget, EndpointRecord, KeyRecord, TeamRecord, UsageGroup, UsageGroupBy
+from modelgate.store import (
+    Budget,
+    EndpointRecord,
+    KeyRecord,
+    RequestRecord,
+    SessionSummary,
+    TeamRecord,
+    UsageGroup,
+    UsageGroupBy,
+)
 
 #: Appended to a key's hint wherever it is shown, so nobody takes it for the whole key.
 ELLIPSIS = "…"
@@ -75,6 +90,7 @@ def key_view(key: KeyRecord, team_names: Mapping[str, str], now: datetime) -> Ke
         ip_limit=key.ip_limit,
         ip_window=key.ip_window,
         intercept_warmup=key.intercept_warmup,
+        log_bodies=key.log_bodies,
         metadata=dict(key.metadata),
         created_at=key.created_at,
         updated_at=key.updated_at,
@@ -179,4 +195,68 @@ def key_usage(windows: KeyWindows, credit_rate: float | None) -> KeyUsage:
             windows=[window_view(w, credit_rate) for w in windows.team_windows],
             limits=RequestLimits(rpm=team.rpm, tpm=team.tpm, concurrency=team.concurrency),
         ),
+    )
+
+
+def request_view(record: RequestRecord) -> RequestView:
+    return RequestView.model_validate(_request_fields(record))
+
+
+def request_detail(record: RequestRecord) -> RequestDetail:
+    body = record.body
+    shown = None if body is None else BodyView(request=body.request, response=body.response, truncated=body.truncated)
+    return RequestDetail.model_validate({**_request_fields(record), "body": shown})
+
+
+def _request_fields(record: RequestRecord) -> dict[str, Any]:
+    assert record.id is not None  # a record read back from the store
+    return {
+        "id": record.id,
+        "request_id": record.request_id,
+        "at": record.at,
+        "key_id": record.key_id,
+        "team_id": record.team_id,
+        "endpoint_id": record.endpoint_id,
+        "session_id": record.session_id,
+        "door": record.door,
+        "endpoint": record.endpoint,
+        "model": record.model,
+        "served_model": record.served_model,
+        "provider": record.provider,
+        "stream": record.stream,
+        "status": record.status,
+        "error_type": record.error_type,
+        "error_message": record.error_message,
+        "stop_reason": record.stop_reason,
+        "latency_ms": record.latency_ms,
+        "ttft_ms": record.ttft_ms,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cache_read_tokens": record.cache_read_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
+        "cost_usd": record.cost_usd,
+        "tool_calls": record.tool_calls,
+        "user_agent": record.user_agent,
+        "client_ip": record.client_ip,
+        "attempts": [AttemptView.model_validate(a) for a in record.attempts],
+    }
+
+
+def session_view(session: SessionSummary) -> SessionView:
+    return SessionView(
+        session_id=session.session_id,
+        key_id=session.key_id,
+        first_at=session.first_at,
+        last_at=session.last_at,
+        duration_seconds=session.duration_seconds,
+        requests=session.requests,
+        cost_usd=session.cost_usd,
+        input_tokens=session.input_tokens,
+        output_tokens=session.output_tokens,
+        cache_read_tokens=session.cache_read_tokens,
+        cache_write_tokens=session.cache_write_tokens,
+        tool_calls=session.tool_calls,
+        errors=session.errors,
+        models=list(session.models),
     )

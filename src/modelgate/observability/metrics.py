@@ -200,7 +200,7 @@ class Metrics:
         )
         self.ledger_depth = self._gauge(
             "modelgate_ledger_queue_depth",
-            "Ledger rows waiting for the batched writer.",
+            "Rows (ledger rows, request records, bodies) waiting for the batched store writer.",
             registry=registry,
             multiprocess_mode="livesum",
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import ClientDisconnect, Request
 
 from modelgate.errors import AuthenticationFailed, PermissionDenied, RequestTooLarge
+from modelgate.observability.sessions import ClientFacts, session_from_body
 from modelgate.pipeline.context import Call, Operation, RequestContext
 from modelgate.pipeline.plan import Plan
 from modelgate.pipeline.streaming import ClientDisconnected
@@ -24,6 +25,7 @@ from modelgate.policy.endpoints import admit_endpoint, check_model
 from modelgate.policy.ips import client_ip
 from modelgate.policy.keys import allowed_model
 from modelgate.policy.limits import DEFAULT_OUTPUT, Limiter, Owner
+from modelgate.protocols import WireProtocol
 
 if TYPE_CHECKING:
     from modelgate.frontdoors.base import FrontDoor
@@ -59,6 +61,8 @@ class Admission:
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
         self.tenancy = tenancy
+        #: The request log is on: admit notes the client (user agent, address, agent session).
+        self.records = tenancy is not None and tenancy.requests is not None
         #: BYOK: the header that may carry a client's own key, for each provider that allows it.
         self.byok: dict[str, str] = {}
         #: Keep the client's ``traceparent`` for the request's span (tracing is on).
@@ -83,22 +87,29 @@ class Admission:
         ctx.caller = caller = await self.authenticate(request, door)
         endpoint_id = request.path_params.get("endpoint_id")  # a ``/v1/<id>/<provider>`` base URL
         endpoint = None if endpoint_id is None else self.endpoint(ctx, endpoint_id, caller)
+        facts = self._note_client(ctx, request) if self.records else None
         raw = await read_body(request, self.max_body_bytes)
         ctx.call = call = door.parse(request, raw, operation)
         if endpoint is not None:
             check_model(endpoint, call.model)
         key = caller.key
+        if facts is not None and ctx.session_id is None and door.protocol is WireProtocol.ANTHROPIC:
+            ctx.session_id = session_from_body(call.body)  # Claude Code's metadata.user_id
         if key is not None:
+            if key.log_bodies:
+                ctx.log_bodies = True
             if key.models and not allowed_model(call.model, key.models):
                 raise PermissionDenied(
                     f"API key {key.name!r} may not use model {call.model!r}", code="model_not_allowed", policy=True
                 )
             tenancy = self.tenancy
             if tenancy is not None and tenancy.ips.applies(key):
-                client = request.client
-                peer = client.host if client is not None else None
-                ip = client_ip(peer, request.headers.get("x-forwarded-for"), tenancy.trusted_proxies)
-                ctx.client_ip = ip
+                ip = ctx.client_ip
+                if facts is None:
+                    client = request.client
+                    peer = client.host if client is not None else None
+                    forwarded = request.headers.get("x-forwarded-for")
+                    ip = ctx.client_ip = client_ip(peer, forwarded, tenancy.trusted_proxies)
                 await tenancy.ips.check(key, ip)
         if self.byok:
             headers = request.headers
@@ -118,6 +129,24 @@ class Admission:
             if endpoint.log_bodies:
                 ctx.log_bodies = True
         return endpoint
+
+    def _note_client(self, ctx: RequestContext, request: Request) -> ClientFacts:
+        """The request log's facts about the client, read once: its user agent, its address (as
+        the IP rules see it, through trusted proxies), and the agent session its headers name."""
+        ctx.recording = True
+        facts = ClientFacts(request.scope["headers"])
+        ctx.user_agent = facts.user_agent
+        if ctx.session_id is None:
+            ctx.session_id = facts.session_id
+        client = request.client
+        peer = client.host if client is not None else None
+        tenancy = self.tenancy
+        trusted: tuple[str, ...] = ()
+        if tenancy is not None:
+            trusted = tenancy.trusted_proxies
+            ctx.body_cap = tenancy.records.body_max_bytes
+        ctx.client_ip = client_ip(peer, facts.forwarded_for, trusted)
+        return facts
 
     async def reserve(self, ctx: RequestContext, door: FrontDoor, call: Call, plan: Plan) -> None:
         """The caps of the key and the serving model, then every limit and budget that applies

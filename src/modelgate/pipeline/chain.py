@@ -82,6 +82,8 @@ class Chain:
             if ctx.route is not None and _attempted(ctx, e):  # the upstream's answer: say whose
                 response.raw_headers.extend(ctx.route.served_raw)
             ctx.fail(e, response.status_code)
+            if ctx.log_bodies and ctx.recording:  # the request log keeps the error as answered
+                ctx.answer = [bytes(response.body)]
         except ClientDisconnected:
             ctx.client_gone = True
             ctx.status = CLIENT_CLOSED

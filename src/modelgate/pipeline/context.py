@@ -94,7 +94,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     caller: Principal | None = None
     call: Call | None = None
-    #: The client's address, where a key's IP rules needed it.
+    #: The client's address, where a key's IP rules or the request log needed it.
     client_ip: str | None = None
     #: The per-application endpoint the request came through (``/v1/<id>/<provider>``), by id.
     endpoint_id: str | None = None
@@ -104,6 +104,16 @@ class RequestContext:
     trace_context: dict[str, str] | None = None
     #: Keep this request's bodies in the request log (its key's or its endpoint's opt-in).
     log_bodies: bool = False
+    #: The request log is on: settle records this request, respond counts its tool calls.
+    recording: bool = False
+    #: The client's ``User-Agent`` (capped), for the request log.
+    user_agent: str | None = None
+    #: Tool calls in the answer (counted where the request log is on; see ``pipeline.respond``).
+    tool_calls: int = 0
+    #: The answer's bytes as sent, up to ``body_cap`` (only when ``log_bodies``).
+    answer: list[bytes] | None = None
+    #: Bytes kept of each body (``records.body_max_bytes``).
+    body_cap: int = 0
     #: Upstream keys the client brought for this request only, by provider name (BYOK).
     byok: dict[str, str] | None = None
     #: The serving model's price, and what the call reserved against its limits and budgets.

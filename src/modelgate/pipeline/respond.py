@@ -67,7 +67,8 @@ def _respond(
         ctx.tap = tap = answer.tap
         headers = {**answer.reply.headers, **SSE_HEADERS}
         headers.setdefault(door.request_id_header, request_id)
-        chunks = _relay(ctx, door, call, answer.first, answer.reply.chunks, tap)
+        mark = tap.STREAM_TOOL_CALL if tap is not None and ctx.recording else None
+        chunks = _relay(ctx, door, call, answer.first, answer.reply.chunks, tap, mark)
         return _stream(ctx, door, call, chunks, headers, on_close)
     if isinstance(answer, Streamed):
         encoder = door.stream_encoder(call, request_id)
@@ -76,19 +77,33 @@ def _respond(
         return _stream(ctx, door, call, chunks, headers, on_close)
     if isinstance(answer, Relayed):
         reply = answer.reply
-        ctx.tap = answer.tap
+        ctx.tap = tap = answer.tap
         reply.headers.setdefault(door.request_id_header, request_id)
+        if ctx.recording:
+            if tap is not None:
+                ctx.tool_calls = reply.body.count(tap.WHOLE_TOOL_CALL)
+            if ctx.log_bodies:
+                ctx.answer = [reply.body]
         return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=JSON)
     if isinstance(answer, Counted):
-        return json_response(door, door.count_body(call, answer.tokens), request_id)
+        return _kept(ctx, json_response(door, door.count_body(call, answer.tokens), request_id))
     resp = answer.response
     ctx.usage = resp.usage
     ctx.stop_reason = resp.stop_reason
     ctx.ended = True
+    if ctx.recording:
+        ctx.tool_calls = sum(1 for block in resp.content if block.__class__ is ir.ToolUseBlock)
     if call.operation is Operation.COMPACT:
-        return json_response(door, door.compaction_body(call, resp), request_id)
+        return _kept(ctx, json_response(door, door.compaction_body(call, resp), request_id))
     resp.model = route.name
-    return json_response(door, door.encode_response(resp, call), request_id)
+    return _kept(ctx, json_response(door, door.encode_response(resp, call), request_id))
+
+
+def _kept(ctx: RequestContext, response: Response) -> Response:
+    """``response``, its body kept for the request log when the request's bodies are."""
+    if ctx.log_bodies and ctx.recording:
+        ctx.answer = [bytes(response.body)]
+    return response
 
 
 def _stream(
@@ -100,6 +115,8 @@ def _stream(
     on_close: Callable[[bool], None],
 ) -> EventStream:
     ctx.status = 200
+    if ctx.log_bodies and ctx.recording:
+        chunks = _captured(ctx, chunks)
     return EventStream(
         chunks,
         headers,
@@ -109,6 +126,22 @@ def _stream(
     )
 
 
+async def _captured(ctx: RequestContext, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` as they go, the first ``ctx.body_cap`` bytes of them (and the chunk that
+    crosses it) kept in ``ctx.answer`` for the request log. Only a request whose bodies are
+    kept pays for this step; settlement cuts the answer at the cap."""
+    kept = ctx.answer = []
+    room = ctx.body_cap
+    try:
+        async for chunk in chunks:
+            if room > 0:
+                kept.append(chunk)
+                room -= len(chunk)
+            yield chunk
+    finally:
+        await close(chunks)
+
+
 async def _relay(
     ctx: RequestContext,
     door: FrontDoor,
@@ -116,17 +149,23 @@ async def _relay(
     first: bytes,
     chunks: AsyncIterator[bytes],
     tap: AnswerTap | None,
+    mark: bytes | None = None,
 ) -> AsyncIterator[bytes]:
     """Forward passthrough stream bytes — ``first`` (already read by the tap), then the rest —
     read by the tap on the way. A failure after the 200 becomes the door's stream error (the
     upstream's own stream, ended consistently where it can be), and so does a stream that
     stops before its protocol's end. A tap that does not rewrite bytes is handed the stream's
-    last chunks only, at the end: the loop itself then costs nothing per chunk."""
+    last chunks only, at the end: the loop itself then costs nothing per chunk. With ``mark``
+    (the request log is on), the tool calls are counted: a ``bytes.count`` of the tap's
+    marker over each chunk."""
     rewriting = tap is not None and tap.rewrites
     t1 = t2 = t3 = None
     handed = tap is None
+    calls = 0
     try:
         if first:
+            if mark is not None:
+                calls = first.count(mark)
             yield first
         async for chunk in chunks:
             if rewriting:
@@ -136,6 +175,8 @@ async def _relay(
                     continue
             else:
                 t1, t2, t3 = t2, t3, chunk
+            if mark is not None:
+                calls += chunk.count(mark)
             yield chunk
         if tap is not None:
             if not rewriting:
@@ -163,6 +204,8 @@ async def _relay(
     finally:
         if not handed and tap is not None and not rewriting:
             tap.tail((t1, t2, t3))
+        if calls:
+            ctx.tool_calls = calls
         await close(chunks)
 
 
@@ -199,6 +242,10 @@ async def _encode(
                         ctx.stop_reason = event.stop_reason
                     elif cls is ir.MessageStop:
                         ctx.ended = True
+                    elif cls is ir.BlockStart:
+                        assert isinstance(event, ir.BlockStart)
+                        if event.block.__class__ is ir.ToolUseBlock:
+                            ctx.tool_calls += 1
                 data = encoder.encode(event)
                 if data:
                     out.append(data)

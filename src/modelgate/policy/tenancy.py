@@ -1,8 +1,9 @@
 """Tenancy's moving parts, owned in one place by the application object.
 
-The store (keys, teams, endpoints, ledger: SQLite in the data directory by default, PostgreSQL when
-configured), the counters (in process, or Redis), the key and endpoint caches that spare the
-request path any query, the price book, the limiter and the ledger writer. :meth:`Tenancy.start`
+The store (keys, teams, endpoints, ledger, request log: SQLite in the data directory by
+default, PostgreSQL when configured), the counters (in process, or Redis), the key and
+endpoint caches that spare the request path any query, the price book, the limiter, the
+batched store writer and the request log's pruner. :meth:`Tenancy.start`
 brings them up in order (an embedded SQLite store is migrated on the way; PostgreSQL must
 be migrated with ``modelgate db upgrade``), :meth:`Tenancy.close` takes them down and
 writes what the ledger still holds.
@@ -11,13 +12,14 @@ writes what the ledger still holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from modelgate.accounting.cost import PriceBook
 from modelgate.accounting.ledger import LedgerWriter
-from modelgate.config import Config
+from modelgate.config import Config, RecordsConfig
 from modelgate.counters import Counters, open_counters
 from modelgate.policy.auth import MasterKeyAuthenticator
 from modelgate.policy.endpoints import EndpointCache
@@ -29,6 +31,7 @@ from modelgate.store import (
     EndpointStore,
     KeyRecord,
     LedgerStore,
+    RequestStore,
     TenantStore,
     current_revision,
     default_url,
@@ -37,6 +40,9 @@ from modelgate.store import (
 from modelgate.store.migrate import upgrade_database
 
 log = logging.getLogger("modelgate.tenancy")
+
+#: Seconds after start of the request log's first pruning.
+FIRST_PRUNE_SECONDS = 60.0
 
 
 class StoreNotReady(RuntimeError):
@@ -59,7 +65,13 @@ class Tenancy:
         self.endpoints = EndpointCache(self.endpoint_store, config.tenancy.key_refresh_seconds)
         self.prices = PriceBook(config.tenancy.credit_rate)
         self.limiter = Limiter(self.counters, self.prices, self.ledger)
-        self.writer = LedgerWriter(self.ledger, config.tenancy.ledger_flush_seconds, config.tenancy.ledger_batch)
+        #: The request log (None when ``records.enabled`` is off) and its settings.
+        self.records: RecordsConfig = config.records
+        self.requests = RequestStore(self.database) if config.records.enabled else None
+        self.writer = LedgerWriter(
+            self.ledger, config.tenancy.ledger_flush_seconds, config.tenancy.ledger_batch, self.requests
+        )
+        self._pruner: asyncio.Task[None] | None = None
         self.authenticator = TenantAuthenticator(MasterKeyAuthenticator(master_key), self.cache)
         self.ips = IPRules(self.counters, config.tenancy.quarantine_ips, self.quarantine)
         self.trusted_proxies = tuple(config.tenancy.trusted_proxies)
@@ -77,6 +89,34 @@ class Tenancy:
         self.cache.start()
         self.endpoints.start()
         self.writer.start()
+        if self.requests is not None and (
+            self.records.retention_days is not None or self.records.bodies_retention_days is not None
+        ):
+            self._pruner = asyncio.get_running_loop().create_task(self._prune_forever(self.requests))
+
+    async def prune(self, requests: RequestStore, now: datetime | None = None) -> tuple[int, int]:
+        """Delete the records and bodies older than their retention (in batches); the counts deleted."""
+        now = now or datetime.now(UTC)
+        days, body_days = self.records.retention_days, self.records.bodies_retention_days
+        if days is not None and body_days is not None:
+            body_days = min(days, body_days)
+        bodies = 0 if body_days is None else await requests.prune_bodies(now - timedelta(days=body_days))
+        records = 0 if days is None else await requests.prune(now - timedelta(days=days))
+        return records, bodies
+
+    async def _prune_forever(self, requests: RequestStore) -> None:
+        """Prune a minute after start (a gateway that restarts often still prunes; one that
+        starts is not slowed), then every ``records.prune_interval_seconds``; a failure waits
+        for the next turn."""
+        await asyncio.sleep(min(FIRST_PRUNE_SECONDS, self.records.prune_interval_seconds))
+        while True:
+            try:
+                records, bodies = await self.prune(requests)
+                if records or bodies:
+                    log.info("pruned %d request records and %d bodies past their retention", records, bodies)
+            except Exception:
+                log.exception("could not prune the request log (tried again at the next turn)")
+            await asyncio.sleep(self.records.prune_interval_seconds)
 
     async def refresh(self) -> None:
         """Both caches, at once (after an admin write on this instance)."""
@@ -111,6 +151,11 @@ class Tenancy:
             await asyncio.shield(self._releaser)
 
     async def close(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+            self._pruner = None
         await self.settle_pending()
         await self.cache.close()
         await self.endpoints.close()

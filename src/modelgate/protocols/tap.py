@@ -63,6 +63,11 @@ class AnswerTap(ABC):
     #: ``usage`` is the stored value, once the kept chunks are read (a tap that decodes it
     #: only when asked says False).
     _plain_usage: ClassVar[bool] = True
+    #: The bytes that mark one tool call in a stream of the protocol, and in a whole answer:
+    #: the request log counts them (``bytes.count`` over each chunk, only when it is on). An
+    #: approximation by design: a marker written with other spacing is not counted.
+    STREAM_TOOL_CALL: ClassVar[bytes] = b""
+    WHOLE_TOOL_CALL: ClassVar[bytes] = b""
 
     # What is found, class-level defaults rather than an ``__init__``: a tap is made for every
     # passthrough answer, and most of these are never set.

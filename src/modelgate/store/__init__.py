@@ -1,4 +1,5 @@
-"""The tenancy store: teams, virtual keys, per-application endpoints and the usage ledger, on SQLite or PostgreSQL.
+"""The tenancy store: teams, virtual keys, per-application endpoints, the usage ledger and the
+request log, on SQLite or PostgreSQL.
 
 SQLAlchemy Core (async) over one schema (``schema.py``) that Alembic migrations
 create (``migrations/``, applied by ``migrate.py``); repositories return frozen
@@ -12,6 +13,7 @@ from modelgate.store.ledger import LedgerStore
 from modelgate.store.migrate import current_revision, head_revision, upgrade, upgrade_database, upgrade_sync
 from modelgate.store.records import (
     BUDGET_WINDOWS,
+    BodyRecord,
     Budget,
     BudgetWindow,
     EndpointChanges,
@@ -19,6 +21,8 @@ from modelgate.store.records import (
     KeyChanges,
     KeyRecord,
     LedgerRow,
+    RequestRecord,
+    SessionSummary,
     Spend,
     SpendBucket,
     TeamChanges,
@@ -26,11 +30,13 @@ from modelgate.store.records import (
     UsageGroup,
     UsageGroupBy,
 )
+from modelgate.store.requests import RequestStore
 from modelgate.store.tenants import TenantStore
 from modelgate.store.users import UserRecord, UserStore
 
 __all__ = [
     "BUDGET_WINDOWS",
+    "BodyRecord",
     "Budget",
     "BudgetWindow",
     "Database",
@@ -41,6 +47,9 @@ __all__ = [
     "KeyRecord",
     "LedgerRow",
     "LedgerStore",
+    "RequestRecord",
+    "RequestStore",
+    "SessionSummary",
     "Spend",
     "SpendBucket",
     "StoreConflict",

@@ -18,6 +18,7 @@ from operator import attrgetter
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelgate.store.analytics import LATENCY_EDGES, DeploymentTraffic, TimeBucket, Traffic
 from modelgate.store.database import Database
@@ -47,6 +48,11 @@ class LedgerStore:
         self._db = db
         self._compiled: dict[str, tuple[str, Callable[[LedgerRow], tuple[Any, ...]]]] = {}
 
+    @property
+    def database(self) -> Database:
+        """The database written to (the batched writer opens one transaction for several tables)."""
+        return self._db
+
     async def insert_many(self, rows: Sequence[LedgerRow]) -> None:
         """Write a batch with the driver's own executemany, in one transaction.
 
@@ -56,15 +62,21 @@ class LedgerStore:
         request that made it. The one column that needs converting, ``at``, is converted here
         as the schema's ``UTCDateTime`` does (naive UTC text on SQLite, as SQLAlchemy writes it).
         """
+        if rows:
+            async with self._db.write() as conn:
+                await self.write(conn, rows)
+
+    async def write(self, conn: AsyncConnection, rows: Sequence[LedgerRow]) -> None:
+        """:meth:`insert_many` on a transaction of the caller's: the batched writer puts a
+        batch's ledger rows and request records in one."""
         if not rows:
             return
         for row in rows:
             require_aware(row.at, "LedgerRow.at")
-        async with self._db.write() as conn:
-            sql, rest = self._insert(conn.dialect)
-            when = _sqlite_time if conn.dialect.name == "sqlite" else _same
-            values = [(when(row.at), *rest(row)) for row in rows]
-            await conn.exec_driver_sql(sql, values)
+        sql, rest = self._insert(conn.dialect)
+        when = _sqlite_time if conn.dialect.name == "sqlite" else _same
+        values = [(when(row.at), *rest(row)) for row in rows]
+        await conn.exec_driver_sql(sql, values)
 
     def _insert(self, dialect: sa.Dialect) -> tuple[str, Callable[[LedgerRow], tuple[Any, ...]]]:
         """The INSERT of a ledger row in ``dialect``'s own parameter style (``at`` first), and

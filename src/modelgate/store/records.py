@@ -7,12 +7,18 @@ requests without a session, and so policy code can be tested without a database.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, NamedTuple, TypedDict
 
 BudgetWindow = Literal["5h", "7d", "month", "total"]
 BUDGET_WINDOWS: Final[tuple[BudgetWindow, ...]] = ("5h", "7d", "month", "total")
+
+
+def storable(text: str) -> str:
+    """``text`` as every database takes it: PostgreSQL refuses NUL in text, and one such value
+    from a client (a model name, a session id, a body) would fail the writer's whole batch."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def require_aware(value: datetime, what: str) -> datetime:
@@ -93,6 +99,8 @@ class KeyRecord:
     #: Claude Code's warm-up calls answered by the gateway (``router.warmup: local``); False
     #: sends this key's upstream like any call.
     intercept_warmup: bool = True
+    #: Keep this key's request and answer bodies in the request log (capped, redacted).
+    log_bodies: bool = False
 
 
 class TeamChanges(TypedDict, total=False):
@@ -130,6 +138,7 @@ class KeyChanges(TypedDict, total=False):
     ip_limit: int | None
     ip_window: str | None
     intercept_warmup: bool
+    log_bodies: bool
     metadata: Mapping[str, Any]
 
 
@@ -222,6 +231,91 @@ class UsageGroup:
     reasoning_tokens: int
     cost_usd: float
     credits: float
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True, kw_only=True)  # one per request, like LedgerRow: not frozen, for the same reason
+class RequestRecord:
+    """One request as the request log keeps it: who, what, how it ended, and every upstream call.
+
+    ``attempts`` holds one dict per upstream call: ``provider``, ``model``, ``key_id`` (the
+    upstream key's id, never the key), ``passthrough``, ``status``, ``latency_ms``,
+    ``error_type``, ``error_message`` and ``upstream_request_id``. ``id`` is the row's id once
+    read back (the cursor of a listing), and ``body`` the stored bodies when a read asked for them.
+    """
+
+    request_id: str
+    at: datetime
+    key_id: str | None
+    team_id: str | None
+    door: str
+    endpoint: str
+    endpoint_id: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+    served_model: str | None = None
+    provider: str | None = None
+    stream: bool = False
+    status: int = 0
+    error_type: str | None = None
+    error_message: str | None = None
+    stop_reason: str | None = None
+    latency_ms: int = 0
+    ttft_ms: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+    tool_calls: int = 0
+    user_agent: str | None = None
+    client_ip: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    id: int | None = None
+    body: BodyRecord | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400 or self.error_type is not None
+
+
+@dataclass(slots=True, kw_only=True)
+class BodyRecord:
+    """A request's bodies, for a key or endpoint that opted in: capped and redacted before stored."""
+
+    request_id: str
+    at: datetime
+    request: str
+    response: str | None = None
+    #: One of the two was cut at ``records.body_max_bytes``.
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """An agent session: the requests of one key that carried one client session id."""
+
+    session_id: str
+    key_id: str | None
+    first_at: datetime
+    last_at: datetime
+    requests: int  # turns
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    tool_calls: int
+    errors: int
+    models: tuple[str, ...]
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.last_at - self.first_at).total_seconds()
 
     @property
     def tokens(self) -> int:

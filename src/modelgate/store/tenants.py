@@ -139,6 +139,7 @@ class TenantStore:
         ip_limit: int | None = None,
         ip_window: str | None = None,
         intercept_warmup: bool = True,
+        log_bodies: bool = False,
         metadata: Mapping[str, Any] | None = None,
     ) -> KeyRecord:
         """Store a new key by the sha256 hex digest of its secret; the secret itself never comes here."""
@@ -161,6 +162,7 @@ class TenantStore:
                 "ip_limit": ip_limit,
                 "ip_window": ip_window,
                 "intercept_warmup": intercept_warmup,
+                "log_bodies": log_bodies,
                 "metadata": metadata or {},
             }
         )
@@ -268,8 +270,9 @@ def _key_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError("key_hash must be the lowercase sha256 hex digest of the secret, never the secret")
     if "hint" in values and not 0 < len(values["hint"]) <= HINT_MAX:
         raise ValueError(f"a hint has 1 to {HINT_MAX} characters")
-    if "intercept_warmup" in values and not isinstance(values["intercept_warmup"], bool):
-        raise TypeError("intercept_warmup is true or false")
+    for flag in ("intercept_warmup", "log_bodies"):
+        if flag in values and not isinstance(values[flag], bool):
+            raise TypeError(f"{flag} is true or false")
     if values.get("ip_window") is not None and len(values["ip_window"]) > 16:
         raise ValueError(f"ip_window is a short duration such as 1h or 24h, got {values['ip_window']!r}")
     for field in _NAME_LISTS & values.keys():
@@ -334,4 +337,5 @@ def _key_record(row: Row) -> KeyRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         intercept_warmup=bool(row["intercept_warmup"]),
+        log_bodies=bool(row["log_bodies"]),
     )

@@ -94,6 +94,10 @@ def _line_at(chunk: bytes, line: bytes, last: bool, end: int | None = None) -> i
 class AnthropicTap(AnswerTap):
     """Usage, stop reason, model and the end of one Anthropic Messages answer."""
 
+    # Each tool_use block: its content_block_start in a stream, its content item in a whole answer.
+    STREAM_TOOL_CALL = b'"type":"tool_use"'
+    WHOLE_TOOL_CALL = b'"type":"tool_use"'
+
     _lines = True  # the stream names its events (Anthropic's own does)
     # ``_head``: the first chunk (``message_start``), read only when the end has been: Anthropic's
     # last ``message_delta`` repeats every count, and then only the model is wanted from it.

@@ -46,6 +46,10 @@ class GeminiTap(AnswerTap):
     """Usage, finish reason, model and the end of one Gemini answer; ``sse``: the stream is SSE
     (``alt=sse``) rather than a JSON array."""
 
+    # Each ``functionCall`` part (Gemini writes its JSON with spaces: only the key is matched).
+    STREAM_TOOL_CALL = b'"functionCall"'
+    WHOLE_TOOL_CALL = b'"functionCall"'
+
     _plain_usage = False
 
     def __init__(self, sse: bool = True) -> None:

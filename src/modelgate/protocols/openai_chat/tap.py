@@ -97,6 +97,10 @@ class ChatTap(AnswerTap):
     """Usage, finish reason, model and the end of one Chat Completions answer; with
     ``hide_usage``, also takes out of the stream what ``include_usage`` added (see above)."""
 
+    # Each tool call's first delta (the one with its id and type), or its item in ``tool_calls``.
+    STREAM_TOOL_CALL = b'"type":"function"'
+    WHOLE_TOOL_CALL = b'"type":"function"'
+
     def __init__(self, hide_usage: bool = False) -> None:
         super().__init__()
         self.hide_usage = hide_usage

@@ -43,6 +43,11 @@ class ResponsesTap(AnswerTap):
     """Usage, status, model and the end of one Responses answer, and what is needed to end a
     broken stream properly: the upstream's ``response``, ``created_at`` and ``next_sequence``."""
 
+    # One ``function_call_arguments.done`` event per call in a stream (its item appears three
+    # times there: added, done, completed); one ``function_call`` output item in a whole answer.
+    STREAM_TOOL_CALL = b'"type":"response.function_call_arguments.done"'
+    WHOLE_TOOL_CALL = b'"type":"function_call"'
+
     def __init__(self) -> None:
         super().__init__()
         self._response: dict[str, Any] | None = None
