@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from modelgate.admin import Admin
 from modelgate.portal.bars import next_month, window_bars
 from modelgate.store import Budget, LedgerStore
-from tests.admin.conftest import admin, clock, db, ledger, ledger_row, migrated, tenants  # noqa: F401  (fixtures)
+from tests.admin.conftest import admin, clock, db, ledger, ledger_row, migrated, requests, tenants  # noqa: F401  (fixtures)
 from tests.store.conftest import T0, Clock
 
 
