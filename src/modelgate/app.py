@@ -165,6 +165,8 @@ class Gateway:
             self.master_key,
             after_write=self.tenancy.refresh,
             upstreams=self.upstreams,
+            endpoints=endpoints,
+            public_url=config.server.public_url,
             trusted_proxies=self.tenancy.trusted_proxies,
         )
 

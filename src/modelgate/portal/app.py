@@ -22,12 +22,14 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.models import ProvidersReport
 from modelgate.admin.service import Admin, key_status
 from modelgate.policy.ips import client_ip
 from modelgate.policy.keys import digest, is_virtual
 from modelgate.portal.auth import COOKIE, CSRF_FIELD, SESSION_SECONDS, LoginThrottle, Role, Session, SessionCodec
 from modelgate.portal.auth import session_secret as derive_secret
+from modelgate.portal.endpoints import EndpointPages
 from modelgate.portal.holder import HolderPage
 from modelgate.portal.keys import KeyPages
 from modelgate.portal.overview import OverviewPage
@@ -37,11 +39,12 @@ from modelgate.store import StoreNotFound
 
 Page = Callable[[Request, Session], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
-#: The operator's top bar. The request log, sessions and endpoints add their entries here.
+#: The operator's top bar. The request log and sessions add their entries here.
 NAV: Final = (
     NavItem("Overview", "/overview"),
     NavItem("Keys", "/keys"),
     NavItem("Teams", "/teams"),
+    NavItem("Endpoints", "/endpoints"),
     NavItem("Providers", "/providers"),
 )
 
@@ -56,12 +59,16 @@ class Portal:
         *,
         after_write: Callable[[], Awaitable[None]] | None = None,
         upstreams: Callable[[], ProvidersReport] | None = None,
+        endpoints: EndpointAdmin | None = None,
+        public_url: str | None = None,
         session_seconds: int = SESSION_SECONDS,
         throttle: LoginThrottle | None = None,
         trusted_proxies: tuple[str, ...] = (),
     ) -> None:
         """``trusted_proxies`` (``tenancy.trusted_proxies``): whose ``X-Forwarded-For`` and
-        ``X-Forwarded-Proto`` tell the client's address (for the login throttle) and scheme."""
+        ``X-Forwarded-Proto`` tell the client's address (for the login throttle) and scheme.
+        ``endpoints`` serves the Endpoints pages (none: they answer 404); their base URLs start
+        with ``public_url`` (``server.public_url``), else with the scheme and host the browser used."""
         if not master_key:
             raise ValueError("the portal needs a master key: its sessions are signed with a secret derived from it")
         self.admin = admin
@@ -71,8 +78,10 @@ class Portal:
         self._master = hashlib.sha256(master_key.encode()).digest()
         self._after_write = after_write
         self._trusted = trusted_proxies
+        self._public_url = public_url
         self.overview = OverviewPage(self.templates, admin)
         self.keys = KeyPages(self.templates, admin, self.written)
+        self.endpoints = EndpointPages(self.templates, admin, endpoints, self.written, self.base_url)
         self.providers = ProvidersPage(self.templates, admin, upstreams)
         self.holder = HolderPage(self.templates, admin)
 
@@ -91,6 +100,7 @@ class Portal:
             Route("/logout", self.guard(self.logout, None), methods=["POST"]),
             Route("/overview", self.guard(self.overview.page, admin), methods=["GET"]),
             *(Route(path, self.guard(page, admin), methods=[m]) for path, m, page in self.keys.pages()),
+            *(Route(path, self.guard(page, admin), methods=[m]) for path, m, page in self.endpoints.pages()),
             Route("/providers", self.guard(self.providers.page, admin), methods=["GET"]),
             Route("/me", self.guard(self.holder.page, holder), methods=["GET"]),
             Mount("/static", app=StaticFiles(packages=[("modelgate.portal", "static")]), name="static"),
@@ -172,6 +182,12 @@ class Portal:
             if any(address in ipaddress.ip_network(net, strict=False) for net in self._trusted):
                 return forwarded.split(",")[0].strip().lower()
         return request.url.scheme
+
+    def base_url(self, request: Request) -> str:
+        """The gateway's base URL for its clients: ``server.public_url``, else what the browser used."""
+        if self._public_url:
+            return self._public_url.rstrip("/")
+        return f"{self._scheme(request)}://{request.url.netloc}"
 
     # login and logout
 
