@@ -20,7 +20,19 @@ from modelgate.recipes import BASE_URL, ENDPOINT_ID, KEY, MODEL, Recipe, parse, 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "clients.md"
 
-__all__ = ["BASE_URL", "DOC", "ENDPOINT_ID", "KEY", "MODEL", "Recipe", "doc_recipes", "exports", "recipe", "recipes", "with_model"]
+__all__ = [
+    "BASE_URL",
+    "DOC",
+    "ENDPOINT_ID",
+    "KEY",
+    "MODEL",
+    "Recipe",
+    "doc_recipes",
+    "exports",
+    "recipe",
+    "recipes",
+    "with_model",
+]
 
 
 def doc_recipes() -> dict[str, Recipe]:

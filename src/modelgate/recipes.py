@@ -112,4 +112,6 @@ def for_endpoint(base_url: str, endpoint_id: str) -> list[tuple[str, list[Snippe
         if name.endswith(ENDPOINT_FORM) or f"{name}{ENDPOINT_FORM}" not in every:
             clients.setdefault(found.client, []).append(Snippet(found, found.fill(base_url, endpoint_id=endpoint_id)))
     # The endpoint's own configuration first, then what goes with it (Codex's key variable).
-    return [(client, sorted(s, key=lambda s: not s.recipe.name.endswith(ENDPOINT_FORM))) for client, s in clients.items()]
+    return [
+        (client, sorted(s, key=lambda s: not s.recipe.name.endswith(ENDPOINT_FORM))) for client, s in clients.items()
+    ]
