@@ -48,7 +48,7 @@ class OverviewPage:
             **context,
             top_keys=top(keys, by_key=True),
             top_models=top(models, by_key=False),
-            top_endpoints=top(endpoints, by_key=True, nameless="no endpoint"),
+            top_endpoints=top(endpoints, by_key=True, nameless="(plain base URL)"),
         )
 
 
