@@ -197,7 +197,7 @@ def wait_for_requests(page: Page, above: int, seconds: float = 15) -> int:
 
 
 def test_an_admin_user_makes_an_endpoint_and_watches_its_traffic(
-    portal_gateway: PortalServer, context: BrowserContext
+    portal_gateway: PortalServer, context: BrowserContext, browser: Browser
 ) -> None:
     from playwright.sync_api import expect
 
@@ -265,6 +265,13 @@ def test_an_admin_user_makes_an_endpoint_and_watches_its_traffic(
     assert page.locator("svg.chart rect.bar").count() >= 2
     assert page.locator("table.top >> text=support-app").count() == 1  # its top keys
     shot(page, "endpoint")
+    phone_context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    phone_context.add_cookies(context.cookies())
+    phone = phone_context.new_page()
+    phone.goto(f"{base}/portal/endpoints/{endpoint_id}")
+    assert phone.locator("#url-anthropic").inner_text() == url
+    shot(phone, "endpoint-phone")
+    phone_context.close()
 
     page.click("nav >> text=Endpoints")
     row = page.locator('tr[data-endpoint="support-bot"]')

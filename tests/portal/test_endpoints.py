@@ -46,7 +46,11 @@ async def test_an_endpoint_is_made_used_and_shown_with_its_traffic(
 ) -> None:
     alice_id, alice = await create_key(admin_web, name="alice")
     bob_id, bob = await create_key(admin_web, name="bob")
-    await create_key(admin_web, name="carol")
+    carol_id, _ = await create_key(admin_web, name="carol")
+    await portal_gw.portal.admin.revoke_key(carol_id)
+    form = await admin_web.get("/portal/endpoints")
+    assert f'<option value="{alice_id}">alice</option>' in form.text
+    assert carol_id not in form.text  # a revoked key is not offered
     endpoint_id = await create_endpoint(
         admin_web,
         name="billing-bot",
@@ -85,6 +89,7 @@ async def test_an_endpoint_is_made_used_and_shown_with_its_traffic(
     text = page.text
     assert "Endpoint created" in text and "the billing assistant" in text
     assert '<span class="chip">alice</span><span class="chip">bob</span>' in text
+    assert f'<option value="{alice_id}" selected>alice</option>' in text  # the edit form, as stored
     for client in ("anthropic", "openai", "gemini"):
         assert f'<code id="url-{client}" class="url">{BASE}/v1/{endpoint_id}/{client}</code>' in text
         assert f'data-copy="#url-{client}"' in text
@@ -142,7 +147,7 @@ async def test_an_endpoint_is_edited_disabled_enabled_and_deleted(
     assert (await admin_web.get(f"/portal/endpoints/{endpoint_id}")).status_code == 404
     gone = await admin_web.post(f"/portal/endpoints/{endpoint_id}/disable", data={"csrf": token})
     assert gone.status_code == 404
-    assert key_id  # the key outlives the endpoint
+    assert (await portal_gw.portal.admin.show_key(key_id)).revoked_at is None  # the key outlives the endpoint
 
 
 async def test_endpoint_forms_check_their_fields_and_their_token(

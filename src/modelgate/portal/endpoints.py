@@ -23,7 +23,7 @@ from modelgate.portal.auth import Session
 from modelgate.portal.overview import RANGES, chosen_range, top, traffic
 from modelgate.portal.web import Templates, read_form, redirect
 from modelgate.recipes import for_endpoint
-from modelgate.store import EndpointRecord, StoreConflict, StoreNotFound
+from modelgate.store import EndpointRecord, KeyRecord, StoreConflict, StoreNotFound
 
 Page = Callable[[Request, Session], Awaitable[Response]]
 NOTICES: Final = {
@@ -97,8 +97,13 @@ class EndpointPages:
         context.setdefault("values", {})
         return self.templates.render(
             request, "endpoints.html", session, status, rows=rows, ranges=list(RANGES), chosen=chosen,
-            keys=await self.admin.list_keys(), **context,
+            keys=await self._choices(), **context,
         )  # fmt: skip
+
+    async def _choices(self, endpoint: EndpointRecord | None = None) -> list[KeyRecord]:
+        """The keys the form offers: every key not revoked, and those the endpoint already lists."""
+        listed = set(endpoint.keys) if endpoint is not None else set()
+        return [key for key in await self.admin.list_keys() if key.revoked_at is None or key.id in listed]
 
     async def create(self, request: Request, session: Session) -> Response:
         form = await read_form(request)
@@ -135,7 +140,7 @@ class EndpointPages:
             top_keys=top(keys, by_key=True),
             top_models=top(models, by_key=False),
             recent=await self.admin.ledger.recent(endpoint_id=endpoint.id, limit=10),
-            keys=await self.admin.list_keys(),
+            keys=await self._choices(endpoint),
             values=_values(endpoint),
             **charts,
             **context,
