@@ -174,3 +174,36 @@ async def test_a_key_holder_gets_no_endpoint_page(portal_gw: Gateway, web: httpx
     refused = await web.post("/portal/endpoints", data={"csrf": csrf_of(me.text), "name": "mine"})
     assert refused.status_code == 403
     assert await portal_gw.tenancy.endpoint_store.list_all() == []
+
+
+async def test_the_base_urls_start_with_the_public_url_else_what_the_browser_used(portal_gw: Gateway) -> None:
+    from starlette.applications import Starlette
+
+    from modelgate.admin.endpoints import EndpointAdmin
+    from modelgate.portal import Portal
+
+    master = "mg-another-master-key"
+    endpoint = await portal_gw.tenancy.endpoint_store.create("urls")
+    service = EndpointAdmin(portal_gw.tenancy.endpoint_store, portal_gw.tenancy.tenants)
+
+    async def anthropic_url(portal: Portal, base: str, **headers: str) -> str:
+        transport = httpx.ASGITransport(app=Starlette(routes=portal.routes()), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+            assert (await log_in(client, master)).status_code == 303
+            page = await client.get(f"/portal/endpoints/{endpoint.id}", headers=headers)
+        found = re.search(r'<code id="url-anthropic" class="url">([^<]+)</code>', page.text)
+        assert found is not None, page.text
+        return found.group(1)
+
+    public = Portal(portal_gw.portal.admin, master, endpoints=service, public_url="https://gw.example.com/")
+    assert await anthropic_url(public, "http://10.0.0.5:8080") == f"https://gw.example.com/v1/{endpoint.id}/anthropic"
+    plain = Portal(portal_gw.portal.admin, master, endpoints=service)
+    assert await anthropic_url(plain, "http://10.0.0.5:8080") == f"http://10.0.0.5:8080/v1/{endpoint.id}/anthropic"
+    proxied = Portal(portal_gw.portal.admin, master, endpoints=service, trusted_proxies=("127.0.0.0/8",))
+    forwarded = await anthropic_url(proxied, "http://gw.example.com", **{"x-forwarded-proto": "https"})
+    assert forwarded == f"https://gw.example.com/v1/{endpoint.id}/anthropic"
+    none = Portal(portal_gw.portal.admin, master)  # a portal without the endpoint service
+    transport = httpx.ASGITransport(app=Starlette(routes=none.routes()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        await log_in(client, master)
+        assert (await client.get("/portal/endpoints")).status_code == 404
