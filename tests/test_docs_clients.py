@@ -6,7 +6,9 @@
 * OpenCode's ``baseURL`` plus the path its AI SDK provider adds reaches the model endpoint;
 * the CLI recipes are what the end-to-end runners configure the real CLIs with (checked
   here without the CLIs; ``tests/e2e`` and ``tests/tenancy/test_clis.py`` run them);
-* each endpoint form is its key form with only the base URL changed.
+* each endpoint form is its key form with only the base URL changed;
+* the document's blocks are the package's (``src/modelgate/recipes.md``, which the portal's
+  endpoint page fills in), so the three cannot drift.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pytest
 from modelgate.testing.gateway_runner import GatewayProcess
 from tests.conftest import MASTER_KEY
 from tests.e2e import netns_codex, netns_gemini, netns_run
-from tests.recipes import BASE_URL, ENDPOINT_ID, KEY, MODEL, exports, recipe, recipes
+from tests.recipes import BASE_URL, ENDPOINT_ID, KEY, MODEL, doc_recipes, exports, recipe, recipes
 
 #: The protocol each recipe speaks: its endpoint form's ``/v1/<id>/<protocol>``.
 PROTOCOLS = {
@@ -89,6 +91,12 @@ def endpoint_form(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- the document
+
+
+def test_the_document_shows_the_packages_recipes() -> None:
+    """docs/clients.md and the package's recipes.md (what the portal fills in): the same blocks,
+    in the same order, under the same client headings."""
+    assert list(doc_recipes().values()) == list(recipes().values())
 
 
 def test_the_document_holds_every_recipe_once() -> None:

@@ -51,6 +51,7 @@ from modelgate.providers import HttpClient, Provider, build_provider
 from modelgate.routing.catalog import ModelCatalog
 from modelgate.routing.router import Router
 from modelgate.routing.shared import open_routing_state
+from modelgate.store import UserStore
 
 if TYPE_CHECKING:
     from modelgate.observability.tracing import Tracing
@@ -167,6 +168,9 @@ class Gateway:
             self.master_key,
             after_write=self.tenancy.refresh,
             upstreams=self.upstreams,
+            endpoints=endpoints,
+            users=UserStore(self.tenancy.database),
+            public_url=config.server.public_url,
             trusted_proxies=self.tenancy.trusted_proxies,
         )
 

@@ -14,12 +14,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -47,6 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+T = TypeVar("T")
 
 
 def artifacts_dir() -> Path:
@@ -169,18 +170,25 @@ def backfill(server: PortalServer, keys: dict[str, list[dict[str, Any]]], hours:
             admin.post("/admin/keys", json={"name": name, "budgets": budgets}).raise_for_status().json()["id"]
             for name, budgets in keys.items()
         ]
+    write_rows(server, history(ids, hours))
+
+
+def history(key_ids: list[str], hours: int = 24, endpoint_id: str | None = None) -> list[LedgerRow]:
+    """Deterministic ledger rows for ``key_ids`` over the last ``hours`` (before this hour),
+    through ``endpoint_id`` if given: two models, a few errors, latencies with a tail."""
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     models = [("claude-sonnet-4-6", "anth", 3e-6, 15e-6), ("gpt-4o", "oai", 2.5e-6, 10e-6)]
+    tag = endpoint_id or "backfill"
     rows = []
     for hour in range(1, hours + 1):
-        for k, key_id in enumerate(ids):
+        for k, key_id in enumerate(key_ids):
             for n in range(2 + (hour * (k + 3)) % 7):
                 model, provider, per_in, per_out = models[(hour + n + k) % 2]
                 tokens_in, tokens_out = 800 + 150 * ((hour + n) % 9), 120 + 40 * ((hour * n + k) % 11)
                 failed = (hour + n + k) % 23 == 0
                 rows.append(
                     LedgerRow(
-                        request_id=f"req_backfill_{hour}_{k}_{n}",
+                        request_id=f"req_{tag}_{hour}_{k}_{n}",
                         at=now - timedelta(hours=hour, minutes=-(7 * n + 11 * k) % 60),
                         key_id=key_id,
                         team_id=None,
@@ -194,12 +202,26 @@ def backfill(server: PortalServer, keys: dict[str, list[dict[str, Any]]], hours:
                         cost_usd=0.0 if failed else tokens_in * per_in + tokens_out * per_out,
                         status=529 if failed else 200,
                         latency_ms=300 + 90 * ((hour * 5 + n * 3 + k) % 17) + (2500 if n % 9 == 8 else 0),
+                        endpoint_id=endpoint_id,
                     )
                 )
+    return rows
 
-    async def write() -> None:
+
+def in_store(server: PortalServer, work: Callable[[Database], Awaitable[T]]) -> T:
+    """``work`` on the gateway process's own store, from a thread of its own (Playwright's sync
+    API runs an event loop in this one)."""
+
+    async def run() -> T:
         async with Database(default_url(server.data_dir)) as db:
-            await LedgerStore(db).insert_many(rows)
+            return await work(db)
 
-    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API runs an event loop in this one
-        thread.submit(lambda: asyncio.run(write())).result()
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(lambda: asyncio.run(run())).result()
+
+
+def write_rows(server: PortalServer, rows: list[LedgerRow]) -> None:
+    async def write(db: Database) -> None:
+        await LedgerStore(db).insert_many(rows)
+
+    in_store(server, write)

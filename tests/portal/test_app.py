@@ -114,6 +114,77 @@ async def test_logout_ends_the_session(admin_web: httpx.AsyncClient) -> None:
     assert (await admin_web.get("/portal/keys")).headers["location"] == "/portal/login"
 
 
+# admin users
+
+
+PASSWORD = "correct horse battery staple"
+
+
+async def log_in_user(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    page = await client.get("/portal/login")
+    return await client.post("/portal/login", data={"csrf": csrf_of(page.text), "user": name, "key": password})
+
+
+async def test_an_admin_user_logs_in_with_a_name_and_a_password(portal_gw: Gateway, web: httpx.AsyncClient) -> None:
+    assert portal_gw.portal.users is not None
+    user = await portal_gw.portal.users.create("olivia", PASSWORD)
+    response = await log_in_user(web, "olivia", PASSWORD)
+    assert (response.status_code, response.headers["location"]) == (303, "/portal/overview")
+    assert PASSWORD not in response.headers["set-cookie"]
+    session = portal_gw.portal.codec.loads(web.cookies[COOKIE])
+    assert session is not None and (session.role, session.user_id, session.user) == ("admin", user.id, "olivia")
+    overview = await web.get("/portal/overview")
+    assert overview.status_code == 200
+    assert '<span class="who">olivia <span class="role">admin</span></span>' in overview.text
+    made = await web.post("/portal/teams", data={"csrf": csrf_of(overview.text), "name": "by-olivia"})
+    assert made.headers["location"] == "/portal/teams?done=created"  # an operator's session, CSRF and all
+    web.cookies.clear()
+    master = await log_in(web, MASTER_KEY)  # the master key's session names no user
+    assert master.status_code == 303
+    assert "operator (master key)" in (await web.get("/portal/overview")).text
+
+
+async def test_a_wrong_password_and_an_unknown_user_are_refused_alike(
+    portal_gw: Gateway, web: httpx.AsyncClient
+) -> None:
+    assert portal_gw.portal.users is not None
+    await portal_gw.portal.users.create("olivia", PASSWORD)
+    wrong = await log_in_user(web, "olivia", PASSWORD + "!")
+    unknown = await log_in_user(web, "nobody", PASSWORD)
+    empty = await log_in_user(web, "olivia", "")
+    for refused in (wrong, unknown):
+        assert refused.status_code == 401
+        assert '<p class="error" role="alert">That user name and password are not valid here.</p>' in refused.text
+    assert csrf_of(wrong.text) == csrf_of(unknown.text)  # the same visitor's page, but for the name typed
+    assert wrong.text.replace('value="olivia"', 'value="nobody"') == unknown.text
+    assert empty.status_code == 401
+    assert (await web.get("/portal/overview")).headers["location"] == "/portal/login"
+    for _ in range(7):  # the failures count against the address like a wrong key's
+        assert (await log_in_user(web, "nobody", PASSWORD)).status_code == 401
+    assert (await log_in_user(web, "olivia", PASSWORD)).status_code == 429
+
+
+async def test_a_deleted_users_session_ends(portal_gw: Gateway, web: httpx.AsyncClient) -> None:
+    users = portal_gw.portal.users
+    assert users is not None
+    await users.create("olivia", PASSWORD)
+    await log_in_user(web, "olivia", PASSWORD)
+    page = await web.get("/portal/keys")
+    assert page.status_code == 200
+    await users.delete("olivia")
+    assert (await web.get("/portal/keys")).headers["location"] == "/portal/login"
+    refused = await web.post("/portal/keys", data={"csrf": csrf_of(page.text), "name": "late"})
+    assert refused.status_code == 403 and "Your session has ended" in refused.text
+    assert await portal_gw.portal.admin.list_keys() == []
+    assert (await log_in_user(web, "olivia", PASSWORD)).status_code == 401
+    # a new password ends the sessions of the old one too
+    await users.create("pat", PASSWORD)
+    await log_in_user(web, "pat", PASSWORD)
+    assert (await web.get("/portal/keys")).status_code == 200
+    await users.set_password("pat", PASSWORD + " two")
+    assert (await web.get("/portal/keys")).headers["location"] == "/portal/login"
+
+
 # the key holder
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from itsdangerous import URLSafeTimedSerializer
+
 from modelgate.portal.auth import LoginThrottle, Session, SessionCodec, session_secret
 
 
@@ -13,6 +17,25 @@ def test_a_session_round_trips_and_keeps_no_key() -> None:
     assert "mg-master" not in value and "f" * 64 not in value
     assert codec.loads(codec.dumps(Session.admin())) is not None
     assert Session.admin().csrf != Session.admin().csrf  # a token per session
+
+
+def test_an_admin_users_session_names_the_user_and_needs_its_stamp() -> None:
+    codec = SessionCodec(session_secret("mg-master"))
+    changed = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    stamp = codec.user_stamp("user_1", changed)
+    assert stamp != codec.user_stamp("user_1", changed + timedelta(microseconds=1))  # a new password
+    assert stamp != codec.user_stamp("user_2", changed)
+    session = Session.admin("user_1", "olivia", stamp)
+    assert codec.loads(codec.dumps(session)) == session
+    assert (session.role, session.user_id, session.user) == ("admin", "user_1", "olivia")
+    assert Session.admin().user_id is None and Session.admin().user is None
+    serializer = URLSafeTimedSerializer(session_secret("mg-master"), salt="modelgate.portal.session")
+    for data in (
+        {"csrf": "t", "role": "admin", "user_id": "user_1", "user": "olivia"},  # no stamp
+        {"csrf": "t", "role": "holder", "user_id": "user_1", "user": "olivia", "stamp": "s", "key_id": "k"},
+        {"csrf": "t", "role": "admin", "user_id": 7, "user": "olivia", "stamp": "s"},
+    ):
+        assert codec.loads(serializer.dumps(data)) is None, data
 
 
 def test_altered_foreign_and_expired_cookies_are_refused() -> None:

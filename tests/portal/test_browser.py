@@ -1,9 +1,12 @@
 """The portal in a real browser: Debian's Chromium driven by Playwright, against a real gateway process.
 
-One story, as an operator lives it: log in with the master key, create a key and read it off
-the page, use it through the gateway with the Anthropic SDK, watch its usage bar move, log in
-as the key's holder and see the same, revoke the key and see the gateway refuse it. Each step
-leaves a screenshot in the artifacts directory (``$MODELGATE_ARTIFACTS``, else ``tests/artifacts``;
+Two stories, as an operator lives them. Log in with the master key, create a key and read it
+off the page, use it through the gateway with the Anthropic SDK, watch its usage bar move, log
+in as the key's holder and see the same, revoke the key and see the gateway refuse it. Then, as
+an admin user (made with ``UserStore``, logged in with a name and a password): create an
+endpoint, read its Anthropic base URL off the page, send requests through it with the Anthropic
+SDK and watch the endpoint's request count move on its page. Each step leaves a screenshot in
+the artifacts directory (``$MODELGATE_ARTIFACTS``, else ``tests/artifacts``;
 ``MODELGATE_ARTIFACTS=docs/portal`` refreshes the ones ``docs/portal.md`` shows).
 """
 
@@ -15,10 +18,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import anthropic
+import httpx
 import pytest
 
+from modelgate.store import Database, UserRecord, UserStore
 from tests.conftest import MASTER_KEY
-from tests.portal.conftest import PortalServer, artifacts_dir, backfill
+from tests.portal.conftest import PortalServer, artifacts_dir, backfill, history, in_store, write_rows
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -174,3 +179,111 @@ def test_operator_creates_uses_watches_and_revokes_a_key(
 
     page.click("button:has-text('Log out')")
     page.wait_for_url("**/portal/login")
+
+
+def stat(page: Page, name: str) -> str:
+    return page.locator(f"#stat-{name}").inner_text()
+
+
+def wait_for_requests(page: Page, above: int, seconds: float = 15) -> int:
+    """Reload until the page's request count is above ``above`` (the ledger is written in batches)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = int(stat(page, "requests"))
+        if value > above or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+        page.reload()
+
+
+def test_an_admin_user_makes_an_endpoint_and_watches_its_traffic(
+    portal_gateway: PortalServer, context: BrowserContext, browser: Browser
+) -> None:
+    from playwright.sync_api import expect
+
+    base = portal_gateway.base_url
+    password = "a long operator passphrase"
+
+    async def make_user(db: Database) -> UserRecord:
+        return await UserStore(db).create("olivia", password)
+
+    in_store(portal_gateway, make_user)
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as admin:
+        made = admin.post("/admin/keys", json={"name": "support-app"}).raise_for_status().json()
+        admin.post("/admin/keys", json={"name": "support-ci"}).raise_for_status()
+    key_id, secret = made["id"], made["key"]
+
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{base}/portal/")
+    page.fill("#user", "olivia")
+    page.fill("#key", "not the password")
+    page.click("button[type=submit]")
+    assert page.locator("p.error").inner_text() == "That user name and password are not valid here."
+    page.fill("#key", password)  # the name typed stays
+    page.click("button[type=submit]")
+    page.wait_for_url("**/portal/overview")
+    assert page.locator(".who").inner_text() == "olivia admin"
+
+    # the endpoint, made in the portal: two keys allowed, Claude models only
+    page.click("nav >> text=Endpoints")
+    page.click("summary:has-text('Create an endpoint')")
+    page.fill("form.form input[name=name]", "support-bot")
+    page.fill("form.form input[name=description]", "the customer support assistant")
+    page.select_option("select[name=keys]", label=["support-app", "support-ci"])
+    page.fill("form.form input[name=models]", "claude-*")
+    shot(page, "endpoint-form")
+    page.click("button:has-text('Create endpoint')")
+    assert page.locator("p.notice").inner_text().startswith("Endpoint created")
+    url = page.locator("#url-anthropic").inner_text().strip()
+    found = re.fullmatch(re.escape(base) + r"/v1/(ep_[a-z0-9]{12})/anthropic", url)
+    assert found is not None, url
+    endpoint_id = found.group(1)
+    page.click('button[data-copy="#url-anthropic"]')
+    expect(page.locator('button[data-copy="#url-anthropic"]')).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    page.click("summary:has-text('Anthropic Python SDK')")
+    snippet = page.locator('[data-recipe="anthropic-sdk@endpoint"] pre').inner_text()
+    assert f'base_url="{url}"' in snippet and "sk-mg-your-virtual-key" in snippet
+    assert int(stat(page, "requests")) == 0
+
+    # a day of its history (for the charts), then live traffic through its URL with the Anthropic SDK
+    write_rows(portal_gateway, history([key_id], endpoint_id=endpoint_id))
+    page.goto(f"{base}/portal/endpoints/{endpoint_id}")
+    before = int(stat(page, "requests"))
+    assert before > 0
+    with anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0, timeout=30) as client:
+        for n in range(3):
+            message = client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=200, messages=[{"role": "user", "content": f"Hi {n}"}]
+            )
+            assert message.content[0].type == "text"
+        with pytest.raises(anthropic.PermissionDeniedError):  # a model the endpoint does not allow
+            client.messages.create(model="gpt-4o", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert wait_for_requests(page, before + 3) == before + 4  # three served, one refused by the endpoint
+    assert page.locator("svg.chart rect.bar").count() >= 2
+    assert page.locator("table.top >> text=support-app").count() == 1  # its top keys
+    shot(page, "endpoint")
+    phone_context = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    phone_context.add_cookies(context.cookies())
+    phone = phone_context.new_page()
+    phone.goto(f"{base}/portal/endpoints/{endpoint_id}")
+    assert phone.locator("#url-anthropic").inner_text() == url
+    shot(phone, "endpoint-phone")
+    phone_context.close()
+
+    page.click("nav >> text=Endpoints")
+    row = page.locator('tr[data-endpoint="support-bot"]')
+    assert row.locator("td.requests").inner_text() == str(before + 4)
+    shot(page, "endpoints")
+
+    # disabled in the portal, the gateway answers its clients 404
+    page.click("text=support-bot")
+    page.click("button:has-text('Disable')")
+    assert page.locator("h1 .badge").inner_text() == "disabled"
+    with (
+        anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0, timeout=30) as client,
+        pytest.raises(anthropic.NotFoundError),
+    ):
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "hi"}])

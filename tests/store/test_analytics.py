@@ -108,3 +108,37 @@ async def test_recent_and_oldest(ledger: LedgerStore) -> None:
     assert await ledger.oldest(team_id="team_x", since=T0 + timedelta(seconds=3)) == T0 + timedelta(seconds=3)
     assert await ledger.oldest(key_id="key_z", since=T0) is None
     assert isinstance(await ledger.oldest(key_id="key_b", since=datetime(2000, 1, 1, tzinfo=UTC)), datetime)
+
+
+async def test_the_portal_reads_filter_by_endpoint(ledger: LedgerStore) -> None:
+    await ledger.insert_many(
+        [
+            row(0, endpoint_id="ep_billing", request_id="req_a", latency_ms=120),
+            row(10, endpoint_id="ep_billing", key_id="key_b", request_id="req_b", status=500, cost_usd=0.0),
+            row(HOUR + 5, endpoint_id="ep_billing", request_id="req_c", model="gpt", cost_usd=1.0),
+            row(20, endpoint_id="ep_other", request_id="req_d"),
+            row(30, request_id="req_e"),  # through the plain base URL
+        ]
+    )
+    until = T0 + timedelta(hours=2)
+    mine = await ledger.timeline(since=T0, until=until, bucket_seconds=HOUR, endpoint_id="ep_billing")
+    assert [(b.start, b.traffic.requests, b.traffic.errors, b.traffic.cost_usd) for b in mine] == [
+        (T0, 2, 1, 0.25),
+        (T0 + timedelta(hours=1), 1, 0, 1.0),
+    ]
+    both = await ledger.timeline(since=T0, until=until, bucket_seconds=HOUR, endpoint_id="ep_billing", key_id="key_b")
+    assert [(b.start, b.traffic.requests) for b in both] == [(T0, 1)]
+    assert await ledger.timeline(since=T0, until=until, bucket_seconds=HOUR, endpoint_id="ep_none") == []
+    everyone = await ledger.timeline(since=T0, until=until, bucket_seconds=HOUR)
+    assert sum(b.traffic.requests for b in everyone) == 5
+
+    keys = await ledger.summary(since=T0, endpoint_id="ep_billing", group_by="key")
+    assert [(g.group, g.requests, g.cost_usd) for g in keys] == [("key_a", 2, 1.25), ("key_b", 1, 0.0)]
+    models = await ledger.summary(since=T0, endpoint_id="ep_billing", group_by="model")
+    assert [(g.group, g.requests) for g in models] == [("gpt", 1), ("sonnet", 2)]
+    by_endpoint = await ledger.summary(since=T0, group_by="endpoint_id")
+    assert {g.group: g.requests for g in by_endpoint} == {"ep_billing": 3, "ep_other": 1, None: 1}
+
+    recent = await ledger.recent(endpoint_id="ep_billing", limit=2)
+    assert [r.request_id for r in recent] == ["req_c", "req_b"]
+    assert [r.endpoint_id for r in recent] == ["ep_billing", "ep_billing"]

@@ -22,26 +22,29 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from modelgate.admin.endpoints import EndpointAdmin
 from modelgate.admin.models import ProvidersReport
 from modelgate.admin.service import Admin, key_status
 from modelgate.policy.ips import client_ip
 from modelgate.policy.keys import digest, is_virtual
 from modelgate.portal.auth import COOKIE, CSRF_FIELD, SESSION_SECONDS, LoginThrottle, Role, Session, SessionCodec
 from modelgate.portal.auth import session_secret as derive_secret
+from modelgate.portal.endpoints import EndpointPages
 from modelgate.portal.holder import HolderPage
 from modelgate.portal.keys import KeyPages
 from modelgate.portal.overview import OverviewPage
 from modelgate.portal.providers import ProvidersPage
 from modelgate.portal.web import HEADERS, PREFIX, FormTooLarge, NavItem, Templates, read_form, redirect
-from modelgate.store import StoreNotFound
+from modelgate.store import StoreNotFound, UserStore
 
 Page = Callable[[Request, Session], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
-#: The operator's top bar. The request log, sessions and endpoints add their entries here.
+#: The operator's top bar. The request log and sessions add their entries here.
 NAV: Final = (
     NavItem("Overview", "/overview"),
     NavItem("Keys", "/keys"),
     NavItem("Teams", "/teams"),
+    NavItem("Endpoints", "/endpoints"),
     NavItem("Providers", "/providers"),
 )
 
@@ -56,12 +59,18 @@ class Portal:
         *,
         after_write: Callable[[], Awaitable[None]] | None = None,
         upstreams: Callable[[], ProvidersReport] | None = None,
+        endpoints: EndpointAdmin | None = None,
+        users: UserStore | None = None,
+        public_url: str | None = None,
         session_seconds: int = SESSION_SECONDS,
         throttle: LoginThrottle | None = None,
         trusted_proxies: tuple[str, ...] = (),
     ) -> None:
         """``trusted_proxies`` (``tenancy.trusted_proxies``): whose ``X-Forwarded-For`` and
-        ``X-Forwarded-Proto`` tell the client's address (for the login throttle) and scheme."""
+        ``X-Forwarded-Proto`` tell the client's address (for the login throttle) and scheme.
+        ``endpoints`` serves the Endpoints pages (none: they answer 404); their base URLs start
+        with ``public_url`` (``server.public_url``), else with the scheme and host the browser used.
+        ``users``: the admin users who may log in with a name and a password besides the master key."""
         if not master_key:
             raise ValueError("the portal needs a master key: its sessions are signed with a secret derived from it")
         self.admin = admin
@@ -71,8 +80,11 @@ class Portal:
         self._master = hashlib.sha256(master_key.encode()).digest()
         self._after_write = after_write
         self._trusted = trusted_proxies
+        self._public_url = public_url
+        self.users = users
         self.overview = OverviewPage(self.templates, admin)
         self.keys = KeyPages(self.templates, admin, self.written)
+        self.endpoints = EndpointPages(self.templates, admin, endpoints, self.written, self.base_url)
         self.providers = ProvidersPage(self.templates, admin, upstreams)
         self.holder = HolderPage(self.templates, admin)
 
@@ -91,6 +103,7 @@ class Portal:
             Route("/logout", self.guard(self.logout, None), methods=["POST"]),
             Route("/overview", self.guard(self.overview.page, admin), methods=["GET"]),
             *(Route(path, self.guard(page, admin), methods=[m]) for path, m, page in self.keys.pages()),
+            *(Route(path, self.guard(page, admin), methods=[m]) for path, m, page in self.endpoints.pages()),
             Route("/providers", self.guard(self.providers.page, admin), methods=["GET"]),
             Route("/me", self.guard(self.holder.page, holder), methods=["GET"]),
             Mount("/static", app=StaticFiles(packages=[("modelgate.portal", "static")]), name="static"),
@@ -107,9 +120,13 @@ class Portal:
     # sessions
 
     async def session(self, request: Request) -> Session | None:
-        """The request's session, if its cookie is genuine and unexpired, and for a key holder,
-        only while the key is neither revoked, expired nor rotated since the login."""
+        """The request's session, if its cookie is genuine and unexpired; for a key holder, only
+        while the key is neither revoked, expired nor rotated since the login; for an admin user,
+        only while the user exists with the password of the login. Both are checked on every
+        page with one read by primary key (the portal's pages make several reads anyway)."""
         session = self.codec.loads(request.cookies.get(COOKIE))
+        if session is not None and session.user_id is not None:
+            return await self._user_session(session)
         if session is None or session.role != "holder" or session.key_id is None:
             return session
         try:
@@ -119,6 +136,17 @@ class Portal:
         if not hmac.compare_digest(self.codec.stamp(key.key_hash), session.stamp or ""):
             return None
         if key_status(key, self.admin.now()) in ("revoked", "expired"):
+            return None
+        return session
+
+    async def _user_session(self, session: Session) -> Session | None:
+        if self.users is None or session.user_id is None:
+            return None
+        try:
+            user = await self.users.get(session.user_id)
+        except StoreNotFound:
+            return None
+        if not hmac.compare_digest(self.codec.user_stamp(user.id, user.updated_at), session.stamp or ""):
             return None
         return session
 
@@ -173,6 +201,12 @@ class Portal:
                 return forwarded.split(",")[0].strip().lower()
         return request.url.scheme
 
+    def base_url(self, request: Request) -> str:
+        """The gateway's base URL for its clients: ``server.public_url``, else what the browser used."""
+        if self._public_url:
+            return self._public_url.rstrip("/")
+        return f"{self._scheme(request)}://{request.url.netloc}"
+
     # login and logout
 
     async def home(self, request: Request) -> Response:
@@ -189,7 +223,9 @@ class Portal:
         return self.with_session(self.templates.render(request, "login.html", visitor), request, visitor)
 
     async def login(self, request: Request) -> Response:
-        """The master key opens the operator's portal, a virtual key its holder's own page."""
+        """The master key or an admin user's name and password open the operator's portal, a
+        virtual key its holder's own page. Every failure gets the same answer and counts against
+        the address: an unknown user, a wrong password and a wrong key look alike."""
         peer = request.client.host if request.client else None
         address = client_ip(peer, request.headers.get("x-forwarded-for"), self._trusted) or "unknown"
         visitor = self.codec.loads(request.cookies.get(COOKIE)) or Session.anonymous()
@@ -204,15 +240,17 @@ class Portal:
             form = await read_form(request)
         except FormTooLarge as exc:
             return self.refuse(request, None, str(exc), 413)
-        token, given = form.get(CSRF_FIELD), form.get("key")
+        token, given, name = form.get(CSRF_FIELD), form.get("key"), form.get("user")
         if not visitor.csrf_ok(token if isinstance(token, str) else None):
             return self.refuse(request, None, "The login form's security token is missing or wrong: reload the page.")
         secret = given.strip() if isinstance(given, str) else ""
-        session = await self.authenticate(secret)
+        user = name.strip() if isinstance(name, str) else ""
+        session = await (self.authenticate_user(user, secret) if user else self.authenticate(secret))
         if session is None:
             self.throttle.failed(address)
+            error = "That user name and password are not valid here." if user else "That key is not valid here."
             return self.with_session(
-                self.templates.render(request, "login.html", visitor, 401, error="That key is not valid here."),
+                self.templates.render(request, "login.html", visitor, 401, error=error, user=user),
                 request,
                 visitor,
             )
@@ -230,6 +268,15 @@ class Portal:
         if key is None or key_status(key, self.admin.now()) in ("revoked", "expired"):
             return None
         return Session.holder(key.id, self.codec.stamp(key.key_hash))
+
+    async def authenticate_user(self, name: str, password: str) -> Session | None:
+        """An admin user's session (scrypt in a thread: the event loop keeps serving)."""
+        if self.users is None or not password:
+            return None
+        user = await self.users.authenticate(name, password)
+        if user is None:
+            return None
+        return Session.admin(user.id, user.name, self.codec.user_stamp(user.id, user.updated_at))
 
     async def logout(self, request: Request, session: Session) -> Response:
         response = redirect("/login")

@@ -1,8 +1,10 @@
 """Who is looking at the portal: sessions in signed cookies, CSRF tokens, and a login throttle.
 
 A session is a small signed value in a cookie (itsdangerous, the signer under Starlette's own
-``SessionMiddleware``), never a key: the admin's says ``admin``, a key holder's names the key's
-id and carries a tag of the key's digest, so rotating or revoking the key ends it. The signing
+``SessionMiddleware``), never a key nor a password: the master key's says ``admin``; an admin
+user's says ``admin`` and names the user, with a tag of the user's id and last change, so
+deleting the user or changing the password ends it; a key holder's names the key's id and
+carries a tag of the key's digest, so rotating or revoking the key ends it. The signing
 secret is derived from the master key, so every worker and every instance of a fleet accepts
 the same cookies without sharing a file, and changing the master key logs everyone out.
 
@@ -20,6 +22,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -40,16 +43,21 @@ class Session:
     csrf: str
     role: Role | None = None
     key_id: str | None = None
-    #: A key holder's: a tag of the key's stored digest (a rotation changes it).
+    #: A key holder's: a tag of the key's stored digest (a rotation changes it). An admin user's:
+    #: a tag of the user's id and last change (a new password changes it).
     stamp: str | None = None
+    #: An admin user's id and name (None: the master key's session).
+    user_id: str | None = None
+    user: str | None = None
 
     @classmethod
     def anonymous(cls) -> Session:
         return cls(csrf=secrets.token_urlsafe(24))
 
     @classmethod
-    def admin(cls) -> Session:
-        return cls(csrf=secrets.token_urlsafe(24), role="admin")
+    def admin(cls, user_id: str | None = None, user: str | None = None, stamp: str | None = None) -> Session:
+        """The master key's session, or with ``user_id``, an admin user's."""
+        return cls(csrf=secrets.token_urlsafe(24), role="admin", user_id=user_id, user=user, stamp=stamp)
 
     @classmethod
     def holder(cls, key_id: str, stamp: str) -> Session:
@@ -90,13 +98,22 @@ class SessionCodec:
         if role not in (None, "admin", "holder"):
             return None
         key_id, stamp = data.get("key_id"), data.get("stamp")
+        user_id, user = data.get("user_id"), data.get("user")
         if role == "holder" and not (isinstance(key_id, str) and isinstance(stamp, str)):
             return None
-        return Session(csrf=data["csrf"], role=role, key_id=key_id, stamp=stamp)
+        if user_id is not None and not (
+            role == "admin" and isinstance(user_id, str) and isinstance(user, str) and isinstance(stamp, str)
+        ):
+            return None
+        return Session(csrf=data["csrf"], role=role, key_id=key_id, stamp=stamp, user_id=user_id, user=user)
 
     def stamp(self, key_hash: str) -> str:
         """The tag of a key's digest that a holder's session carries."""
         return hmac.new(self._secret, key_hash.encode(), hashlib.sha256).hexdigest()[:24]
+
+    def user_stamp(self, user_id: str, updated_at: datetime) -> str:
+        """The tag of a user's id and last change that an admin user's session carries."""
+        return self.stamp(f"user:{user_id}:{updated_at.astimezone(UTC).isoformat()}")
 
 
 class LoginThrottle:

@@ -103,3 +103,19 @@ def team_fields(form: FormData) -> dict[str, Any]:
     if not name:
         raise ValueError("name: a team needs a name")
     return {"name": name, **limits(form)}
+
+
+def endpoint_fields(form: FormData) -> dict[str, Any]:
+    """The endpoint form, as :meth:`EndpointAdmin.create` and :meth:`EndpointAdmin.update` take it:
+    ``keys`` a multi-select of key ids (none: every key), ``log_bodies`` a checkbox."""
+    name = text(form, "name")
+    if not name:
+        raise ValueError("name: an endpoint needs a name")
+    keys = [value.strip() for value in form.getlist("keys") if isinstance(value, str) and value.strip()]
+    return {
+        "name": name,
+        "description": text(form, "description"),
+        "keys": keys,
+        "models": names(form, "models"),
+        "log_bodies": text(form, "log_bodies") in ("on", "true", "1"),
+    }

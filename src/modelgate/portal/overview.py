@@ -1,14 +1,15 @@
 """The operator's overview: requests, spend, error rate and latency over time, top keys and models.
 
 Everything comes from the ledger: one bucketed read for the charts (:meth:`LedgerStore.timeline`,
-latency percentiles from its histogram) and the usage summary for the top lists. Time to first
+latency percentiles from its histogram) and the usage summary for the top lists (keys, models,
+endpoints). An endpoint's page shows the same charts for its own traffic (:func:`traffic`). Time to first
 token arrives with the request log, which records it; the page keeps its place.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from markupsafe import Markup
 from starlette.requests import Request
@@ -36,50 +37,68 @@ class OverviewPage:
         self.admin = admin
 
     async def page(self, request: Request, session: Session) -> Response:
-        chosen = request.query_params.get("range", "24h")
-        if chosen not in RANGES:
-            chosen = "24h"
-        span, width = RANGES[chosen]
-        now = self.admin.now()
-        since = now - span
-        buckets = await self.admin.ledger.timeline(since=since, until=now + timedelta(seconds=1), bucket_seconds=width)
-        slots = Slots.covering(since, now, width)
-        placed = [(index, bucket.traffic) for bucket in buckets if (index := slots.index(bucket.start)) is not None]
-        latency = {
-            "p50": {i: p for i, t in placed if (p := t.latency.percentile(0.5)) is not None},
-            "p95": {i: p for i, t in placed if (p := t.latency.percentile(0.95)) is not None},
-        }
-        charts = {
-            "requests": bar_chart(slots, {i: t.requests for i, t in placed}, count, "Requests"),
-            "spend": bar_chart(slots, {i: t.cost_usd for i, t in placed}, usd, "Spend"),
-            "errors": line_chart(slots, {"errors": {i: t.error_rate for i, t in placed}}, percent, "Error rate"),
-            "latency": line_chart(slots, latency, ms, "Latency"),
-        }
-        totals = total([traffic for _, traffic in placed])
-        keys = await self.admin.usage(since=since, group_by="key")
-        models = await self.admin.usage(since=since, group_by="model")
+        context = await traffic(self.admin, request.query_params.get("range", "24h"))
+        keys = await self.admin.usage(since=context["since"], group_by="key")
+        models = await self.admin.usage(since=context["since"], group_by="model")
+        endpoints = await self.admin.usage(since=context["since"], group_by="endpoint_id")
         return self.templates.render(
             request,
             "overview.html",
             session,
-            ranges=list(RANGES),
-            chosen=chosen,
-            since=since,
-            now=now,
-            charts=charts,
-            totals=totals,
-            p50=totals.latency.percentile(0.5),
-            p95=totals.latency.percentile(0.95),
-            top_keys=_top(keys, by_key=True),
-            top_models=_top(models, by_key=False),
+            **context,
+            top_keys=top(keys, by_key=True),
+            top_models=top(models, by_key=False),
+            top_endpoints=top(endpoints, by_key=True, nameless="(plain base URL)"),
         )
 
 
-def _top(groups: list[UsageGroup], *, by_key: bool) -> list[tuple[str | None, str, float, Markup, int]]:
-    """The costliest groups: (key id or None, name, spend, share bar, requests)."""
+def chosen_range(value: str | None) -> str:
+    return value if value in RANGES else "24h"
+
+
+async def traffic(admin: Admin, chosen: str | None, *, endpoint_id: str | None = None) -> dict[str, Any]:
+    """The charts and totals over a range (``24h``, ``7d``, ``30d``; another is 24 hours), for
+    everyone or one endpoint: what ``_traffic.html`` shows."""
+    chosen = chosen_range(chosen)
+    span, width = RANGES[chosen]
+    now = admin.now()
+    since = now - span
+    buckets = await admin.ledger.timeline(
+        since=since, until=now + timedelta(seconds=1), bucket_seconds=width, endpoint_id=endpoint_id
+    )
+    slots = Slots.covering(since, now, width)
+    placed = [(index, bucket.traffic) for bucket in buckets if (index := slots.index(bucket.start)) is not None]
+    latency = {
+        "p50": {i: p for i, t in placed if (p := t.latency.percentile(0.5)) is not None},
+        "p95": {i: p for i, t in placed if (p := t.latency.percentile(0.95)) is not None},
+    }
+    charts = {
+        "requests": bar_chart(slots, {i: t.requests for i, t in placed}, count, "Requests"),
+        "spend": bar_chart(slots, {i: t.cost_usd for i, t in placed}, usd, "Spend"),
+        "errors": line_chart(slots, {"errors": {i: t.error_rate for i, t in placed}}, percent, "Error rate"),
+        "latency": line_chart(slots, latency, ms, "Latency"),
+    }
+    totals = total([traffic for _, traffic in placed])
+    return {
+        "ranges": list(RANGES),
+        "chosen": chosen,
+        "since": since,
+        "now": now,
+        "charts": charts,
+        "totals": totals,
+        "p50": totals.latency.percentile(0.5),
+        "p95": totals.latency.percentile(0.95),
+    }
+
+
+def top(
+    groups: list[UsageGroup], *, by_key: bool, nameless: str = "master key"
+) -> list[tuple[str | None, str, float, Markup, int]]:
+    """The costliest groups: (id to link to or None, name, spend, share bar, requests). ``by_key``:
+    groups of ids with names (keys, endpoints), the rows of none called ``nameless``."""
     groups = groups[:TOP]
     if by_key:
-        names = [g.name or ("master key" if g.group is None else g.group) for g in groups]
+        names = [g.name or (nameless if g.group is None else g.group) for g in groups]
     else:
         names = [g.group or "?" for g in groups]
     bars = share_bars([(name, g.cost_usd) for name, g in zip(names, groups, strict=True)])

@@ -152,8 +152,10 @@ class LedgerStore:
         key_id: str | None = None,
         team_id: str | None = None,
         group_by: UsageGroupBy = "key",
+        endpoint_id: str | None = None,
     ) -> list[UsageGroup]:
-        """Requests, tokens by kind, cost and credits per group in ``[since, until)``, costliest first."""
+        """Requests, tokens by kind, cost and credits per group in ``[since, until)``, costliest first;
+        for one key, team or endpoint, or for everyone."""
         if group_by not in _GROUP_COLUMNS:
             raise ValueError(f"group_by must be one of {', '.join(_GROUP_COLUMNS)}, got {group_by!r}")
         column = _GROUP_COLUMNS[group_by]
@@ -191,6 +193,8 @@ class LedgerStore:
             query = query.where(ledger.c.key_id == key_id)
         if team_id is not None:
             query = query.where(ledger.c.team_id == team_id)
+        if endpoint_id is not None:
+            query = query.where(ledger.c.endpoint_id == endpoint_id)
         async with self._db.read() as conn:
             result = await conn.execute(query)
             return [
@@ -210,10 +214,17 @@ class LedgerStore:
             ]
 
     async def timeline(
-        self, *, since: datetime, until: datetime, bucket_seconds: int, key_id: str | None = None
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        key_id: str | None = None,
+        endpoint_id: str | None = None,
     ) -> list[TimeBucket]:
         """Traffic in ``[since, until)`` per bucket of Unix time (aligned as in :meth:`spend_buckets`),
-        oldest first, only buckets with rows; for one key or for everyone."""
+        oldest first, only buckets with rows; for one key, one endpoint (both: their intersection)
+        or everyone. Each filter has its index, ``(key_id, at)`` and ``(endpoint_id, at)``."""
         if bucket_seconds < 1:
             raise ValueError("bucket_seconds must be at least 1")
         width = sa.literal(int(bucket_seconds), sa.BigInteger)
@@ -221,6 +232,8 @@ class LedgerStore:
         where = [ledger.c.at >= require_aware(since, "since"), ledger.c.at < require_aware(until, "until")]
         if key_id is not None:
             where.append(ledger.c.key_id == key_id)
+        if endpoint_id is not None:
+            where.append(ledger.c.endpoint_id == endpoint_id)
         buckets: dict[int, Traffic] = {}
         for row in await self._binned([start], where):
             buckets.setdefault(int(row[0]), Traffic()).add(*_traffic_row(row[1:]))
@@ -269,11 +282,15 @@ class LedgerStore:
         async with self._db.read() as conn:
             return [tuple(row) for row in await conn.execute(query)]
 
-    async def recent(self, *, key_id: str | None = None, limit: int = 20) -> list[LedgerRow]:
-        """The newest rows, newest first; for one key or for everyone."""
+    async def recent(
+        self, *, key_id: str | None = None, endpoint_id: str | None = None, limit: int = 20
+    ) -> list[LedgerRow]:
+        """The newest rows, newest first; for one key, one endpoint or everyone."""
         query = sa.select(*(ledger.c[name] for name in _FIELDS)).order_by(ledger.c.at.desc(), ledger.c.id.desc())
         if key_id is not None:
             query = query.where(ledger.c.key_id == key_id)
+        if endpoint_id is not None:
+            query = query.where(ledger.c.endpoint_id == endpoint_id)
         async with self._db.read() as conn:
             result = await conn.execute(query.limit(limit))
             return [LedgerRow(**row._asdict()) for row in result]
