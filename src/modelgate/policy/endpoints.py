@@ -16,12 +16,11 @@ endpoint's key list: it is the operator's.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 
 from modelgate.errors import NotFound, PermissionDenied
+from modelgate.periodic import Periodic
 from modelgate.policy.auth import Principal
 from modelgate.policy.keys import allowed_model
 from modelgate.store import EndpointRecord, EndpointStore
@@ -34,7 +33,7 @@ class EndpointCache:
         self.store = store
         self.refresh_seconds = refresh_seconds
         self._by_id: Mapping[str, EndpointRecord] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._poll = Periodic(self.load, refresh_seconds, what="refresh the endpoint cache", log=log)
 
     def find(self, endpoint_id: str) -> EndpointRecord | None:
         return self._by_id.get(endpoint_id)
@@ -49,22 +48,10 @@ class EndpointCache:
     refresh = load
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll())
+        self._poll.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            try:
-                await self.load()
-            except Exception:  # a database that is down for a while: keep the cache, try again
-                log.exception("could not refresh the endpoint cache")
+        await self._poll.close()
 
 
 def admit_endpoint(endpoint: EndpointRecord | None, endpoint_id: str, caller: Principal | None) -> EndpointRecord:

@@ -12,7 +12,6 @@ writes what the ledger still holds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from modelgate.accounting.cost import PriceBook
 from modelgate.accounting.ledger import LedgerWriter
 from modelgate.config import Config, RecordsConfig
 from modelgate.counters import Counters, open_counters
+from modelgate.periodic import Periodic
 from modelgate.policy.auth import MasterKeyAuthenticator
 from modelgate.policy.endpoints import EndpointCache
 from modelgate.policy.ips import QUARANTINE_EPOCH, IPRules
@@ -71,7 +71,20 @@ class Tenancy:
         self.writer = LedgerWriter(
             self.ledger, config.tenancy.ledger_flush_seconds, config.tenancy.ledger_batch, self.requests
         )
-        self._pruner: asyncio.Task[None] | None = None
+        #: Prunes the request log a minute after start (a gateway that restarts often still
+        #: prunes; one that starts is not slowed), then every ``records.prune_interval_seconds``.
+        self._pruner: Periodic | None = None
+        if self.requests is not None and (
+            config.records.retention_days is not None or config.records.bodies_retention_days is not None
+        ):
+            interval = config.records.prune_interval_seconds
+            self._pruner = Periodic(
+                self._prune,
+                interval,
+                what="prune the request log",
+                log=log,
+                first_delay=min(FIRST_PRUNE_SECONDS, interval),
+            )
         self.authenticator = TenantAuthenticator(MasterKeyAuthenticator(master_key), self.cache)
         self.ips = IPRules(self.counters, config.tenancy.quarantine_ips, self.quarantine)
         self.trusted_proxies = tuple(config.tenancy.trusted_proxies)
@@ -89,10 +102,8 @@ class Tenancy:
         self.cache.start()
         self.endpoints.start()
         self.writer.start()
-        if self.requests is not None and (
-            self.records.retention_days is not None or self.records.bodies_retention_days is not None
-        ):
-            self._pruner = asyncio.get_running_loop().create_task(self._prune_forever(self.requests))
+        if self._pruner is not None:
+            self._pruner.start()
 
     async def prune(self, requests: RequestStore, now: datetime | None = None) -> tuple[int, int]:
         """Delete the records and bodies older than their retention (in batches); the counts deleted."""
@@ -104,19 +115,11 @@ class Tenancy:
         records = 0 if days is None else await requests.prune(now - timedelta(days=days))
         return records, bodies
 
-    async def _prune_forever(self, requests: RequestStore) -> None:
-        """Prune a minute after start (a gateway that restarts often still prunes; one that
-        starts is not slowed), then every ``records.prune_interval_seconds``; a failure waits
-        for the next turn."""
-        await asyncio.sleep(min(FIRST_PRUNE_SECONDS, self.records.prune_interval_seconds))
-        while True:
-            try:
-                records, bodies = await self.prune(requests)
-                if records or bodies:
-                    log.info("pruned %d request records and %d bodies past their retention", records, bodies)
-            except Exception:
-                log.exception("could not prune the request log (tried again at the next turn)")
-            await asyncio.sleep(self.records.prune_interval_seconds)
+    async def _prune(self) -> None:
+        assert self.requests is not None
+        records, bodies = await self.prune(self.requests)
+        if records or bodies:
+            log.info("pruned %d request records and %d bodies past their retention", records, bodies)
 
     async def refresh(self) -> None:
         """Both caches, at once (after an admin write on this instance)."""
@@ -152,10 +155,7 @@ class Tenancy:
 
     async def close(self) -> None:
         if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
-            self._pruner = None
+            await self._pruner.close()
         await self.settle_pending()
         await self.cache.close()
         await self.endpoints.close()

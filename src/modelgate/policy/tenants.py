@@ -14,14 +14,13 @@ words), a quarantined one as forbidden (403 ``key_quarantined``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from modelgate.errors import AuthenticationFailed, PermissionDenied
+from modelgate.periodic import Periodic
 from modelgate.policy.auth import MasterKeyAuthenticator, Principal
 from modelgate.policy.keys import digest, is_virtual
 from modelgate.store import KeyRecord, TeamRecord, TenantStore
@@ -40,7 +39,7 @@ class KeyCache:
         self._digest_of: dict[str, str] = {}  # key id → its current digest (rotation drops the old)
         self._teams: dict[str, TeamRecord] = {}
         self._seen: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._poll = Periodic(self.refresh, refresh_seconds, what="refresh the key cache", log=log)
 
     def find(self, key_digest: str) -> KeyRecord | None:
         return self._by_digest.get(key_digest)
@@ -80,22 +79,10 @@ class KeyCache:
             self.put_key(key)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._poll())
+        self._poll.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception:  # a database that is down for a while: keep the cache, try again
-                log.exception("could not refresh the key cache")
+        await self._poll.close()
 
 
 class TenantAuthenticator:
