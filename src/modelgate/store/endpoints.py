@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any, Final, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.database import Database
-from modelgate.store.errors import StoreConflict, StoreNotFound
+from modelgate.store.errors import StoreConflict
 from modelgate.store.records import EndpointChanges, EndpointRecord, require_aware
+from modelgate.store.repository import Repository, resolve
 from modelgate.store.schema import NAME_MAX, endpoints
 
 ID_PREFIX: Final = "ep_"
@@ -31,26 +30,15 @@ _FIELDS: Final = frozenset(EndpointChanges.__annotations__)
 Row = Mapping[Any, Any]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_endpoint_id() -> str:
     return ID_PREFIX + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
 
-class EndpointStore:
+class EndpointStore(Repository):
     """Create, read, update and delete endpoints; ``ref`` arguments take an id or a name.
 
     ``clock`` stamps ``created_at`` / ``updated_at`` (tests pass their own).
     """
-
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self._db = db
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return require_aware(self._clock(), "clock()").astimezone(UTC)
 
     async def create(
         self,
@@ -83,7 +71,7 @@ class EndpointStore:
 
     async def get(self, ref: str) -> EndpointRecord:
         async with self._db.read() as conn:
-            return _record(await _resolve(conn, ref))
+            return _record(await resolve(conn, endpoints, "endpoint", ref))
 
     async def list_all(self) -> list[EndpointRecord]:
         """Every endpoint, by name (a full cache load)."""
@@ -95,7 +83,7 @@ class EndpointStore:
         values = _values(changes)
         try:
             async with self._db.write() as conn:
-                row = await _resolve(conn, ref)
+                row = await resolve(conn, endpoints, "endpoint", ref)
                 if values:
                     values["updated_at"] = self._now()
                     await conn.execute(sa.update(endpoints).where(endpoints.c.id == row["id"]).values(values))
@@ -119,18 +107,9 @@ class EndpointStore:
     async def delete(self, ref: str) -> EndpointRecord:
         """Delete an endpoint; returns what was deleted. Its ledger rows keep its id."""
         async with self._db.write() as conn:
-            row = await _resolve(conn, ref)
+            row = await resolve(conn, endpoints, "endpoint", ref)
             await conn.execute(sa.delete(endpoints).where(endpoints.c.id == row["id"]))
         return _record(row)
-
-
-async def _resolve(conn: AsyncConnection, ref: str) -> Row:
-    """The row whose id, else whose name, is ``ref``."""
-    query = sa.select(endpoints).where((endpoints.c.id == ref) | (endpoints.c.name == ref))
-    rows = (await conn.execute(query)).mappings().all()
-    if not rows:
-        raise StoreNotFound(f"no endpoint with id or name {ref!r}")
-    return next((row for row in rows if row["id"] == ref), rows[0])
 
 
 def _values(fields: Mapping[str, Any]) -> dict[str, Any]:

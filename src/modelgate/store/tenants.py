@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Unpack
 
@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelgate.store.database import Database
 from modelgate.store.errors import StoreConflict, StoreError, StoreNotFound
 from modelgate.store.records import Budget, KeyChanges, KeyRecord, TeamChanges, TeamRecord, require_aware
+from modelgate.store.repository import Repository, Row, resolve
 from modelgate.store.schema import HINT_MAX, NAME_MAX, keys, teams
 
 _SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
@@ -29,25 +29,12 @@ _KEY_FIELDS: Final = frozenset(KeyChanges.__annotations__)
 _WHEN_FIELDS: Final = frozenset({"expires_at", "revoked_at", "quarantined_at"})
 _NAME_LISTS: Final = frozenset({"models", "ip_allow"})
 
-Row = Mapping[Any, Any]  # a result row's mapping, or the values just written
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class TenantStore:
+class TenantStore(Repository):
     """Create, read and update teams and keys; ``ref`` arguments take an id or a name.
 
     ``clock`` stamps ``created_at`` / ``updated_at`` (tests pass their own).
     """
-
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self._db = db
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return require_aware(self._clock(), "clock()").astimezone(UTC)
 
     # teams
 
@@ -76,7 +63,7 @@ class TenantStore:
 
     async def get_team(self, ref: str) -> TeamRecord:
         async with self._db.read() as conn:
-            return _team_record(await _resolve(conn, teams, "team", ref))
+            return _team_record(await resolve(conn, teams, "team", ref))
 
     async def list_teams(self) -> list[TeamRecord]:
         async with self._db.read() as conn:
@@ -87,7 +74,7 @@ class TenantStore:
         values = _team_values(changes)
         try:
             async with self._db.write() as conn:
-                row = await _resolve(conn, teams, "team", ref)
+                row = await resolve(conn, teams, "team", ref)
                 if values:
                     values["updated_at"] = self._now()
                     await conn.execute(sa.update(teams).where(teams.c.id == row["id"]).values(values))
@@ -99,7 +86,7 @@ class TenantStore:
         """Delete a team no key belongs to; a key's team must be changed or cleared first."""
         try:
             async with self._db.write() as conn:
-                row = await _resolve(conn, teams, "team", ref)
+                row = await resolve(conn, teams, "team", ref)
                 members = await conn.scalar(
                     sa.select(sa.func.count()).select_from(keys).where(keys.c.team_id == row["id"])
                 )
@@ -177,7 +164,7 @@ class TenantStore:
 
     async def get_key(self, ref: str) -> KeyRecord:
         async with self._db.read() as conn:
-            return _key_record(await _resolve(conn, keys, "key", ref))
+            return _key_record(await resolve(conn, keys, "key", ref))
 
     async def find_key_by_hash(self, key_hash: str) -> KeyRecord | None:
         """The key whose secret hashes to ``key_hash``; None for an unknown key, an everyday answer here."""
@@ -198,7 +185,7 @@ class TenantStore:
         values = _key_values(changes)
         try:
             async with self._db.write() as conn:
-                row = await _resolve(conn, keys, "key", ref)
+                row = await resolve(conn, keys, "key", ref)
                 if values:
                     if "team_id" in values:
                         await _require_team(conn, values["team_id"])
@@ -220,14 +207,6 @@ class TenantStore:
         query = sa.select(keys).where(keys.c.updated_at >= since).order_by(keys.c.updated_at, keys.c.id)
         async with self._db.read() as conn:
             return [_key_record(row) for row in (await conn.execute(query)).mappings()]
-
-
-async def _resolve(conn: AsyncConnection, table: sa.Table, what: str, ref: str) -> Row:
-    """The row whose id, else whose name, is ``ref``."""
-    rows = (await conn.execute(sa.select(table).where((table.c.id == ref) | (table.c.name == ref)))).mappings().all()
-    if not rows:
-        raise StoreNotFound(f"no {what} with id or name {ref!r}")
-    return next((row for row in rows if row["id"] == ref), rows[0])
 
 
 async def _require_team(conn: AsyncConnection, team_id: str | None) -> None:

@@ -17,15 +17,15 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from modelgate.store.database import Database
-from modelgate.store.errors import StoreConflict, StoreNotFound
-from modelgate.store.records import require_aware
+from modelgate.store.errors import StoreConflict
+from modelgate.store.repository import Repository, resolve, utcnow
 from modelgate.store.schema import NAME_MAX, users
 
 #: scrypt's cost: 2**14 × 8 × 128 bytes = 16 MiB of memory per hash (OWASP's minimum for scrypt).
@@ -75,21 +75,13 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(given, expected)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UserStore:
+class UserStore(Repository):
     """Create, list, check and delete users; ``ref`` arguments take an id or a name."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self._db = db
-        self._clock = clock
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(db, clock=clock)
         #: What an unknown name is checked against, so that it takes as long as a wrong password.
         self._decoy: str | None = None
-
-    def _now(self) -> datetime:
-        return require_aware(self._clock(), "clock()").astimezone(UTC)
 
     async def create(self, name: str, password: str) -> UserRecord:
         if not name.strip() or len(name) > NAME_MAX:
@@ -117,20 +109,15 @@ class UserStore:
 
     async def get(self, ref: str) -> UserRecord:
         async with self._db.read() as conn:
-            row = (await conn.execute(sa.select(users).where(_ref(ref)))).mappings().first()
-        if row is None:
-            raise StoreNotFound(f"no user {ref!r}")
-        return _record(row)
+            return _record(await resolve(conn, users, "user", ref))
 
     async def set_password(self, ref: str, password: str) -> UserRecord:
         hashed = await asyncio.to_thread(hash_password, password)
         async with self._db.write() as conn:
-            done = await conn.execute(
-                sa.update(users).where(_ref(ref)).values(password_hash=hashed, updated_at=self._now())
-            )
-        if done.rowcount == 0:
-            raise StoreNotFound(f"no user {ref!r}")
-        return await self.get(ref)
+            row = await resolve(conn, users, "user", ref)
+            values = {"password_hash": hashed, "updated_at": self._now()}
+            await conn.execute(sa.update(users).where(users.c.id == row["id"]).values(values))
+        return _record({**row, **values})
 
     async def delete(self, ref: str) -> UserRecord:
         user = await self.get(ref)
@@ -149,10 +136,6 @@ class UserStore:
             return None
         ok = await asyncio.to_thread(check_password, password, row["password_hash"])
         return _record(row) if ok else None
-
-
-def _ref(ref: str) -> sa.ColumnElement[bool]:
-    return sa.or_(users.c.id == ref, users.c.name == ref)
 
 
 def _record(row: Mapping[Any, Any]) -> UserRecord:
