@@ -18,12 +18,17 @@ fake ("direct") and through the gateway at concurrency 1 and 64:
 
 The direct baseline of the translated rows is the Anthropic call the gateway
 makes for them, so the ratio is the whole cost of translating.
+
+``--records both`` measures what the request log costs: the passthrough rows through two
+gateways started side by side, one with ``records.enabled`` and one without, alternately in
+one run, with the CPU per request of each and their ratio (the bar: at most 1.10).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -120,11 +125,69 @@ def fmt(r: Result) -> str:
     return f"{r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f}"
 
 
+def gateway_config(tmp: Path, name: str, fake_port: int, records: bool) -> Path:
+    """A config for a gateway of its own data directory in ``tmp`` (the request log on or off)."""
+    config = {
+        "server": {"data_dir": str(tmp / name)},
+        "providers": [
+            {
+                "name": "anth",
+                "type": "anthropic",
+                "base_url": f"http://127.0.0.1:{fake_port}",
+                "api_keys": [UPSTREAM_KEY],
+            }
+        ],
+        "models": [{"name": MODEL, "provider": "anth"}],
+        "records": {"enabled": records},
+    }
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "modelgate", "serve", "--config", str(config), "--port", str(port)]
+    return start([*command, "--log-level", "warning"], SUT_CPU, log, env={"MODELGATE_MASTER_KEY": MASTER})
+
+
+def compare_records(wrk: str, tmp: Path, fake_port: int, log: Path, conns: list[int], seconds: int) -> None:
+    """The passthrough rows through a gateway with the request log and one without, in turn."""
+    ports = {True: free_port(), False: free_port()}
+    keys, gateways = {}, {}
+    for records, port in ports.items():
+        name = "records-on" if records else "records-off"
+        keys[records] = make_virtual_key(tmp / name)
+        gateways[records] = start_gateway(gateway_config(tmp, name, fake_port, records), port, log)
+    try:
+        for records, port in ports.items():
+            wait_port(port, gateways[records])
+        print(f"{seconds} s per run; the request log on and off, each gateway 1 worker on CPU {SUT_CPU}")
+        print(f"{'scenario':24} {'conc':>4} | {'rps on':>8} {'rps off':>8} | {'cpu ms/req on':>13} {'off':>7} | on/off")
+        on_rows, off_rows = scenarios(keys[True]), scenarios(keys[False])
+        for name in on_rows:
+            if not name.startswith("passthrough"):
+                continue
+            for c in conns:
+                on = run_wrk(wrk, ports[True], on_rows[name][1], c, seconds, watch_pid=gateways[True].pid)
+                off = run_wrk(wrk, ports[False], off_rows[name][1], c, seconds, watch_pid=gateways[False].pid)
+                ratio = (on.cpu_ms_per_req or 0) / (off.cpu_ms_per_req or 1)
+                errors = f"  errors: on {on.errors}, off {off.errors}" if on.errors or off.errors else ""
+                print(
+                    f"{name:24} {c:>4} | {on.rps:8.0f} {off.rps:8.0f} | {on.cpu_ms_per_req or 0:13.3f} "
+                    f"{off.cpu_ms_per_req or 0:7.3f} | {ratio:6.3f}{errors}",
+                    flush=True,
+                )
+    finally:
+        for gateway in gateways.values():
+            stop(gateway)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--conns", default="1,64", help="comma-separated concurrency levels")
+    parser.add_argument("--records", choices=("on", "off", "both"), default="on", help="the request log (see above)")
     args = parser.parse_args()
     wrk = ensure_wrk()
     conns = [int(c) for c in args.conns.split(",")]
@@ -137,38 +200,16 @@ def main() -> None:
             LOAD_CPU,
             log,
         )
-        config = {
-            "server": {"data_dir": str(Path(tmp) / "data")},
-            "providers": [
-                {
-                    "name": "anth",
-                    "type": "anthropic",
-                    "base_url": f"http://127.0.0.1:{fake_port}",
-                    "api_keys": [UPSTREAM_KEY],
-                }
-            ],
-            "models": [{"name": MODEL, "provider": "anth"}],
-        }
-        path = Path(tmp) / "modelgate.yaml"
-        path.write_text(yaml.safe_dump(config))
+        if args.records == "both":
+            try:
+                wait_port(fake_port, fake)
+                compare_records(wrk, Path(tmp), fake_port, log, conns, args.seconds)
+            finally:
+                stop(fake)
+            return
+        path = gateway_config(Path(tmp), "data", fake_port, args.records == "on")
         virtual_key = make_virtual_key(Path(tmp) / "data")
-        gateway = start(
-            [
-                python,
-                "-m",
-                "modelgate",
-                "serve",
-                "--config",
-                str(path),
-                "--port",
-                str(gw_port),
-                "--log-level",
-                "warning",
-            ],
-            SUT_CPU,
-            log,
-            env={"MODELGATE_MASTER_KEY": MASTER},
-        )
+        gateway = start_gateway(path, gw_port, log)
         try:
             wait_port(fake_port, fake)
             wait_port(gw_port, gateway)
