@@ -39,6 +39,8 @@ _CLASSES: Final[dict[str, tuple[int, int]]] = {
 }
 #: A page of records (an alias: ``RequestStore.list`` shadows the builtin in the class's annotations).
 Records = list[RequestRecord]
+#: Time to first token per time bucket: (the bucket's start, a histogram over ``LATENCY_EDGES``).
+TtftBuckets = list[tuple[datetime, LatencyHistogram]]
 #: Rows deleted per statement (and per transaction) when pruning: never one giant delete.
 PRUNE_BATCH: Final = 5_000
 
@@ -257,7 +259,7 @@ class RequestStore:
 
     async def ttft_timeline(
         self, *, since: datetime, until: datetime, bucket_seconds: int, key_id: str | None = None
-    ) -> list[tuple[datetime, LatencyHistogram]]:
+    ) -> TtftBuckets:
         """Time to first token of the streams in ``[since, until)`` per bucket of Unix time (aligned
         as the ledger's ``timeline``), oldest first, only buckets with streams: a histogram over
         ``LATENCY_EDGES`` each, so at most one row per bucket and bin leaves the database."""
