@@ -287,3 +287,40 @@ def test_attempts_and_turns_lie_on_one_time_line() -> None:
     placed = turns([over, later])
     assert [(t.number, t.offset_seconds) for t in placed] == [(1, 0.0), (2, 3.0)]
     assert 'x="75.00"' in placed[1].bar and 'width="25.00"' in placed[1].bar
+
+
+async def test_the_overview_charts_ttft_and_ranks_endpoints(
+    admin_web: httpx.AsyncClient, portal_gw: Gateway, logged: tuple[str, str]
+) -> None:
+    from modelgate.store import LedgerRow
+
+    team = await portal_gw.tenancy.endpoint_store.create("team-app")
+    now = datetime.now(UTC)
+    rows = [
+        LedgerRow(
+            request_id=f"req_ep_{n}",
+            at=now - timedelta(minutes=n),
+            key_id=None,
+            team_id=None,
+            door="anthropic",
+            endpoint="messages",
+            endpoint_id=endpoint,
+            model="claude-sonnet-4-6",
+            cost_usd=cost,
+            status=200,
+            latency_ms=300,
+        )
+        for n, (endpoint, cost) in enumerate([(team.id, 0.5), (team.id, 0.25), ("ep_other", 0.1), (None, 9.0)])
+    ]
+    await portal_gw.tenancy.ledger.insert_many(rows)
+    page = await admin_web.get("/portal/overview")
+    assert page.status_code == 200
+    top = page.text[page.text.index('id="top-endpoints"') :]
+    top = top[: top.index("</table>")]
+    assert re.findall(r'href="/portal/logs\?endpoint=(ep_\w+)">([^<]+)</a>', top) == [
+        (team.id, "team-app"),
+        ("ep_other", "ep_other"),  # an endpoint deleted since: its id
+    ]
+    ttft = page.text[page.text.index('id="ttft"') :]
+    assert '<svg class="chart' in ttft[: ttft.index("</section>")]
+    assert '<span class="value" id="stat-ttft-p50">' in page.text and 'stat-ttft-p50">—' not in page.text

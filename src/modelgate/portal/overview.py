@@ -1,8 +1,10 @@
-"""The operator's overview: requests, spend, error rate and latency over time, top keys and models.
+"""The operator's overview: requests, spend, error rate, latency and time to first token over
+time, top keys, models and endpoints.
 
-Everything comes from the ledger: one bucketed read for the charts (:meth:`LedgerStore.timeline`,
-latency percentiles from its histogram) and the usage summary for the top lists. Time to first
-token arrives with the request log, which records it; the page keeps its place.
+The ledger gives one bucketed read for the charts (:meth:`LedgerStore.timeline`, latency
+percentiles from its histogram) and the usage summaries for the top lists. Time to first token
+is the request log's (streams only; :meth:`RequestStore.ttft_timeline`, the same histogram),
+and its chart says so when the log is off.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from modelgate.portal.auth import Session
 from modelgate.portal.charts import Slots, bar_chart, line_chart, share_bars
 from modelgate.portal.web import Templates, count, ms, percent, usd
 from modelgate.store import UsageGroup
-from modelgate.store.analytics import total
+from modelgate.store.analytics import LatencyHistogram, total
 
 #: The ranges offered: their span and the width of a chart's bucket.
 RANGES: Final = {
@@ -49,15 +51,32 @@ class OverviewPage:
             "p50": {i: p for i, t in placed if (p := t.latency.percentile(0.5)) is not None},
             "p95": {i: p for i, t in placed if (p := t.latency.percentile(0.95)) is not None},
         }
-        charts = {
+        charts: dict[str, Markup | None] = {
             "requests": bar_chart(slots, {i: t.requests for i, t in placed}, count, "Requests"),
             "spend": bar_chart(slots, {i: t.cost_usd for i, t in placed}, usd, "Spend"),
             "errors": line_chart(slots, {"errors": {i: t.error_rate for i, t in placed}}, percent, "Error rate"),
             "latency": line_chart(slots, latency, ms, "Latency"),
         }
+        ttft: dict[str, dict[int, float]] | None = None
+        ttft_all = LatencyHistogram()
+        if self.admin.log is not None:
+            ttft = {"p50": {}, "p95": {}}
+            for start, histogram in await self.admin.log.ttft_timeline(
+                since=since, until=now + timedelta(seconds=1), bucket_seconds=width
+            ):
+                index = slots.index(start)
+                if index is None:
+                    continue
+                for i, n in enumerate(histogram.counts):
+                    ttft_all.add(i, n)
+                for name, q in (("p50", 0.5), ("p95", 0.95)):
+                    if (p := histogram.percentile(q)) is not None:
+                        ttft[name][index] = p
+        charts["ttft"] = None if ttft is None else line_chart(slots, ttft, ms, "Time to first token")
         totals = total([traffic for _, traffic in placed])
         keys = await self.admin.usage(since=since, group_by="key")
         models = await self.admin.usage(since=since, group_by="model")
+        endpoints = await self.admin.usage(since=since, group_by="endpoint_id")
         return self.templates.render(
             request,
             "overview.html",
@@ -72,6 +91,9 @@ class OverviewPage:
             p95=totals.latency.percentile(0.95),
             top_keys=_top(keys, by_key=True),
             top_models=_top(models, by_key=False),
+            top_endpoints=_top_endpoints(endpoints),
+            ttft_p50=ttft_all.percentile(0.5),
+            ttft_p95=ttft_all.percentile(0.95),
         )
 
 
@@ -87,3 +109,12 @@ def _top(groups: list[UsageGroup], *, by_key: bool) -> list[tuple[str | None, st
         (g.group if by_key else None, name, g.cost_usd, bar, g.requests)
         for g, (name, _, bar) in zip(groups, bars, strict=True)
     ]
+
+
+def _top_endpoints(groups: list[UsageGroup]) -> list[tuple[str, str, float, Markup, int]]:
+    """The costliest per-application endpoints: (id, name, spend, share bar, requests); the
+    traffic of the plain base URL (no endpoint) is left out."""
+    groups = [g for g in groups if g.group is not None][:TOP]
+    names = [g.name or str(g.group) for g in groups]
+    bars = share_bars([(name, g.cost_usd) for name, g in zip(names, groups, strict=True)])
+    return [(str(g.group), name, g.cost_usd, bar, g.requests) for g, (name, _, bar) in zip(groups, bars, strict=True)]
