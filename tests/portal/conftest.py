@@ -225,9 +225,10 @@ SESSIONS = (
 )
 
 
-def backfill_log(server: PortalServer, key_ids: list[str]) -> None:
+def backfill_log(server: PortalServer, key_ids: list[str], endpoint_ids: list[str]) -> None:
     """Earlier agent sessions in the request log (streams with their time to first token, tool
-    calls, one rate-limited turn), written into the gateway's store: deterministic."""
+    calls, one rate-limited turn) and their ledger rows, the second and third sessions through
+    the two endpoints, written into the gateway's store: deterministic."""
     now = datetime.now(UTC)
     records = []
     for s, (session_id, k, agent, door, model, provider, count) in enumerate(SESSIONS):
@@ -254,6 +255,7 @@ def backfill_log(server: PortalServer, key_ids: list[str]) -> None:
                     at=start + timedelta(seconds=40 * n + 7 * (n % 3)),
                     key_id=key_ids[k],
                     team_id=None,
+                    endpoint_id=endpoint_ids[s - 1] if s else None,
                     door=door,
                     endpoint="messages" if door == "anthropic" else "responses" if door != "gemini" else "generate",
                     session_id=session_id,
@@ -278,9 +280,32 @@ def backfill_log(server: PortalServer, key_ids: list[str]) -> None:
                 )
             )
 
+    rows = [
+        LedgerRow(
+            request_id=r.request_id,
+            at=r.at,
+            key_id=r.key_id,
+            team_id=None,
+            door=r.door,
+            endpoint=r.endpoint,
+            model=r.model or "",
+            served_model=r.served_model,
+            provider=r.provider,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            cache_read_tokens=r.cache_read_tokens,
+            cost_usd=r.cost_usd,
+            status=r.status,
+            latency_ms=r.latency_ms,
+            endpoint_id=r.endpoint_id,
+        )
+        for r in records
+    ]
+
     async def write() -> None:
         async with Database(default_url(server.data_dir)) as db:
             await RequestStore(db).insert_many(records)
+            await LedgerStore(db).insert_many(rows)
 
     with ThreadPoolExecutor(1) as thread:
         thread.submit(lambda: asyncio.run(write())).result()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 DESKTOP = {"width": 1280, "height": 1000}
 PHONE = {"width": 390, "height": 844}
+WIDE = {"width": 1440, "height": 1000}
 
 
 @pytest.fixture
@@ -201,7 +202,11 @@ def test_operator_traces_a_failover_and_an_agent_session(
             .json()
             for name in ("agent-laptop", "codex-box")
         ]
-    backfill_log(portal_gateway, [key["id"] for key in created])
+        endpoints = [
+            admin.post("/admin/endpoints", json={"name": name}).raise_for_status().json()["id"]
+            for name in ("ci-agents", "docs-bot")
+        ]
+    backfill_log(portal_gateway, [key["id"] for key in created], endpoints)
     headers = {"x-modelgate-session-id": "s1", "user-agent": "claude-cli/2.1.30 (external, cli)"}
     with anthropic.Anthropic(
         base_url=base, api_key=created[0]["key"], max_retries=0, timeout=30, default_headers=headers
@@ -230,15 +235,18 @@ def test_operator_traces_a_failover_and_an_agent_session(
     # the passthrough relays the upstream's request-id header: the rows are found by what they show
     failed, failed_over = "tr.failed:has-text('sonnet-ha')", "tr:not(.failed):has-text('sonnet-ha'):has-text('2 tries')"
     wait_for_rows(page, failed, 1)
-    assert page.locator("table.log tbody tr").count() == 3 + sum(turns for *_, turns in SESSIONS)
+    mine = "table.log tbody tr:has-text('agent-laptop'), table.log tbody tr:has-text('codex-box')"
+    assert page.locator(mine).count() == 3 + sum(turns for *_, turns in SESSIONS)
+    page.set_viewport_size(WIDE)  # type: ignore[arg-type]
     shot(page, "logs")
+    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
     # why did this request fail
     page.check("input[name=errors]")
     page.click("button:has-text('Filter')")
     expect(page.locator(failed)).to_have_count(1)
     assert page.locator(failed_over).count() == 0
-    assert page.locator("table.log tbody tr").count() == 2  # and the rate-limited turn of the backfill
+    assert page.locator(mine).count() == 2  # and the rate-limited turn of the backfill
     page.click(f"{failed} td a >> nth=0")
     expect(page.locator("#failure")).to_contain_text("529")
     expect(page.locator("#failure")).to_contain_text("anth is overloaded")
@@ -271,4 +279,7 @@ def test_operator_traces_a_failover_and_an_agent_session(
     page.click('tr[data-session="5d0c6a2e-claude-refactor"] a')
     assert page.locator("tr.turn").count() == 9
     page.click("nav >> text=Overview")
-    assert page.locator("#ttft svg.chart").count() == 1
+    assert page.locator("#ttft svg.chart polyline.line").count() >= 2  # p50 and p95
+    expect(page.locator("#top-endpoints")).to_contain_text("ci-agents")
+    expect(page.locator("#top-endpoints")).to_contain_text("docs-bot")
+    shot(page, "overview")

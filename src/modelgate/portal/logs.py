@@ -222,9 +222,14 @@ def clock(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def moment(value: datetime | None) -> str:
+    """A list's time: to the second, the year left out."""
+    return "—" if value is None else value.astimezone(UTC).strftime("%m-%d %H:%M:%S")
+
+
 def install_filters(templates: Templates) -> None:
     """The request log's filters, on the portal's template environment."""
-    templates.env.filters.update(clock=clock, stamp=lambda v: _stamp(v) or "")
+    templates.env.filters.update(clock=clock, moment=moment, stamp=lambda v: _stamp(v) or "")
 
 
 class LogsPage:
