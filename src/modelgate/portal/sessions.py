@@ -66,7 +66,7 @@ class SessionsPage:
             return self.templates.render(request, "log_off.html", session, message=LOG_OFF, title="Sessions")
         params = request.query_params
         key, endpoint = params.get("key", "").strip(), params.get("endpoint", "").strip()
-        chosen = params.get("range", "7d")
+        chosen = params.get("range", "24h")
         keys = {k.id: k.name for k in await self.admin.list_keys()}
         status_code, problem = 200, None
         try:
