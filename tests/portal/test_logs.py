@@ -92,6 +92,7 @@ async def logged(portal_gw: Gateway, admin_web: httpx.AsyncClient) -> tuple[str,
         ),
         record(portal_gw, 50, "req_bob", key_id=bob, endpoint_id="ep_team", stream=True, ttft_ms=210),
         record(portal_gw, 10, "req_hostile", key_id=bob, model=HOSTILE, error_message=HOSTILE, status=400),
+        record(portal_gw, 5, "req_odd_session", key_id=bob, session_id=f"team/a b?{HOSTILE}", status=200),
     ]
     assert portal_gw.tenancy.requests is not None
     await portal_gw.tenancy.requests.insert_many(records)
@@ -109,7 +110,7 @@ async def test_the_list_is_newest_first_and_filters(admin_web: httpx.AsyncClient
     _, bob = logged
     page = await admin_web.get("/portal/logs")
     assert page.status_code == 200
-    assert ids(page.text) == ["req_hostile", "req_bob", "req_fail", "req_over", "req_old"]
+    assert ids(page.text) == ["req_odd_session", "req_hostile", "req_bob", "req_fail", "req_over", "req_old"]
     assert '<a href="/portal/logs" class="active" aria-current="page">Logs</a>' in page.text
 
     async def listed(**params: str) -> list[str]:
@@ -118,14 +119,14 @@ async def test_the_list_is_newest_first_and_filters(admin_web: httpx.AsyncClient
         return ids(response.text)
 
     assert await listed(key="alice") == ["req_fail", "req_over", "req_old"]
-    assert await listed(key=bob) == ["req_hostile", "req_bob"]
+    assert await listed(key=bob) == ["req_odd_session", "req_hostile", "req_bob"]
     assert await listed(endpoint="ep_team") == ["req_bob"]
     assert await listed(session="s1") == ["req_fail", "req_over"]
     assert await listed(model="gpt-4o") == ["req_old"]
     assert await listed(status="5xx") == ["req_fail"]
     assert await listed(status="2xx", key="alice") == ["req_over", "req_old"]
     assert await listed(errors="1") == ["req_hostile", "req_fail"]
-    assert await listed(range="1h") == ["req_hostile", "req_bob", "req_fail", "req_over", "req_old"]
+    assert await listed(range="1h") == ["req_odd_session", "req_hostile", "req_bob", "req_fail", "req_over", "req_old"]
     assert await listed(range="all", until="2000-01-01T00:00") == []
     refused = await admin_web.get("/portal/logs", params={"key": "nobody"})
     assert refused.status_code == 400 and "no key" in refused.text and 'value="nobody"' in refused.text
@@ -172,7 +173,7 @@ async def test_a_failed_request_trace_shows_its_error_and_every_attempt(
 
 
 async def test_hostile_strings_render_inert(admin_web: httpx.AsyncClient, logged: tuple[str, str]) -> None:
-    for path in ("/portal/logs", "/portal/logs/req_hostile"):
+    for path in ("/portal/logs", "/portal/logs/req_hostile", "/portal/sessions", "/portal/logs/req_odd_session"):
         page = await admin_web.get(path)
         assert HOSTILE not in page.text and "<script>alert" not in page.text
         assert "&lt;script&gt;alert(" in page.text
@@ -194,7 +195,10 @@ async def test_sessions_list_and_one_session_with_its_turns(
     assert row is not None
     assert "alice" in row.group(1) and "Claude Code" in row.group(1) and '<td class="num turns">2</td>' in row.group(1)
     assert f'href="/portal/sessions/s1?key={alice}"' in row.group(1)
-    assert "data-session" not in (await admin_web.get("/portal/sessions", params={"key": "bob"})).text
+    bobs = (await admin_web.get("/portal/sessions", params={"key": "bob"})).text
+    assert re.findall(r'<tr data-session="([^"]+)"', bobs) == [
+        "team/a b?&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+    ]
     one = await admin_web.get(f"/portal/sessions/s1?key={alice}")
     assert one.status_code == 200
     assert re.findall(r'data-turn="(\d)"', one.text) == ["1", "2"]
@@ -238,6 +242,18 @@ async def test_the_pages_say_when_the_request_log_is_off(fake: FakeUpstream) -> 
             for path in ("/portal/logs", "/portal/logs/req_1", "/portal/sessions", "/portal/sessions/s1"):
                 page = await client.get(path)
                 assert page.status_code == 200 and "The request log is off" in page.text, path
+            overview = await client.get("/portal/overview")
+            assert overview.status_code == 200 and "time to first token is not recorded" in overview.text
+            _, secret = await create_key(client, name="holder")
+            headers = {"x-api-key": secret, "anthropic-version": "2023-06-01"}
+            assert (
+                await client.post("/v1/messages", json=anthropic_body("claude-haiku-4-5"), headers=headers)
+            ).status_code == 200
+            await gw.tenancy.writer.flush()
+            client.cookies.clear()
+            await log_in(client, secret)
+            me = await client.get("/portal/me")
+            assert me.status_code == 200 and "claude-haiku-4-5" in me.text  # the ledger's rows
     finally:
         await gw.close()
 
@@ -324,3 +340,22 @@ async def test_the_overview_charts_ttft_and_ranks_endpoints(
     ttft = page.text[page.text.index('id="ttft"') :]
     assert '<svg class="chart' in ttft[: ttft.index("</section>")]
     assert '<span class="value" id="stat-ttft-p50">' in page.text and 'stat-ttft-p50">—' not in page.text
+
+
+async def test_a_session_id_of_any_characters_links_to_its_page_and_sessions_page(
+    admin_web: httpx.AsyncClient, logged: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = await admin_web.get("/portal/logs/req_odd_session")
+    link = re.search(r'href="(/portal/sessions/team/[^"]+)"', trace.text)
+    assert link is not None
+    one = await admin_web.get(link.group(1).replace("&amp;", "&"))
+    assert one.status_code == 200 and re.findall(r'data-turn="(\d)"', one.text) == ["1"]
+    assert 'href="/portal/logs/req_odd_session">trace' in one.text
+    monkeypatch.setattr("modelgate.portal.sessions.PAGE", 1)
+    first = await admin_web.get("/portal/sessions")
+    assert len(re.findall(r"<tr data-session=", first.text)) == 1 and "team/a b?" in first.text
+    older = re.search(r'rel="next" href="([^"]+)"', first.text)
+    assert older is not None
+    second = await admin_web.get(older.group(1).replace("&amp;", "&"))
+    assert re.findall(r'<tr data-session="([^"]+)"', second.text) == ["s1"]
+    assert "← Latest" in second.text

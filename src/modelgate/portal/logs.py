@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, cast
@@ -292,7 +293,10 @@ class LogsPage:
             return self.templates.render(
                 request, "refused.html", session, 404, message=f"No request {request_id} in the request log."
             )
-        keys = {k.id: k.name for k in await self.admin.list_keys()}
+        key_name = None
+        if record.key_id is not None:
+            with suppress(StoreNotFound):  # a key deleted since: its id is shown
+                key_name = (await self.admin.show_key(record.key_id)).name
         teams = await self.admin.team_names()
         return self.templates.render(
             request,
@@ -300,7 +304,7 @@ class LogsPage:
             session,
             r=record,
             attempts=attempt_views(record),
-            key_name=keys.get(record.key_id or ""),
+            key_name=key_name,
             team_name=teams.get(record.team_id or "", None),
             client=client_kind(record.user_agent),
             request_body=pretty(record.body.request) if record.body else None,
