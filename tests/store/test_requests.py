@@ -227,7 +227,7 @@ async def test_ttft_timeline_counts_streams_per_bucket_and_bin(store: RequestSto
             rec(3_700, ttft_ms=40),  # the next hour: bin [40, 50)
             rec(3_710, ttft_ms=None),  # a stream that sent nothing: no first token
             rec(3_720, stream=False, ttft_ms=900),  # not a stream: left out
-            rec(3_730, key_id="key_b", ttft_ms=700_000),  # above the last edge
+            rec(3_730, key_id="key_b", endpoint_id="ep_1", ttft_ms=700_000),  # above the last edge
             rec(7_300, ttft_ms=100),  # at ``until``: outside
         ]
     )
@@ -239,6 +239,10 @@ async def test_ttft_timeline_counts_streams_per_bucket_and_bin(store: RequestSto
     assert buckets[0][1].percentile(0.5) == pytest.approx(100 + 50 * 1.5 / 2)
     mine = await store.ttft_timeline(since=T0, until=T0 + timedelta(hours=3), bucket_seconds=86_400, key_id="key_a")
     assert [(start, h.total) for start, h in mine] == [(datetime(2026, 3, 10, tzinfo=UTC), 5)]
+    through = await store.ttft_timeline(
+        since=T0, until=T0 + timedelta(hours=3), bucket_seconds=3600, endpoint_id="ep_1"
+    )
+    assert [(start - T0, h.total, h.percentile(0.5)) for start, h in through] == [(timedelta(hours=1), 1, 600_000.0)]
     assert await store.ttft_timeline(since=T0 - timedelta(hours=1), until=T0, bucket_seconds=60) == []
     with pytest.raises(ValueError, match="bucket_seconds"):
         await store.ttft_timeline(since=T0, until=T0, bucket_seconds=0)

@@ -25,8 +25,10 @@ from starlette.responses import Response
 
 from modelgate.admin.service import Admin
 from modelgate.portal.auth import Session
-from modelgate.portal.web import Templates
+from modelgate.portal.charts import Slots, line_chart
+from modelgate.portal.web import Templates, ms
 from modelgate.store import StoreNotFound
+from modelgate.store.analytics import LatencyHistogram
 from modelgate.store.records import RequestRecord
 
 #: Rows per page of the list.
@@ -213,6 +215,42 @@ def short(text: str | None, limit: int = 80) -> str:
     if not text:
         return ""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# time to first token, for the overview's charts
+
+
+@dataclass(frozen=True, slots=True)
+class Ttft:
+    """Time to first token over a chart's range: the chart (None when the log is off) and p50/p95."""
+
+    chart: Markup | None = None
+    p50: float | None = None
+    p95: float | None = None
+
+
+async def ttft_context(
+    admin: Admin, slots: Slots, *, since: datetime, until: datetime, endpoint_id: str | None = None
+) -> Ttft:
+    """The TTFT chart (p50 and p95 per slot) and the range's p50/p95, from the request log's
+    histogram (streams only); for everyone or one endpoint. No chart (None) when the log is off."""
+    if admin.log is None:
+        return Ttft()
+    series: dict[str, dict[int, float]] = {"p50": {}, "p95": {}}
+    whole = LatencyHistogram()
+    buckets = await admin.log.ttft_timeline(
+        since=since, until=until, bucket_seconds=slots.seconds, endpoint_id=endpoint_id
+    )
+    for start, histogram in buckets:
+        index = slots.index(start)
+        if index is None:
+            continue
+        for i, n in enumerate(histogram.counts):
+            whole.add(i, n)
+        for name, q in (("p50", 0.5), ("p95", 0.95)):
+            if (p := histogram.percentile(q)) is not None:
+                series[name][index] = p
+    return Ttft(line_chart(slots, series, ms, "Time to first token"), whole.percentile(0.5), whole.percentile(0.95))
 
 
 # the pages

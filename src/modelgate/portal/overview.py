@@ -19,9 +19,10 @@ from starlette.responses import Response
 from modelgate.admin.service import Admin
 from modelgate.portal.auth import Session
 from modelgate.portal.charts import Slots, bar_chart, line_chart, share_bars
+from modelgate.portal.logs import ttft_context
 from modelgate.portal.web import Templates, count, ms, percent, usd
 from modelgate.store import UsageGroup
-from modelgate.store.analytics import LatencyHistogram, total
+from modelgate.store.analytics import total
 
 #: The ranges offered: their span and the width of a chart's bucket.
 RANGES: Final = {
@@ -51,28 +52,13 @@ class OverviewPage:
             "p50": {i: p for i, t in placed if (p := t.latency.percentile(0.5)) is not None},
             "p95": {i: p for i, t in placed if (p := t.latency.percentile(0.95)) is not None},
         }
-        charts: dict[str, Markup | None] = {
+        charts = {
             "requests": bar_chart(slots, {i: t.requests for i, t in placed}, count, "Requests"),
             "spend": bar_chart(slots, {i: t.cost_usd for i, t in placed}, usd, "Spend"),
             "errors": line_chart(slots, {"errors": {i: t.error_rate for i, t in placed}}, percent, "Error rate"),
             "latency": line_chart(slots, latency, ms, "Latency"),
         }
-        ttft: dict[str, dict[int, float]] | None = None
-        ttft_all = LatencyHistogram()
-        if self.admin.log is not None:
-            ttft = {"p50": {}, "p95": {}}
-            for start, histogram in await self.admin.log.ttft_timeline(
-                since=since, until=now + timedelta(seconds=1), bucket_seconds=width
-            ):
-                index = slots.index(start)
-                if index is None:
-                    continue
-                for i, n in enumerate(histogram.counts):
-                    ttft_all.add(i, n)
-                for name, q in (("p50", 0.5), ("p95", 0.95)):
-                    if (p := histogram.percentile(q)) is not None:
-                        ttft[name][index] = p
-        charts["ttft"] = None if ttft is None else line_chart(slots, ttft, ms, "Time to first token")
+        ttft = await ttft_context(self.admin, slots, since=since, until=now + timedelta(seconds=1))
         totals = total([traffic for _, traffic in placed])
         keys = await self.admin.usage(since=since, group_by="key")
         models = await self.admin.usage(since=since, group_by="model")
@@ -92,8 +78,7 @@ class OverviewPage:
             top_keys=_top(keys, by_key=True),
             top_models=_top(models, by_key=False),
             top_endpoints=_top_endpoints(endpoints),
-            ttft_p50=ttft_all.percentile(0.5),
-            ttft_p95=ttft_all.percentile(0.95),
+            ttft=ttft,
         )
 
 

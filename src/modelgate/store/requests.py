@@ -258,11 +258,18 @@ class RequestStore:
             return [_record(row) for row in (await conn.execute(query)).mappings()]
 
     async def ttft_timeline(
-        self, *, since: datetime, until: datetime, bucket_seconds: int, key_id: str | None = None
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        key_id: str | None = None,
+        endpoint_id: str | None = None,
     ) -> TtftBuckets:
         """Time to first token of the streams in ``[since, until)`` per bucket of Unix time (aligned
         as the ledger's ``timeline``), oldest first, only buckets with streams: a histogram over
-        ``LATENCY_EDGES`` each, so at most one row per bucket and bin leaves the database."""
+        ``LATENCY_EDGES`` each, so at most one row per bucket and bin leaves the database; for
+        everyone, one key or one per-application endpoint."""
         if bucket_seconds < 1:
             raise ValueError("bucket_seconds must be at least 1")
         c = requests.c
@@ -275,6 +282,8 @@ class RequestStore:
         ]
         if key_id is not None:
             where.append(c.key_id == key_id)
+        if endpoint_id is not None:
+            where.append(c.endpoint_id == endpoint_id)
         last = len(LATENCY_EDGES)
         rows = (
             sa.select(
