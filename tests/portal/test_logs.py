@@ -359,3 +359,10 @@ async def test_a_session_id_of_any_characters_links_to_its_page_and_sessions_pag
     second = await admin_web.get(older.group(1).replace("&amp;", "&"))
     assert re.findall(r'<tr data-session="([^"]+)"', second.text) == ["s1"]
     assert "← Latest" in second.text
+
+
+async def test_the_overview_says_when_no_stream_came(admin_web: httpx.AsyncClient) -> None:
+    page = await admin_web.get("/portal/overview")
+    ttft = page.text[page.text.index('id="ttft"') :]
+    assert "No streamed request in this range." in ttft[: ttft.index("</section>")]
+    assert '<span class="value" id="stat-ttft-p50">—</span>' in page.text

@@ -222,11 +222,13 @@ def short(text: str | None, limit: int = 80) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Ttft:
-    """Time to first token over a chart's range: the chart (None when the log is off) and p50/p95."""
+    """Time to first token over a chart's range: the chart (None without a stream) and p50/p95;
+    ``off`` when the request log is off (nothing recorded)."""
 
     chart: Markup | None = None
     p50: float | None = None
     p95: float | None = None
+    off: bool = False
 
 
 async def ttft_context(
@@ -235,7 +237,7 @@ async def ttft_context(
     """The TTFT chart (p50 and p95 per slot) and the range's p50/p95, from the request log's
     histogram (streams only); for everyone or one endpoint. No chart (None) when the log is off."""
     if admin.log is None:
-        return Ttft()
+        return Ttft(off=True)
     series: dict[str, dict[int, float]] = {"p50": {}, "p95": {}}
     whole = LatencyHistogram()
     buckets = await admin.log.ttft_timeline(
@@ -250,6 +252,8 @@ async def ttft_context(
         for name, q in (("p50", 0.5), ("p95", 0.95)):
             if (p := histogram.percentile(q)) is not None:
                 series[name][index] = p
+    if whole.total == 0:
+        return Ttft()
     return Ttft(line_chart(slots, series, ms, "Time to first token"), whole.percentile(0.5), whole.percentile(0.95))
 
 
