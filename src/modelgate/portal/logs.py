@@ -33,7 +33,7 @@ from modelgate.store.records import RequestRecord
 
 #: Rows per page of the list.
 PAGE: Final = 50
-#: The time ranges offered, besides everything the log still holds ("").
+#: The time ranges offered, besides everything the log still holds ("all").
 RANGES: Final = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -121,7 +121,11 @@ def _time(params: Mapping[str, str], name: str) -> datetime | None:
 
 
 def _stamp(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    """A time as a ``datetime-local`` field shows it (UTC; the seconds only when there are some)."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S" if value.second else "%Y-%m-%dT%H:%M")
 
 
 # the pieces of a trace
