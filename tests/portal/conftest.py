@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import pytest
 
-from modelgate.store import Database, LedgerRow, LedgerStore, default_url
+from modelgate.store import Database, LedgerRow, LedgerStore, RequestRecord, RequestStore, default_url
 from modelgate.testing.gateway_runner import GatewayProcess, run_gateway
 from modelgate.testing.runner import FakeUpstream
 from tests.conftest import MASTER_KEY, gateway_config
@@ -157,6 +157,18 @@ def portal_gateway(upstream: FakeUpstream) -> Iterator[PortalServer]:
     """A gateway process of its own (a fresh store in ``data_dir``), its ledger flushed every 0.2 s."""
     config: dict[str, Any] = gateway_config(upstream)
     config["tenancy"] = {"ledger_flush_seconds": 0.2}
+    # A model served by two deployments and two attempts, so a 529 fails over (the trace shows it).
+    config["router"] = {"attempts": 2, "backoff": 0.05, "jitter": 0}
+    config["providers"].append({**config["providers"][0], "name": "anth-eu"})
+    config["models"].append(
+        {
+            "name": "sonnet-ha",
+            "deployments": [
+                {"provider": "anth", "upstream_model": "claude-sonnet-4-6", "priority": 0},
+                {"provider": "anth-eu", "upstream_model": "claude-sonnet-4-6-eu", "priority": 1},
+            ],
+        }
+    )
     with run_gateway(config, master_key=MASTER_KEY) as gateway:
         yield PortalServer(gateway, Path(config["server"]["data_dir"]))
 
@@ -222,6 +234,98 @@ def in_store(server: PortalServer, work: Callable[[Database], Awaitable[T]]) -> 
 
 def write_rows(server: PortalServer, rows: list[LedgerRow]) -> None:
     async def write(db: Database) -> None:
+        await LedgerStore(db).insert_many(rows)
+
+    in_store(server, write)
+
+
+#: Agent sessions for the request log's backfill: (session id, key index, user agent, door, model, provider, turns).
+SESSIONS = (
+    ("5d0c6a2e-claude-refactor", 0, "claude-cli/2.1.30 (external, cli)", "anthropic", "claude-sonnet-4-6", "anth", 9),
+    ("0199f3c1-codex-tests", 1, "codex_cli_rs/0.50.0 (Debian 13; x86_64)", "openai_responses", "gpt-5-codex", "oai", 6),
+    ("gemini-cli-7f21", 1, "GeminiCLI/0.9.0 (linux; x64)", "gemini", "gemini-2.5-flash", "gem", 4),
+)
+
+
+def backfill_log(server: PortalServer, key_ids: list[str], endpoint_ids: list[str]) -> None:
+    """Earlier agent sessions in the request log (streams with their time to first token, tool
+    calls, one rate-limited turn) and their ledger rows, the second and third sessions through
+    the two endpoints, written into the gateway's store: deterministic."""
+    now = datetime.now(UTC)
+    records = []
+    for s, (session_id, k, agent, door, model, provider, count) in enumerate(SESSIONS):
+        start = now - timedelta(hours=5 - 2 * s, minutes=17 * s)
+        for n in range(count):
+            limited = provider == "oai" and n == 3
+            attempts = [
+                {
+                    "provider": provider,
+                    "model": model,
+                    "key_id": f"{provider}#{n % 2}",
+                    "passthrough": True,
+                    "status": 429 if limited else 200,
+                    "latency_ms": 900 + 350 * ((n * 7 + s) % 5),
+                    "error_type": "rate_limit_error" if limited else None,
+                    "error_message": "rate limited: retry after 20 s" if limited else None,
+                    "upstream_request_id": None,
+                }
+            ]
+            tokens_in = 0 if limited else 4_000 + 2_500 * n
+            records.append(
+                RequestRecord(
+                    request_id=f"req_session_{s}_{n}",
+                    at=start + timedelta(seconds=40 * n + 7 * (n % 3)),
+                    key_id=key_ids[k],
+                    team_id=None,
+                    endpoint_id=endpoint_ids[s - 1] if s else None,
+                    door=door,
+                    endpoint="messages" if door == "anthropic" else "responses" if door != "gemini" else "generate",
+                    session_id=session_id,
+                    model=model,
+                    served_model=model,
+                    provider=provider,
+                    stream=True,
+                    status=429 if limited else 200,
+                    error_type="rate_limit_error" if limited else None,
+                    error_message="rate limited: retry after 20 s" if limited else None,
+                    stop_reason=None if limited else ("tool_use" if n < count - 1 else "end_turn"),
+                    latency_ms=attempts[0]["latency_ms"],
+                    ttft_ms=None if limited else 280 + 60 * ((n * 5 + s) % 7),
+                    input_tokens=tokens_in,
+                    output_tokens=0 if limited else 150 + 40 * n,
+                    cache_read_tokens=0 if limited else 3_000 * n,
+                    cost_usd=0.0 if limited else tokens_in * 3e-6 + (150 + 40 * n) * 15e-6,
+                    tool_calls=0 if limited or n == count - 1 else 1 + n % 3,
+                    user_agent=agent,
+                    client_ip="10.20.0.7",
+                    attempts=attempts,
+                )
+            )
+
+    rows = [
+        LedgerRow(
+            request_id=r.request_id,
+            at=r.at,
+            key_id=r.key_id,
+            team_id=None,
+            door=r.door,
+            endpoint=r.endpoint,
+            model=r.model or "",
+            served_model=r.served_model,
+            provider=r.provider,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            cache_read_tokens=r.cache_read_tokens,
+            cost_usd=r.cost_usd,
+            status=r.status,
+            latency_ms=r.latency_ms,
+            endpoint_id=r.endpoint_id,
+        )
+        for r in records
+    ]
+
+    async def write(db: Database) -> None:
+        await RequestStore(db).insert_many(records)
         await LedgerStore(db).insert_many(rows)
 
     in_store(server, write)

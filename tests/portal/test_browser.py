@@ -22,14 +22,25 @@ import httpx
 import pytest
 
 from modelgate.store import Database, UserRecord, UserStore
+from modelgate.testing.runner import FakeUpstream
 from tests.conftest import MASTER_KEY
-from tests.portal.conftest import PortalServer, artifacts_dir, backfill, history, in_store, write_rows
+from tests.portal.conftest import (
+    SESSIONS,
+    PortalServer,
+    artifacts_dir,
+    backfill,
+    backfill_log,
+    history,
+    in_store,
+    write_rows,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 DESKTOP = {"width": 1280, "height": 1000}
 PHONE = {"width": 390, "height": 844}
+WIDE = {"width": 1440, "height": 1000}
 
 
 @pytest.fixture
@@ -196,6 +207,14 @@ def wait_for_requests(page: Page, above: int, seconds: float = 15) -> int:
         page.reload()
 
 
+def wait_for_rows(page: Page, selector: str, count: int, seconds: float = 15) -> None:
+    """Reload until ``count`` rows match (the request log is written with the ledger, in batches)."""
+    deadline = time.monotonic() + seconds
+    while page.locator(selector).count() < count and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
+
+
 def test_an_admin_user_makes_an_endpoint_and_watches_its_traffic(
     portal_gateway: PortalServer, context: BrowserContext, browser: Browser
 ) -> None:
@@ -287,3 +306,102 @@ def test_an_admin_user_makes_an_endpoint_and_watches_its_traffic(
         pytest.raises(anthropic.NotFoundError),
     ):
         client.messages.create(model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_operator_traces_a_failover_and_an_agent_session(
+    portal_gateway: PortalServer, upstream: FakeUpstream, context: BrowserContext
+) -> None:
+    """Why did this request fail, and what did this agent session do: a request that fails over
+    (529, then the second deployment), one that fails on both, and two turns of one session."""
+    from playwright.sync_api import expect
+
+    base = portal_gateway.base_url
+    with httpx.Client(base_url=base, headers={"authorization": f"Bearer {MASTER_KEY}"}, timeout=30) as admin:
+        created = [
+            admin.post("/admin/keys", json={"name": name, "log_bodies": name == "agent-laptop"})
+            .raise_for_status()
+            .json()
+            for name in ("agent-laptop", "codex-box")
+        ]
+        endpoints = [
+            admin.post("/admin/endpoints", json={"name": name}).raise_for_status().json()["id"]
+            for name in ("ci-agents", "docs-bot")
+        ]
+    backfill_log(portal_gateway, [key["id"] for key in created], endpoints)
+    headers = {"x-modelgate-session-id": "s1", "user-agent": "claude-cli/2.1.30 (external, cli)"}
+    with anthropic.Anthropic(
+        base_url=base, api_key=created[0]["key"], max_retries=0, timeout=30, default_headers=headers
+    ) as agent:
+        upstream.script(error={"status": 529, "message": "anth is overloaded"}, match={"model": "claude-sonnet-4-6"})
+        first = agent.messages.with_raw_response.create(
+            model="sonnet-ha",
+            max_tokens=200,
+            messages=[{"role": "user", "content": 'List the files. [[fake:tool Bash {"command": "ls"}]]'}],
+        )
+        assert first.http_response.headers["x-modelgate-provider"] == "anth-eu"
+        with agent.messages.stream(
+            model="sonnet-ha", max_tokens=200, messages=[{"role": "user", "content": "Summarise the files."}]
+        ) as stream:
+            assert stream.get_final_message().content[0].type == "text"
+    with anthropic.Anthropic(base_url=base, api_key=created[1]["key"], max_retries=0, timeout=30) as other:
+        upstream.script(error={"status": 529, "message": "anth is overloaded"}, times=2)
+        with pytest.raises(anthropic.APIStatusError) as refused:
+            other.messages.create(model="sonnet-ha", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+        assert refused.value.status_code == 529
+
+    page = context.new_page()
+    log_in(page, base, MASTER_KEY)
+    page.wait_for_url("**/portal/overview")
+    page.click("nav >> text=Logs")
+    # the passthrough relays the upstream's request-id header: the rows are found by what they show
+    failed, failed_over = "tr.failed:has-text('sonnet-ha')", "tr:not(.failed):has-text('sonnet-ha'):has-text('2 tries')"
+    wait_for_rows(page, failed, 1)
+    mine = "table.log tbody tr:has-text('agent-laptop'), table.log tbody tr:has-text('codex-box')"
+    assert page.locator(mine).count() == 3 + sum(turns for *_, turns in SESSIONS)
+    page.set_viewport_size(WIDE)  # type: ignore[arg-type]
+    shot(page, "logs")
+    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+
+    # why did this request fail
+    page.check("input[name=errors]")
+    page.click("button:has-text('Filter')")
+    expect(page.locator(failed)).to_have_count(1)
+    assert page.locator(failed_over).count() == 0
+    assert page.locator(mine).count() == 2  # and the rate-limited turn of the backfill
+    page.click(f"{failed} td a >> nth=0")
+    expect(page.locator("#failure")).to_contain_text("529")
+    expect(page.locator("#failure")).to_contain_text("anth is overloaded")
+    assert page.locator("tr.attempt").count() == 2
+    shot(page, "trace-failed")
+
+    # the request that failed over: two attempts, the second served; its bodies were kept
+    page.click("a:has-text('← Logs')")
+    page.click(f"{failed_over} td a >> nth=0")
+    assert page.locator("tr.attempt").count() == 2
+    expect(page.locator('tr.attempt[data-attempt="1"]')).to_contain_text("529")
+    expect(page.locator('tr.attempt[data-attempt="2"]')).to_contain_text("fallback")
+    expect(page.locator('tr.attempt[data-attempt="2"]')).to_contain_text("claude-sonnet-4-6-eu")
+    expect(page.locator("#request-body")).to_contain_text("List the files.")
+    assert page.locator("#failure").count() == 0
+    shot(page, "trace")
+
+    # what did this agent session do
+    page.click("a[href^='/portal/sessions/s1']")
+    page.wait_for_url("**/portal/sessions/s1*")
+    expect(page.locator("#stat-turns")).to_have_text("2")
+    assert page.locator("tr.turn").count() == 2
+    expect(page.locator('tr.turn[data-turn="1"]')).to_contain_text("2 tries")
+    shot(page, "session")
+    page.click("nav >> text=Sessions")
+    expect(page.locator('tr[data-session="s1"] td.turns')).to_have_text("2")
+    expect(page.locator('tr[data-session="s1"]')).to_contain_text("Claude Code")
+    assert page.locator("table.sessions tbody tr").count() == 4
+    shot(page, "sessions")
+    page.click('tr[data-session="5d0c6a2e-claude-refactor"] a')
+    assert page.locator("tr.turn").count() == 9
+    page.click("nav >> text=Overview")
+    assert page.locator("#ttft svg.chart polyline.line").count() >= 2  # p50 and p95
+    endpoints = page.locator("section.card", has_text="Top endpoints by spend")
+    expect(endpoints).to_contain_text("ci-agents")
+    expect(endpoints).to_contain_text("docs-bot")
+    shot(page, "overview")

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from modelgate.store import BodyRecord, Database, RequestRecord, RequestStore, SessionSummary
+from modelgate.store.analytics import bin_of
 from modelgate.store.schema import request_bodies, requests
 from tests.store.conftest import T0
 
@@ -215,3 +216,49 @@ async def test_prune_deletes_in_batches_and_the_bodies_apart(store: RequestStore
     assert left == ["req_50_key_a", "req_60_key_a"]
     assert bodies == ["req_60_key_a"]
     assert await store.prune(T0 - timedelta(days=1)) == 0
+
+
+async def test_ttft_timeline_counts_streams_per_bucket_and_bin(store: RequestStore) -> None:
+    await store.insert_many(
+        [
+            rec(0, ttft_ms=120),  # bin [100, 150)
+            rec(10, ttft_ms=130),
+            rec(20, ttft_ms=2_500),  # bin [2000, 3000)
+            rec(3_700, ttft_ms=40),  # the next hour: bin [40, 50)
+            rec(3_710, ttft_ms=None),  # a stream that sent nothing: no first token
+            rec(3_720, stream=False, ttft_ms=900),  # not a stream: left out
+            rec(3_730, key_id="key_b", endpoint_id="ep_1", ttft_ms=700_000),  # above the last edge
+            rec(7_300, ttft_ms=100),  # at ``until``: outside
+        ]
+    )
+    buckets = await store.ttft_timeline(since=T0, until=T0 + timedelta(seconds=7_300), bucket_seconds=3600)
+    assert [(start - T0, {i: n for i, n in enumerate(h.counts) if n}) for start, h in buckets] == [
+        (timedelta(0), {bin_of(120): 2, bin_of(2_500): 1}),
+        (timedelta(hours=1), {bin_of(40): 1, bin_of(700_000): 1}),
+    ]
+    assert buckets[0][1].percentile(0.5) == pytest.approx(100 + 50 * 1.5 / 2)
+    mine = await store.ttft_timeline(since=T0, until=T0 + timedelta(hours=3), bucket_seconds=86_400, key_id="key_a")
+    assert [(start, h.total) for start, h in mine] == [(datetime(2026, 3, 10, tzinfo=UTC), 5)]
+    through = await store.ttft_timeline(
+        since=T0, until=T0 + timedelta(hours=3), bucket_seconds=3600, endpoint_id="ep_1"
+    )
+    assert [(start - T0, h.total, h.percentile(0.5)) for start, h in through] == [(timedelta(hours=1), 1, 600_000.0)]
+    assert await store.ttft_timeline(since=T0 - timedelta(hours=1), until=T0, bucket_seconds=60) == []
+    with pytest.raises(ValueError, match="bucket_seconds"):
+        await store.ttft_timeline(since=T0, until=T0, bucket_seconds=0)
+
+
+async def test_user_agents_name_the_client_of_each_session(store: RequestStore) -> None:
+    await store.insert_many(
+        [
+            rec(0, session_id="s1", user_agent="claude-cli/2.1.30 (external, cli)"),
+            rec(1, session_id="s1", key_id="key_b", user_agent="codex_cli_rs/0.50.0"),
+            rec(2, session_id="s2"),  # no user agent
+            rec(3, session_id="s3", user_agent="curl/8.5.0"),
+        ]
+    )
+    assert await store.user_agents(["s1", "s2", "s1"]) == {
+        ("s1", "key_a"): "claude-cli/2.1.30 (external, cli)",
+        ("s1", "key_b"): "codex_cli_rs/0.50.0",
+    }
+    assert await store.user_agents([]) == {}

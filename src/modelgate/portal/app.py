@@ -32,8 +32,10 @@ from modelgate.portal.auth import session_secret as derive_secret
 from modelgate.portal.endpoints import EndpointPages
 from modelgate.portal.holder import HolderPage
 from modelgate.portal.keys import KeyPages
+from modelgate.portal.logs import LogsPage
 from modelgate.portal.overview import OverviewPage
 from modelgate.portal.providers import ProvidersPage
+from modelgate.portal.sessions import SessionsPage
 from modelgate.portal.web import HEADERS, PREFIX, FormTooLarge, NavItem, Templates, read_form, redirect
 from modelgate.store import StoreNotFound, UserStore
 
@@ -46,6 +48,8 @@ NAV: Final = (
     NavItem("Teams", "/teams"),
     NavItem("Endpoints", "/endpoints"),
     NavItem("Providers", "/providers"),
+    NavItem("Logs", "/logs"),
+    NavItem("Sessions", "/sessions"),
 )
 
 
@@ -87,6 +91,8 @@ class Portal:
         self.endpoints = EndpointPages(self.templates, admin, endpoints, self.written, self.base_url)
         self.providers = ProvidersPage(self.templates, admin, upstreams)
         self.holder = HolderPage(self.templates, admin)
+        self.logs = LogsPage(self.templates, admin)
+        self.sessions = SessionsPage(self.templates, admin)
 
     async def written(self) -> None:
         """After a change: the same refresh the admin API runs, so it takes effect here at once."""
@@ -106,6 +112,10 @@ class Portal:
             *(Route(path, self.guard(page, admin), methods=[m]) for path, m, page in self.endpoints.pages()),
             Route("/providers", self.guard(self.providers.page, admin), methods=["GET"]),
             Route("/me", self.guard(self.holder.page, holder), methods=["GET"]),
+            Route("/logs", self.guard(self.logs.page, admin), methods=["GET"]),
+            Route("/logs/{request_id}", self.guard(self.logs.trace, admin), methods=["GET"]),
+            Route("/sessions", self.guard(self.sessions.page, admin), methods=["GET"]),
+            Route("/sessions/{session_id:path}", self.guard(self.sessions.one, admin), methods=["GET"]),
             Mount("/static", app=StaticFiles(packages=[("modelgate.portal", "static")]), name="static"),
         ]
         router = Router(routes=pages, redirect_slashes=False, default=self.not_found)

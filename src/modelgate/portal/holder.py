@@ -1,5 +1,7 @@
 """A key holder's own page: the key's and its team's bars per window, when each frees, its
-request limits, its spend over the last week and its recent requests (from the ledger)."""
+request limits, its spend over the last week and its recent requests: from the request log
+(status, latency, time to first token, the error), or the ledger's rows when the log is off.
+Only the key's own: every read is filtered by the session's key id."""
 
 from __future__ import annotations
 
@@ -42,5 +44,6 @@ class HolderPage:
             bars=bars,
             week=total([b.traffic for b in buckets]),
             chart=bar_chart(slots, spend, usd, "Spend per day"),
-            recent=await self.admin.ledger.recent(key_id=key.id, limit=20),
+            recent=await self.admin.ledger.recent(key_id=key.id, limit=20) if self.admin.log is None else [],
+            logged=await self.admin.log.list(key_id=key.id, limit=20) if self.admin.log is not None else None,
         )

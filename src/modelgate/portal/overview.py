@@ -2,8 +2,8 @@
 
 Everything comes from the ledger: one bucketed read for the charts (:meth:`LedgerStore.timeline`,
 latency percentiles from its histogram) and the usage summary for the top lists (keys, models,
-endpoints). An endpoint's page shows the same charts for its own traffic (:func:`traffic`). Time to first
-token arrives with the request log, which records it; the page keeps its place.
+endpoints). Time to first token is the request log's (streams only; :func:`~modelgate.portal.logs.ttft_context`,
+the same histogram). An endpoint's page shows the same charts for its own traffic (:func:`traffic`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.responses import Response
 from modelgate.admin.service import Admin
 from modelgate.portal.auth import Session
 from modelgate.portal.charts import Slots, bar_chart, line_chart, share_bars
+from modelgate.portal.logs import ttft_context
 from modelgate.portal.web import Templates, count, ms, percent, usd
 from modelgate.store import UsageGroup
 from modelgate.store.analytics import total
@@ -79,7 +80,9 @@ async def traffic(admin: Admin, chosen: str | None, *, endpoint_id: str | None =
         "latency": line_chart(slots, latency, ms, "Latency"),
     }
     totals = total([traffic for _, traffic in placed])
+    ttft = await ttft_context(admin, slots, since=since, until=now + timedelta(seconds=1), endpoint_id=endpoint_id)
     return {
+        "ttft": ttft,
         "ranges": list(RANGES),
         "chosen": chosen,
         "since": since,

@@ -21,7 +21,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelgate.store.analytics import LATENCY_EDGES, LatencyHistogram
 from modelgate.store.database import Database
+from modelgate.store.ledger import _unix_seconds as unix_seconds
 from modelgate.store.records import BodyRecord, RequestRecord, SessionSummary, require_aware
 from modelgate.store.schema import request_bodies, requests
 
@@ -37,6 +39,8 @@ _CLASSES: Final[dict[str, tuple[int, int]]] = {
 }
 #: A page of records (an alias: ``RequestStore.list`` shadows the builtin in the class's annotations).
 Records = list[RequestRecord]
+#: Time to first token per time bucket: (the bucket's start, a histogram over ``LATENCY_EDGES``).
+TtftBuckets = list[tuple[datetime, LatencyHistogram]]
 #: Rows deleted per statement (and per transaction) when pruning: never one giant delete.
 PRUNE_BATCH: Final = 5_000
 
@@ -252,6 +256,64 @@ class RequestStore:
             query = query.where(c.key_id == key_id)
         async with self._db.read() as conn:
             return [_record(row) for row in (await conn.execute(query)).mappings()]
+
+    async def ttft_timeline(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        key_id: str | None = None,
+        endpoint_id: str | None = None,
+    ) -> TtftBuckets:
+        """Time to first token of the streams in ``[since, until)`` per bucket of Unix time (aligned
+        as the ledger's ``timeline``), oldest first, only buckets with streams: a histogram over
+        ``LATENCY_EDGES`` each, so at most one row per bucket and bin leaves the database; for
+        everyone, one key or one per-application endpoint."""
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+        c = requests.c
+        width = sa.literal(int(bucket_seconds), sa.BigInteger)
+        where = [
+            c.at >= require_aware(since, "since"),
+            c.at < require_aware(until, "until"),
+            c.stream.is_(True),
+            c.ttft_ms.is_not(None),
+        ]
+        if key_id is not None:
+            where.append(c.key_id == key_id)
+        if endpoint_id is not None:
+            where.append(c.endpoint_id == endpoint_id)
+        last = len(LATENCY_EDGES)
+        rows = (
+            sa.select(
+                ((unix_seconds(self._db.dialect, c.at) // width) * width).label("start"),
+                sa.case(*((c.ttft_ms < edge, i) for i, edge in enumerate(LATENCY_EDGES)), else_=last).label("bin"),
+            )
+            .where(*where)
+            .subquery()
+        )
+        # Grouped over a subquery, as the ledger's reads: PostgreSQL would not match the bound
+        # parameters of the select's expressions with the GROUP BY's.
+        query = sa.select(rows.c.start, rows.c.bin, sa.func.count()).group_by(rows.c.start, rows.c.bin)
+        buckets: dict[int, LatencyHistogram] = {}
+        async with self._db.read() as conn:
+            for start, bin, count in await conn.execute(query):
+                buckets.setdefault(int(start), LatencyHistogram()).add(int(bin), int(count))
+        return [(datetime.fromtimestamp(s, UTC), histogram) for s, histogram in sorted(buckets.items())]
+
+    async def user_agents(self, session_ids: Sequence[str]) -> dict[tuple[str, str | None], str]:
+        """A user agent seen in each of these sessions, by (session id, key id): the client that drove it."""
+        if not session_ids:
+            return {}
+        c = requests.c
+        query = (
+            sa.select(c.session_id, c.key_id, sa.func.max(c.user_agent))
+            .where(c.session_id.in_(sorted(set(session_ids))), c.user_agent.is_not(None))
+            .group_by(c.session_id, c.key_id)
+        )
+        async with self._db.read() as conn:
+            return {(str(row[0]), row[1]): str(row[2]) for row in await conn.execute(query) if row[2] is not None}
 
     # ------------------------------------------------------------------ pruning
 
