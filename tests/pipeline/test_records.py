@@ -59,6 +59,7 @@ async def test_a_passthrough_stream_is_recorded_with_its_client_session_and_tool
     assert attempt == {
         "provider": "anth",
         "model": MODEL,
+        "route": MODEL,
         "key_id": attempt["key_id"],
         "passthrough": True,
         "status": 200,

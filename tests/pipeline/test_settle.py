@@ -105,10 +105,10 @@ def test_the_record_is_the_contexts_reading() -> None:
     tenancy = SimpleNamespace(writer=writer, records=RecordsConfig(body_max_bytes=8))
     ctx = RequestContext("req_1", "anthropic", "messages")
     ctx.call = Call(Operation.GENERATE, b'{"model":"sonnet","x":1}', {}, "sonnet", True)
-    failed = Attempt("anth", "claude-sonnet-4-6", "anth#0", True)
+    failed = Attempt("anth", "claude-sonnet-4-6", "anth#0", True, "sonnet")
     message = "upstream is overloaded " + "!" * 2000
     failed.failed(UpstreamHTTPError(message, status=529, kind=ErrorKind.OVERLOADED, protocol="anthropic"))
-    served = Attempt("anth-b", "claude-sonnet-4-6", "anth-b#1", False)
+    served = Attempt("anth-b", "claude-sonnet-4-6", "anth-b#1", False, "sonnet")
     served.answered(200)
     served.upstream_request_id = "msg_9"
     ctx.attempts = [failed, served]
@@ -149,6 +149,7 @@ def test_the_record_is_the_contexts_reading() -> None:
             {
                 "provider": "anth",
                 "model": "claude-sonnet-4-6",
+                "route": "sonnet",
                 "key_id": "anth#0",
                 "passthrough": True,
                 "status": 529,
@@ -160,6 +161,7 @@ def test_the_record_is_the_contexts_reading() -> None:
             {
                 "provider": "anth-b",
                 "model": "claude-sonnet-4-6",
+                "route": "sonnet",
                 "key_id": "anth-b#1",
                 "passthrough": False,
                 "status": 200,

@@ -379,7 +379,8 @@ def test_operator_traces_a_failover_and_an_agent_session(
     page.click(f"{failed_over} td a >> nth=0")
     assert page.locator("tr.attempt").count() == 2
     expect(page.locator('tr.attempt[data-attempt="1"]')).to_contain_text("529")
-    expect(page.locator('tr.attempt[data-attempt="2"]')).to_contain_text("fallback")
+    # the second deployment of the same model: a retry, not a fallback
+    expect(page.locator('tr.attempt[data-attempt="2"]')).to_contain_text("retry")
     expect(page.locator('tr.attempt[data-attempt="2"]')).to_contain_text("claude-sonnet-4-6-eu")
     expect(page.locator("#request-body")).to_contain_text("List the files.")
     assert page.locator("#failure").count() == 0

@@ -194,7 +194,7 @@ class Chain:
         key = UpstreamKey(f"{route.provider.name}#byok", byok) if byok else route.provider.keys.pick()
         passthrough = is_passthrough(door, route)
         ctx.route = route
-        record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough)
+        record = Attempt(route.provider.name, route.upstream_model, key.id if key else None, passthrough, route.name)
         ctx.attempts.append(record)
         try:
             answer = await attempt(request, door, call, route, key, passthrough, first_byte, ctx.request_id)

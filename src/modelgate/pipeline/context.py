@@ -63,6 +63,8 @@ class Attempt:
     #: The upstream key's id (never the key itself); None for a provider with no key.
     key_id: str | None
     passthrough: bool
+    #: The catalog's name of the model tried: the one asked (a retry, another deployment) or a fallback.
+    route: str | None = None
     started: float = field(default_factory=time.perf_counter)
     status: int | None = None
     #: Seconds from sending the request to the upstream's status line (or its failure).

@@ -170,6 +170,7 @@ def _attempt(a: Attempt) -> dict[str, Any]:
     return {
         "provider": a.provider,
         "model": a.upstream_model,
+        "route": a.route,
         "key_id": a.key_id,
         "passthrough": a.passthrough,
         "status": a.status,

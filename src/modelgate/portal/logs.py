@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, cast
+from typing import Any, Final, Literal, cast
 from urllib.parse import urlencode
 
 from markupsafe import Markup
@@ -158,7 +158,7 @@ class AttemptView:
     """One upstream call as the trace shows it."""
 
     number: int
-    role: str  # first try, retry, fallback
+    role: str  # first try, next key, retry, fallback
     provider: str
     model: str
     key_id: str
@@ -168,6 +168,23 @@ class AttemptView:
     upstream_request_id: str | None
     passthrough: bool
     bar: Markup
+
+
+def attempt_role(previous: Mapping[str, Any] | None, attempt: Mapping[str, Any]) -> str:
+    """What an attempt was to the one before it, in the router's words: the same deployment with
+    another upstream key (``next key``), the same model again or at another of its deployments
+    (``retry``), or another model (``fallback``). Records written before attempts named their
+    model's route compare deployments only."""
+    if previous is None:
+        return "first try"
+    route, before = attempt.get("route"), previous.get("route")
+    deployment = attempt.get("provider"), attempt.get("model")
+    same_deployment = deployment == (previous.get("provider"), previous.get("model"))
+    if same_deployment and attempt.get("key_id") != previous.get("key_id"):
+        return "next key"
+    if (route is not None and route == before) or (route is None and same_deployment):
+        return "retry"
+    return "fallback"
 
 
 def attempt_views(record: RequestRecord) -> list[AttemptView]:
@@ -183,7 +200,8 @@ def attempt_views(record: RequestRecord) -> list[AttemptView]:
         status = int(status) if isinstance(status, int) else None
         kind, message = attempt.get("error_type"), attempt.get("error_message")
         error = ": ".join(str(p) for p in (kind, message) if p) or None
-        role = "first try" if previous is None else ("retry" if previous == (provider, model) else "fallback")
+        role = attempt_role(previous, attempt)
+        previous = attempt
         title = f"{provider} {model}: {status if status is not None else 'no answer'}, {latency} ms"
         views.append(
             AttemptView(
@@ -201,7 +219,6 @@ def attempt_views(record: RequestRecord) -> list[AttemptView]:
             )
         )
         start += latency
-        previous = (provider, model)
     return views
 
 
