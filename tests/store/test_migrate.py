@@ -31,12 +31,12 @@ async def test_upgrade_from_empty_then_again(backend: str, tmp_path: Path) -> No
         assert await current_revision(db) is None
         assert await _tables(db) == set()
         await upgrade_database(db)
-        assert await current_revision(db) == head_revision() == "0004"
+        assert await current_revision(db) == head_revision() == "0005"
         tables = {"alembic_version", "teams", "keys", "ledger", "endpoints", "requests", "request_bodies", "users"}
         assert await _tables(db) == tables
         team = await TenantStore(db).create_team("kept")
         await upgrade_database(db)  # nothing to do, nothing lost
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == "0005"
         assert await TenantStore(db).get_team("kept") == team
 
 
@@ -60,7 +60,7 @@ async def test_concurrent_upgrades_queue(backend: str, tmp_path: Path) -> None:
         finally:
             for other in others:
                 await other.close()
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == "0005"
 
 
 async def test_upgrade_by_url(backend: str, tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ async def test_upgrade_by_url(backend: str, tmp_path: Path) -> None:
         await upgrade(url, schema=schema)
         await asyncio.to_thread(upgrade_sync, url, schema=schema)
         async with Database(url, schema=schema) as check:
-            assert await current_revision(check) == "0004"
+            assert await current_revision(check) == "0005"
 
 
 async def test_keys_made_before_0002_intercept_warmups(backend: str, tmp_path: Path) -> None:
@@ -84,5 +84,5 @@ async def test_keys_made_before_0002_intercept_warmups(backend: str, tmp_path: P
         async with db.write() as conn:  # the columns of 0001 only
             await conn.execute(sa.insert(keys).values(row))
         await upgrade_database(db)
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == "0005"
         assert (await TenantStore(db).get_key("old")).intercept_warmup is True
