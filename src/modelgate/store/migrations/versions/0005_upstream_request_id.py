@@ -2,7 +2,9 @@
 
 On a passthrough answer the client sees the upstream's id (``request-id`` /
 ``x-request-id``), not the gateway's, and that is the id a user reports; the column
-holds the last attempt's so an operator finds the record by either.
+holds the last attempt's so an operator finds the record by either. The records written
+before it are not backfilled from their attempts: an UPDATE of every row of a large log would
+hold the upgrade, and they age out with the retention (their upstream ids stay in ``attempts``).
 
 Revision ID: 0005
 Revises: 0004
