@@ -8,7 +8,8 @@ A fresh schema is migrated (the gateway's own tables and indexes), filled server
 built after, as a bulk load does), ANALYZEd, then the reads the admin API and the portal make
 are timed through :class:`~modelgate.store.RequestStore` (median of ``--runs``, after one
 warm-up run each): the last hour of one key, its next page, a whole day of one key's
-sessions, the newest page of everything, one request by id. The schema is dropped at the end.
+sessions, the newest page of everything, one request by the gateway's id and by the upstream's
+(the one a passthrough client saw). The schema is dropped at the end.
 
 Rows are spread over 30 days at a steady rate, over ``--keys`` keys with a skew (the busiest
 key makes ~3 % of the traffic, as one CI bot or one heavy user does), sessions of a key per
@@ -42,7 +43,7 @@ FILL = """
 INSERT INTO requests (request_id, at, key_id, team_id, endpoint_id, session_id, door, endpoint, model,
     served_model, provider, stream, status, error_type, error_message, stop_reason, latency_ms, ttft_ms,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
-    tool_calls, user_agent, client_ip, attempts)
+    tool_calls, user_agent, client_ip, attempts, upstream_request_id)
 SELECT
     'req_' || substr(md5(g::text), 1, 24),
     at,
@@ -71,7 +72,8 @@ SELECT
     (g % 5),
     'claude-cli/2.1.330 (external, cli)',
     '10.0.' || (k % 256) || '.' || (g % 256),
-    CAST(:attempts AS json)
+    CAST(:attempts AS json),
+    'req_011C' || substr(md5('upstream' || g::text), 1, 24)
 FROM (
     SELECT
         g,
@@ -170,6 +172,11 @@ async def report(db: Database, runs: int) -> None:
     rows.append(("newest 50 errors, last hour", ms, len(errors)))
     ms, one = await timed(runs, lambda: store.get(newest[-1].request_id))
     rows.append(("one request by id", ms, 1 if one else 0))
+    upstream_id = newest[-1].upstream_request_id or ""
+    ms, one = await timed(runs, lambda: store.get(upstream_id))
+    rows.append(("one request by the upstream's id", ms, 1 if one else 0))
+    ms, found = await timed(runs, lambda: store.list(request_id=upstream_id, limit=50))
+    rows.append(("  the list filtered by it", ms, len(found)))
     ms, all_sessions = await timed(runs, lambda: store.sessions(since=hour, limit=50))
     rows.append(("sessions of all keys, last hour, 50", ms, len(all_sessions)))
     width = max(len(r[0]) for r in rows)

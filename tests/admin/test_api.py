@@ -301,7 +301,7 @@ async def test_the_request_log_lists_filters_and_pages(
             request_record(0, key.id, session_id="s1"),
             request_record(10, key.id, session_id="s1", status=529, error_type="overloaded", tool_calls=2),
             request_record(20, None),
-            request_record(30, key.id, model="opus"),
+            request_record(30, key.id, model="opus", upstream_request_id="req_011CUpstream"),
         ]
     )
     async with client_for(api, checker, authorization=f"Bearer {MASTER}") as c:
@@ -321,6 +321,14 @@ async def test_the_request_log_lists_filters_and_pages(
         ]
         turns = (await c.get("/admin/sessions/s1")).json()
         assert [r["request_id"] for r in turns["data"]] == ["req_0_" + key.id, "req_10_" + key.id]
+        # The upstream's id, which the client saw on a passthrough answer, finds the record too.
+        upstream = (await c.get("/admin/requests/req_011CUpstream")).json()
+        assert (upstream["request_id"], upstream["upstream_request_id"]) == ("req_30_" + key.id, "req_011CUpstream")
+        assert one["upstream_request_id"] is None
+        for ref in ("req_011CUpstream", "req_30_" + key.id):
+            found = (await c.get("/admin/requests", params={"request_id": ref})).json()
+            assert ([r["request_id"] for r in found["data"]], found["next_before"]) == (["req_30_" + key.id], None)
+        assert (await c.get("/admin/requests", params={"request_id": "req_nope"})).json()["data"] == []
         assert error_of(await c.get("/admin/requests/req_nope"), 404)["code"] == "not_found"
         assert error_of(await c.get("/admin/sessions/nope"), 404)["code"] == "not_found"
         assert error_of(await c.get("/admin/requests", params={"key": "bob"}), 404)["code"] == "not_found"

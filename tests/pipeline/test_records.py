@@ -70,6 +70,7 @@ async def test_a_passthrough_stream_is_recorded_with_its_client_session_and_tool
     }
     assert attempt["key_id"].startswith("anth") and "sk-" not in attempt["key_id"]
     assert attempt["upstream_request_id"] == r.headers["request-id"]  # the passthrough forwards the upstream's
+    assert rec.upstream_request_id == r.headers["request-id"] != rec.request_id  # its own column, for lookups
     assert (await gw.tenancy.requests.get(rec.request_id)).body is None  # type: ignore[union-attr]
 
 

@@ -171,6 +171,7 @@ def test_the_record_is_the_contexts_reading() -> None:
                 "upstream_request_id": "msg_9",
             },
         ],
+        upstream_request_id="msg_9",  # the last attempt's, which served: the id the client saw
     )
     assert writer.bodies == [
         BodyRecord(request_id="req_1", at=at, request='{"model"', response="event: a", truncated=True)

@@ -367,3 +367,46 @@ async def test_the_overview_says_when_no_stream_came(admin_web: httpx.AsyncClien
     ttft = page.text[page.text.index('id="ttft"') :]
     assert "No streamed request in this range." in ttft[: ttft.index("</section>")]
     assert '<span class="value" id="stat-ttft-p50">—</span>' in page.text
+
+
+async def test_a_passthrough_request_is_found_by_the_upstream_id_its_client_saw(
+    admin_web: httpx.AsyncClient, portal_gw: Gateway, fake: FakeUpstream
+) -> None:
+    """On a passthrough answer the client sees the upstream's ``request-id`` (Claude Code prints
+    it, SDKs expose it as ``_request_id``): the operator finds the trace by it, in the portal and
+    through the admin API, for an answer and for a relayed error."""
+    _, secret = await create_key(admin_web, name="reporter")
+    headers = {"x-api-key": secret, "anthropic-version": "2023-06-01"}
+    served = await admin_web.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=headers)
+    fake.script(error={"status": 529, "message": "anth is overloaded"})
+    refused = await admin_web.post("/v1/messages", json=anthropic_body("claude-sonnet-4-6"), headers=headers)
+    assert (served.status_code, refused.status_code) == (200, 529)
+    seen = [served.headers["request-id"], refused.headers["request-id"]]  # the fake upstream's ids
+    assert all(s.startswith("req_011C") for s in seen) and seen[0] != seen[1]
+    await portal_gw.tenancy.writer.flush()
+    log = portal_gw.tenancy.requests
+    assert log is not None
+    records = {r.upstream_request_id: r for r in await log.list(limit=10)}
+    assert sorted(records) == sorted(seen)
+    for upstream_id in seen:
+        own = records[upstream_id].request_id
+        assert own != upstream_id  # the gateway's id, which this client never saw
+
+        trace = await admin_web.get(f"/portal/logs/{upstream_id}")
+        assert trace.status_code == 200
+        assert f'<code>{own}</code> · upstream <code class="upstream-id"' in trace.text
+        assert f">{upstream_id}</code>" in trace.text
+        assert (await admin_web.get(f"/portal/logs/{own}")).text == trace.text  # either id, one trace
+
+        listed = await admin_web.get("/portal/logs", params={"request_id": f" {upstream_id} ", "range": "all"})
+        assert (listed.status_code, ids(listed.text)) == (200, [own])
+        assert f'name="request_id" value="{upstream_id}"' in listed.text
+
+        master = {"authorization": f"Bearer {MASTER_KEY}"}
+        shown = (await admin_web.get(f"/admin/requests/{upstream_id}", headers=master)).json()
+        assert (shown["request_id"], shown["upstream_request_id"]) == (own, upstream_id)
+        found = (await admin_web.get("/admin/requests", params={"request_id": upstream_id}, headers=master)).json()
+        assert [r["request_id"] for r in found["data"]] == [own]
+    assert records[seen[1]].status == 529
+    missing = await admin_web.get("/portal/logs", params={"request_id": "req_011Cnope", "range": "all"})
+    assert (missing.status_code, ids(missing.text)) == (200, [])

@@ -67,6 +67,7 @@ async def test_a_record_reads_back_field_for_field(store: RequestStore) -> None:
         user_agent="claude-cli/2.0.14 (external, cli)",
         client_ip="203.0.113.9",
         attempts=[{**ATTEMPT, "status": 529, "error_type": "overloaded"}, ATTEMPT],
+        upstream_request_id="msg_1",
     )
     await store.insert_many([written])
     got = await store.get(written.request_id)
@@ -85,6 +86,44 @@ async def test_get_brings_the_bodies_when_stored(store: RequestStore) -> None:
     await store.insert_bodies([])
     got = await store.get("req_0_key_a")
     assert got is not None and got.body == body
+
+
+async def test_get_finds_a_record_by_either_id(store: RequestStore) -> None:
+    # What the client saw on a passthrough answer is the upstream's id: the last attempt's.
+    retried = rec(
+        0,
+        attempts=[{**ATTEMPT, "status": 529, "upstream_request_id": "req_up_first"}, ATTEMPT],
+        upstream_request_id="req_up_served",
+    )
+    failed = rec(10, status=529, upstream_request_id="req_up_failed")
+    local = rec(20)  # answered without an upstream (a warm-up, a refusal): no upstream id
+    # An upstream id equal to another record's gateway id: looking it up finds the gateway's own.
+    clash = rec(30, upstream_request_id="req_20_key_a")
+    await store.insert_many([retried, failed, local, clash])
+    await store.insert_bodies([BodyRecord(request_id="req_0_key_a", at=T0, request="{}")])
+
+    by_upstream = await store.get("req_up_served")
+    assert by_upstream is not None
+    assert by_upstream.request_id == "req_0_key_a"
+    assert by_upstream.upstream_request_id == "req_up_served"
+    assert by_upstream.body == BodyRecord(request_id="req_0_key_a", at=T0, request="{}")  # the bodies by its own id
+    by_own = await store.get("req_0_key_a")
+    assert by_own is not None and by_own.id == by_upstream.id
+    failed_got = await store.get("req_up_failed")
+    assert failed_got is not None and failed_got.request_id == "req_10_key_a"
+    assert failed_got.body is None
+    clash_got = await store.get("req_20_key_a")
+    assert clash_got is not None and clash_got.request_id == "req_20_key_a"
+    assert await store.get("req_up_first") is None  # a retried attempt's id never reached the client
+    assert await store.get("req_missing") is None
+
+    async def ids(ref: str) -> list[str]:
+        return [r.request_id for r in await store.list(request_id=ref)]
+
+    assert await ids("req_up_served") == ["req_0_key_a"]
+    assert await ids("req_0_key_a") == ["req_0_key_a"]
+    assert await ids("req_20_key_a") == ["req_30_key_a", "req_20_key_a"]  # a filter matches both
+    assert await ids("req_up_first") == []
 
 
 async def test_list_is_newest_first_and_pages_by_keyset(store: RequestStore) -> None:

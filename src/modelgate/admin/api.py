@@ -326,6 +326,7 @@ class AdminAPI:
             team=q.team,
             endpoint=q.endpoint,
             session=q.session,
+            request_id=q.request_id,
             model=q.model,
             status=q.status,
             errors=q.errors,

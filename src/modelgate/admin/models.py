@@ -420,6 +420,9 @@ class RequestQuery(_Strict):
     team: str | None = Field(default=None, description="Only this team's (name or id).")
     endpoint: str | None = Field(default=None, description="Only those through this per-application endpoint (id).")
     session: str | None = Field(default=None, description="Only this agent session's.")
+    request_id: str | None = Field(
+        default=None, description="Only the request of this id: the gateway's (req_…) or the upstream's."
+    )
     model: str | None = Field(default=None, description="Only this model, asked or served.")
     status: StatusClass | None = Field(default=None, description="Only this status class.")
     errors: bool = Field(default=False, description="Only failed requests (status 400 and up, or an error).")
@@ -484,6 +487,9 @@ class RequestView(BaseModel):
     user_agent: str | None
     client_ip: str | None
     attempts: list[AttemptView]
+    upstream_request_id: str | None = Field(
+        description="The last attempt's upstream request id: what the client saw in request-id on a passthrough answer."
+    )
 
 
 class BodyView(BaseModel):

@@ -204,7 +204,7 @@ def _operation(op: Operation, refs: Mapping[tuple[Any, JsonSchemaMode], Any]) ->
 
 _PATH_PARAMETERS: Final = {
     "ref": "An id or a name.",
-    "request_id": "The gateway's request id (req_…).",
+    "request_id": "The gateway's request id (req_…) or the upstream's, which a client sees on a passthrough answer.",
     "session_id": "The client's agent session id.",
 }
 

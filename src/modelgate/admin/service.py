@@ -301,6 +301,7 @@ class Admin:
         team: str | None = None,
         endpoint: str | None = None,
         session: str | None = None,
+        request_id: str | None = None,
         model: str | None = None,
         status: Literal["2xx", "3xx", "4xx", "5xx"] | None = None,
         errors: bool = False,
@@ -309,13 +310,15 @@ class Admin:
         before: int | None = None,
         limit: int = 50,
     ) -> list[RequestRecord]:
-        """The request log, newest first, filtered; key and team refs are ids or names."""
+        """The request log, newest first, filtered; key and team refs are ids or names, and
+        ``request_id`` the gateway's request id or the upstream's."""
         log = self._log()
         return await log.list(
             key_id=None if key is None else (await self.tenants.get_key(key)).id,
             team_id=None if team is None else (await self.tenants.get_team(team)).id,
             endpoint_id=endpoint,
             session_id=session,
+            request_id=request_id,
             model=model,
             status=status,
             errors=errors,
@@ -326,7 +329,8 @@ class Admin:
         )
 
     async def request(self, request_id: str) -> RequestRecord:
-        """One request's record, with its bodies if they were kept."""
+        """One request's record, with its bodies if they were kept, by the gateway's request id
+        or the upstream's (the one a client saw on a passthrough answer)."""
         found = await self._log().get(request_id)
         if found is None:
             raise StoreNotFound(f"no request {request_id!r} in the request log")

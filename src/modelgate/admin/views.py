@@ -239,6 +239,7 @@ def _request_fields(record: RequestRecord) -> dict[str, Any]:
         "tool_calls": record.tool_calls,
         "user_agent": record.user_agent,
         "client_ip": record.client_ip,
+        "upstream_request_id": record.upstream_request_id,
         "attempts": [AttemptView.model_validate(a) for a in record.attempts],
     }
 

@@ -158,6 +158,7 @@ class Settler:
             user_agent=ctx.user_agent,
             client_ip=ctx.client_ip,
             attempts=[_attempt(a) for a in ctx.attempts],
+            upstream_request_id=attempt.upstream_request_id if attempt is not None else None,
         )
         writer = tenancy.writer
         writer.add_record(record)

@@ -4,9 +4,11 @@ The list answers "what went through the gateway" and, filtered to errors, "what 
 trace answers "why did this request fail": its error first, then every upstream attempt on
 one time line (first try, retry of the same deployment, fallback to another), its timings,
 tokens, cost, client, session and, when the key or endpoint opted in, its bodies (stored
-already redacted; escaped here like everything else). Filters live in the query string: a
-GET changes nothing, so needs no CSRF token. Reads go through :class:`~modelgate.admin.Admin`
-and use the store's keyset pagination (``before`` = the last row's id).
+already redacted; escaped here like everything else). A request is found by the gateway's
+id or by the upstream's: on a passthrough answer the client saw the upstream's, and that is
+the one a user reports. Filters live in the query string: a GET changes nothing, so needs no
+CSRF token. Reads go through :class:`~modelgate.admin.Admin` and use the store's keyset
+pagination (``before`` = the last row's id).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ TEXT_FILTERS: Final = (
     ("team", "Team"),
     ("endpoint", "Endpoint"),
     ("session", "Session"),
+    ("request_id", "Request id"),  # the gateway's or the upstream's (what a client saw on a passthrough answer)
     ("model", "Model"),
 )
 LOG_OFF: Final = "The request log is off (records.enabled: false): no request is recorded."
@@ -317,6 +320,7 @@ class LogsPage:
                 team=text.get("team"),
                 endpoint=text.get("endpoint"),
                 session=text.get("session"),
+                request_id=text.get("request_id"),
                 model=text.get("model"),
                 status=filters.status,
                 errors=filters.errors,

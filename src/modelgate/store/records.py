@@ -275,6 +275,9 @@ class RequestRecord:
     user_agent: str | None = None
     client_ip: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: The last attempt's upstream request id (the one that served, or the last that failed):
+    #: what the client saw in ``request-id`` on a passthrough answer, indexed for lookups.
+    upstream_request_id: str | None = None
     id: int | None = None
     body: BodyRecord | None = None
 

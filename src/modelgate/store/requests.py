@@ -114,6 +114,7 @@ class RequestStore:
         team_id: str | None = None,
         endpoint_id: str | None = None,
         session_id: str | None = None,
+        request_id: str | None = None,
         model: str | None = None,
         status: StatusClass | None = None,
         errors: bool = False,
@@ -123,7 +124,8 @@ class RequestStore:
         limit: int = 50,
     ) -> Records:
         """Records newest first (by time, then id), filtered; ``before`` is the ``id`` of the last
-        record of the previous page. ``model`` matches the model asked or the one that served;
+        record of the previous page. ``request_id`` matches the gateway's request id or the
+        upstream's (see :meth:`get`); ``model`` matches the model asked or the one that served;
         ``errors`` keeps failed requests only (status 400 and up, or an error recorded)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -134,6 +136,8 @@ class RequestStore:
                 query = query.where(column == value)
         if session_id is not None:
             query = query.where(c.session_id == session_id)
+        if request_id is not None:
+            query = query.where(_either_id(request_id))
         if model is not None:
             query = query.where(sa.or_(c.model == model, c.served_model == model))
         if status is not None:
@@ -155,15 +159,25 @@ class RequestStore:
         async with self._db.read() as conn:
             return [_record(row) for row in (await conn.execute(query)).mappings()]
 
-    async def get(self, request_id: str) -> RequestRecord | None:
-        """One request's record, with its bodies when they were stored."""
-        query = sa.select(requests).where(requests.c.request_id == request_id).order_by(requests.c.id).limit(1)
-        bodies = sa.select(request_bodies).where(request_bodies.c.request_id == request_id)
+    async def get(self, ref: str) -> RequestRecord | None:
+        """One request's record, with its bodies when they were stored, found by the gateway's
+        request id (``req_…``) or by the upstream's.
+
+        On a passthrough answer the client sees the upstream's id (``request-id`` /
+        ``x-request-id``), and that is the id a user reports. The indexed column holds the last
+        attempt's (the one that served, or the last that failed): an earlier, retried attempt's
+        id never reached the client, since only the answer's headers do, so it is not looked up
+        (it stays in ``attempts``). Should both match, the gateway's id wins; should one upstream
+        id name several records (an upstream that repeats ids), the first written."""
+        c = requests.c
+        own = sa.case((c.request_id == ref, 0), else_=1)
+        query = sa.select(requests).where(_either_id(ref)).order_by(own, c.id).limit(1)
         async with self._db.read() as conn:
             row = (await conn.execute(query)).mappings().first()
             if row is None:
                 return None
             record = _record(row)
+            bodies = sa.select(request_bodies).where(request_bodies.c.request_id == record.request_id)
             body = (await conn.execute(bodies)).mappings().first()
         if body is not None:
             record.body = BodyRecord(
@@ -341,6 +355,13 @@ class RequestStore:
             total += count
             if count < batch:
                 return total
+
+
+def _either_id(ref: str) -> sa.ColumnElement[bool]:
+    """The records whose gateway request id or (last attempt's) upstream request id is ``ref``:
+    an OR over two indexed columns, which both databases answer with the two indexes."""
+    c = requests.c
+    return sa.or_(c.request_id == ref, c.upstream_request_id == ref)
 
 
 def _record(row: Any) -> RequestRecord:

@@ -201,11 +201,15 @@ requests = sa.Table(
     sa.Column("client_ip", sa.Text),
     # Each upstream call: provider, model, key id (never the key), status, latency, error.
     sa.Column("attempts", sa.JSON, nullable=False),
+    # The last attempt's upstream request id: the one the client saw on a passthrough answer
+    # (its ``request-id`` header), so an operator finds the record by what a user reports.
+    sa.Column("upstream_request_id", sa.Text),
     sa.Index(None, "key_id", "at"),
     sa.Index(None, "endpoint_id", "at"),
     sa.Index(None, "session_id", "at"),
     sa.Index(None, "at"),
     sa.Index(None, "request_id"),
+    sa.Index(None, "upstream_request_id"),
 )
 
 # Bodies, for the keys and endpoints that opt in: capped, secrets redacted, pruned sooner.
