@@ -16,9 +16,11 @@ Gemini CLI is configured as a user pointing it at a gateway would: the environme
 holds ``GOOGLE_GEMINI_BASE_URL`` (the proxy's base URL, no API version) and
 ``GEMINI_API_KEY`` (the master key), and ``$HOME/.gemini/settings.json`` (see
 :func:`settings`) selects API-key auth and turns off usage statistics, telemetry, update
-checks and IDE integration. The fake gets one queued script, the JSON answer of the CLI's
-routing call (see ``ROUTER_REPLY``). Then the CLI runs, once, in an empty project
-directory with an empty ``HOME``::
+checks and IDE integration; ``*-endpoint`` scenarios first make a per-application endpoint
+in the admin API (the report's ``endpoint``) and set ``GOOGLE_GEMINI_BASE_URL`` to its
+``/v1/<id>/gemini`` (docs/clients.md's ``gemini-cli-env@endpoint``). The fake gets one
+queued script, the JSON answer of the CLI's routing call (see ``ROUTER_REPLY``). Then the
+CLI runs, once, in an empty project directory with an empty ``HOME``::
 
     gemini -p PROMPT --output-format json --approval-mode yolo --skip-trust
 
@@ -36,7 +38,17 @@ import sys
 from typing import Any
 
 from modelgate.testing.runner import FakeUpstream
-from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
+from tests.e2e.harness import (
+    MARKER,
+    PLAIN_REPLY,
+    UPSTREAM_KEY,
+    Stage,
+    cli_env,
+    make_dirs,
+    make_endpoint,
+    run_cli,
+    run_scenario,
+)
 from tests.recipes import exports, recipe
 
 #: The pinned release's shell tool (``SHELL_TOOL_NAME``); its one required argument is ``command``.
@@ -65,6 +77,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "anthropic-tool": ("anthropic", TOOL_PROMPT),
     "openai-plain": ("openai", PLAIN_PROMPT),
     "openai-tool": ("openai", TOOL_PROMPT),
+    "gemini-endpoint": ("gemini", PLAIN_PROMPT),
 }
 
 
@@ -129,7 +142,14 @@ def launch(stage: Stage) -> dict[str, Any]:
     fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(report["provider"])}, times=ROUTER_ANSWERS)
     make_dirs(home / ".gemini")
     (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
-    env = cli_env(home, args.env, **exports(recipe("gemini-cli-env").fill(stage.base_url, stage.api_key)))
+    if args.scenario.endswith("-endpoint"):  # through a per-application endpoint (the report's ``endpoint``)
+        report["endpoint"] = make_endpoint(report, "gemini-cli", ["gemini-*"])
+        configured = recipe("gemini-cli-env@endpoint").fill(
+            stage.base_url, stage.api_key, endpoint_id=report["endpoint"]["id"]
+        )
+    else:
+        configured = recipe("gemini-cli-env").fill(stage.base_url, stage.api_key)
+    env = cli_env(home, args.env, **exports(configured))
     argv = [args.gemini, "-p", report["prompt"], "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
     cli = run_cli(argv, stage.workdir, env, args.timeout)
     cli["json"] = parse_output(cli["stdout"])
