@@ -18,7 +18,8 @@ holds ``GOOGLE_GEMINI_BASE_URL`` (the proxy's base URL, no API version) and
 :func:`settings`) selects API-key auth and turns off usage statistics, telemetry, update
 checks and IDE integration; ``*-endpoint`` scenarios first make a per-application endpoint
 in the admin API (the report's ``endpoint``) and set ``GOOGLE_GEMINI_BASE_URL`` to its
-``/v1/<id>/gemini`` (docs/clients.md's ``gemini-cli-env@endpoint``). The fake gets one
+``/v1/<id>/gemini`` (docs/clients.md's ``gemini-cli-env@endpoint``), and name a session with
+``GEMINI_CLI_CUSTOM_HEADERS="X-Modelgate-Session-Id: …"`` (``SESSION_ID``). The fake gets one
 queued script, the JSON answer of the CLI's routing call (see ``ROUTER_REPLY``). Then the
 CLI runs, once, in an empty project directory with an empty ``HOME``::
 
@@ -67,6 +68,11 @@ OPENAI_UPSTREAM_MODELS = ("gpt-4.1-mini", "gpt-4.1")
 #: times: the prompt's directives are in the router's input too, and would answer it otherwise.
 ROUTER_REPLY = '{"complexity_reasoning": "One explicit shell command.", "complexity_score": 5}'
 ROUTER_ANSWERS = 10
+
+#: The pinned release's variable of extra request headers (``Name: value``, comma-separated),
+#: and the session id the endpoint scenario names in it with modelgate's generic header.
+SESSION_VARIABLE = "GEMINI_CLI_CUSTOM_HEADERS"
+SESSION_ID = "gemini-e2e-session-7c1d"
 
 #: scenario → (how the CLI reaches the fake, prompt)
 SCENARIOS: dict[str, tuple[str, str]] = {
@@ -142,14 +148,17 @@ def launch(stage: Stage) -> dict[str, Any]:
     fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(report["provider"])}, times=ROUTER_ANSWERS)
     make_dirs(home / ".gemini")
     (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
+    variables = {}
     if args.scenario.endswith("-endpoint"):  # through a per-application endpoint (the report's ``endpoint``)
         report["endpoint"] = make_endpoint(report, "gemini-cli", ["gemini-*"])
         configured = recipe("gemini-cli-env@endpoint").fill(
             stage.base_url, stage.api_key, endpoint_id=report["endpoint"]["id"]
         )
+        # The CLI names no session on the wire; a user can name one with the generic header.
+        variables[SESSION_VARIABLE] = f"X-Modelgate-Session-Id: {SESSION_ID}"
     else:
         configured = recipe("gemini-cli-env").fill(stage.base_url, stage.api_key)
-    env = cli_env(home, args.env, **exports(configured))
+    env = cli_env(home, args.env, **exports(configured), **variables)
     argv = [args.gemini, "-p", report["prompt"], "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
     cli = run_cli(argv, stage.workdir, env, args.timeout)
     cli["json"] = parse_output(cli["stdout"])

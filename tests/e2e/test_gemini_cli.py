@@ -33,7 +33,8 @@ What is asserted, through a Gemini upstream (passed through), an Anthropic upstr
   CLI's user agent and no agent session (the CLI names none on the API-key path);
 * **per-application endpoint**: ``GOOGLE_GEMINI_BASE_URL`` set to an endpoint's
   ``/v1/<id>/gemini`` (docs/clients.md's ``gemini-cli-env@endpoint``), unchanged: the
-  plain prompt passes through as above, and the records carry the endpoint's id;
+  plain prompt passes through as above, and the records carry the endpoint's id; with
+  ``GEMINI_CLI_CUSTOM_HEADERS="X-Modelgate-Session-Id: …"`` both calls are one session;
 * **tool round trip**: the fake asks for ``run_shell_command {"command": "echo
   modelgate-e2e-marker"}``, the CLI runs it and sends the ``functionCall`` back with a
   ``functionResponse`` holding the marker; the fake answers "Tool result received: …" and
@@ -81,6 +82,7 @@ from tests.e2e.netns_gemini import (
     OPENAI_UPSTREAM_MODELS,
     ROUTER_ANSWERS,
     ROUTER_MODEL,
+    SESSION_ID,
     SHELL_TOOL,
 )
 
@@ -281,15 +283,15 @@ def assert_passthrough(report: Report) -> None:
     assert_no_master_key(report)
 
 
-def assert_logged_without_session(report: Report, calls: list[Json], endpoint_id: str | None = None) -> None:
-    """The request log holds each of the CLI's calls with its user agent (and the endpoint's id),
-    in order, and no session: the CLI names none on the API-key path (its prompt id stays in its
-    own telemetry), so none is made up."""
+def assert_logged(
+    report: Report, calls: list[Json], *, endpoint_id: str | None = None, session_id: str | None = None
+) -> None:
+    """The request log holds each of the CLI's calls, in order, with its user agent, the endpoint's
+    id and the session id given."""
     (agent,) = {c["record"]["headers"]["user-agent"] for c in calls}
     records = logged_requests(report, agent, endpoint_id=endpoint_id)
     got = [(r["door"], r["model"], r["stream"], r["session_id"]) for r in records]
-    assert got == [("gemini", c["model"], c["method"] == "streamGenerateContent", None) for c in calls], got
-    assert report["request_log"]["sessions"] == [], report["request_log"]["sessions"]
+    assert got == [("gemini", c["model"], c["method"] == "streamGenerateContent", session_id) for c in calls], got
 
 
 def test_gemini_passthrough_plain_prompt(scenario: Callable[[str], Report]) -> None:
@@ -297,20 +299,30 @@ def test_gemini_passthrough_plain_prompt(scenario: Callable[[str], Report]) -> N
     router, main = plain_calls(report)
     assert router_answers_used(report) == 1, explain(report)
     assert_passthrough(report)
-    assert_logged_without_session(report, [router, *main])
+    # No session: the CLI names none on the API-key path (its prompt id stays in its own
+    # telemetry, no header or body field carries it), and the gateway makes none up.
+    for call in (router, *main):
+        assert not {n for n in call["record"]["headers"] if "session" in n or "prompt" in n}, call["record"]
+    assert_logged(report, [router, *main])
+    assert report["request_log"]["sessions"] == [], report["request_log"]["sessions"]
 
 
 def test_gemini_cli_through_a_per_application_endpoint(scenario: Callable[[str], Report]) -> None:
     """``GOOGLE_GEMINI_BASE_URL`` set to an endpoint's ``/v1/<id>/gemini`` (docs/clients.md's
     ``gemini-cli-env@endpoint``), unchanged: the routing call and the turn pass through to the
-    upstream's own paths, and the records carry the endpoint's id."""
+    upstream's own paths, and the records carry the endpoint's id. With the session named in
+    ``GEMINI_CLI_CUSTOM_HEADERS`` (``X-Modelgate-Session-Id``), the session groups both calls."""
     report = scenario("gemini-endpoint")
     router, main = plain_calls(report)
     endpoint = report["endpoint"]
     assert endpoint["urls"]["gemini"] == f"{report['gateway_url']}/v1/{endpoint['id']}/gemini"
     assert router_answers_used(report) == 1, explain(report)
     assert_passthrough(report)
-    assert_logged_without_session(report, [router, *main], endpoint["id"])
+    assert {c["record"]["headers"].get("x-modelgate-session-id") for c in (router, *main)} == {SESSION_ID}
+    assert_logged(report, [router, *main], endpoint_id=endpoint["id"], session_id=SESSION_ID)
+    (session,) = report["request_log"]["sessions"]
+    assert (session["session_id"], session["requests"], session["errors"]) == (SESSION_ID, 2, 0), session
+    assert session["models"] == sorted({router["model"], main[0]["model"]}), session
 
 
 def test_gemini_passthrough_tool_round_trip(scenario: Callable[[str], Report]) -> None:
