@@ -434,7 +434,8 @@ def logged_session(
     assert session_id, explain(report)
     records = logged_requests(report, user_agent, endpoint_id=endpoint_id)
     assert [r["session_id"] for r in records] == [session_id] * len(records), explain(report)
-    (session,) = report["request_log"]["sessions"]
+    sessions: list[dict[str, Any]] = report["request_log"]["sessions"]
+    (session,) = sessions
     assert (session["session_id"], session["key_id"], session["errors"]) == (session_id, None, 0), session
     assert session["requests"] == len(records), session
     assert session["tool_calls"] == sum(r["tool_calls"] for r in records), session
