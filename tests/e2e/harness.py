@@ -19,7 +19,11 @@ A report holds at least::
      "gateway_log": str}
 
 and, when a recording proxy sat between the CLI and the gateway, ``client_requests``
-(see ``recording_proxy``).
+(see ``recording_proxy``); when a gateway ran, ``request_log``: its request log after the
+run, as the admin API shows it to the master key (see :func:`read_request_log`)::
+
+    {"requests": [GET /admin/requests's records, oldest first],
+     "sessions": [GET /admin/sessions's summaries]}
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+import httpx
+
 from modelgate.testing.gateway_runner import run_gateway
 from modelgate.testing.runner import FakeUpstream, run_fake_upstream
 from tests.e2e.npm_tools import SetupError
@@ -55,6 +61,10 @@ MARKER = "modelgate-e2e-marker"
 PLAIN_REPLY = "modelgate-e2e-plain-reply: the gateway works"
 
 Report = dict[str, Any]
+
+#: How often the scenarios' gateways write the ledger and the request log (1 s by default):
+#: :func:`read_request_log` waits for the last batch.
+FLUSH_SECONDS = 0.1
 
 #: Our own environment that must not reach a CLI (keys, endpoints, proxies, log levels).
 _DROP_PREFIXES = (
@@ -157,6 +167,41 @@ def run_cli(argv: list[str], workdir: Path, env: dict[str, str], timeout: float)
     }
 
 
+def make_endpoint(report: Report, name: str, models: list[str]) -> dict[str, Any]:
+    """A per-application endpoint made in the admin API of the report's gateway (directly, not
+    through a recording proxy), as the API answers it."""
+    admin = {"authorization": f"Bearer {MASTER_KEY}"}
+    made = httpx.post(f"{report['gateway_url']}/admin/endpoints", headers=admin, json={"name": name, "models": models})
+    made.raise_for_status()
+    endpoint: dict[str, Any] = made.json()
+    return endpoint
+
+
+def read_request_log(base_url: str, master_key: str = MASTER_KEY, *, timeout: float = 10.0) -> Report:
+    """The gateway's request log and agent sessions (``GET /admin/requests`` and ``/admin/sessions``
+    with the master key), once the batched writer has written the run: the records are read
+    again until their number holds for a few flush intervals. Records come oldest first."""
+    admin = {"authorization": f"Bearer {master_key}"}
+    with httpx.Client(base_url=base_url, headers=admin, timeout=10) as http:
+        deadline = time.monotonic() + timeout
+        seen, since = -1, time.monotonic()
+        while True:
+            listed = http.get("/admin/requests", params={"limit": 200})
+            listed.raise_for_status()
+            records = listed.json()["data"]
+            now = time.monotonic()
+            if len(records) != seen:
+                seen, since = len(records), now
+            elif records and now - since >= 4 * FLUSH_SECONDS:
+                break
+            if now > deadline:
+                break
+            time.sleep(FLUSH_SECONDS)
+        sessions = http.get("/admin/sessions", params={"limit": 200})
+        sessions.raise_for_status()
+    return {"requests": records[::-1], "sessions": sessions.json()["data"]}
+
+
 def emit(report: Report) -> None:
     """Print the report as the last line of stdout, where the pytest side looks for it."""
     json.dump(report, sys.stdout)
@@ -221,7 +266,9 @@ def run_scenario(
         if spec[0] == "direct":
             target, base_url, api_key = (fake.host, fake.port), fake.base_url, UPSTREAM_KEY
         else:
-            gateway = stack.enter_context(run_gateway(gateway_config(spec[0], fake), master_key=MASTER_KEY))
+            config = gateway_config(spec[0], fake)
+            config.setdefault("tenancy", {}).setdefault("ledger_flush_seconds", FLUSH_SECONDS)
+            gateway = stack.enter_context(run_gateway(config, master_key=MASTER_KEY))
             target, base_url, api_key = (gateway.host, gateway.port), gateway.base_url, MASTER_KEY
             report["gateway_url"] = gateway.base_url
         proxy = stack.enter_context(recording_proxy(*target)) if proxied else None
@@ -236,6 +283,7 @@ def run_scenario(
         report["cli"] = cli
         report["requests"] = fake.requests()
         if gateway is not None:
+            report["request_log"] = read_request_log(gateway.base_url)
             report["gateway_log"] = gateway.output()
     emit(report)
     return 0
@@ -366,3 +414,29 @@ def assert_no_master_key(report: Report) -> None:
     for r in report["requests"]:
         assert MASTER_KEY not in json.dumps(r["headers"]), f"master key sent upstream in {r['headers']}"
         assert MASTER_KEY not in r["raw_body"], "master key sent upstream in a body"
+
+
+def logged_requests(report: Report, user_agent: str, *, endpoint_id: str | None = None) -> list[dict[str, Any]]:
+    """The run's records in the gateway's request log, after checking each was answered 200 and
+    carries the CLI's ``user_agent`` and the endpoint it came through (``endpoint_id``)."""
+    records: list[dict[str, Any]] = report["request_log"]["requests"]
+    assert records, explain(report)
+    got = [(r["status"], r["user_agent"], r["endpoint_id"], r["key_id"]) for r in records]
+    assert got == [(200, user_agent, endpoint_id, None)] * len(records), got  # the master key has no key id
+    return records
+
+
+def logged_session(
+    report: Report, session_id: str, user_agent: str, *, endpoint_id: str | None = None
+) -> dict[str, Any]:
+    """The run's one agent session in the request log: every record carries the CLI's own
+    ``session_id`` (non-empty) and ``user_agent``, and the session's summary groups them all."""
+    assert session_id, explain(report)
+    records = logged_requests(report, user_agent, endpoint_id=endpoint_id)
+    assert [r["session_id"] for r in records] == [session_id] * len(records), explain(report)
+    sessions: list[dict[str, Any]] = report["request_log"]["sessions"]
+    (session,) = sessions
+    assert (session["session_id"], session["key_id"], session["errors"]) == (session_id, None, 0), session
+    assert session["requests"] == len(records), session
+    assert session["tool_calls"] == sum(r["tool_calls"] for r in records), session
+    return session

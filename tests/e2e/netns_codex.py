@@ -16,7 +16,9 @@ Codex is configured only through ``$CODEX_HOME/config.toml`` (see :func:`config_
 a custom ``model_provider`` whose ``base_url`` is the gateway's ``/v1``, ``wire_api =
 "responses"``, the key in the environment variable named by ``env_key``, and
 ``supports_websockets = true`` so that Codex first tries the Responses WebSocket (the
-gateway refuses it with 426 and Codex falls back to HTTP). Then it runs, once, in an
+gateway refuses it with 426 and Codex falls back to HTTP); ``*-endpoint`` scenarios first
+make a per-application endpoint in the admin API (the report's ``endpoint``) and use
+``codex-config@endpoint``, whose ``base_url`` is the endpoint's ``/v1/<id>/openai``. Then it runs, once, in an
 empty project directory with empty ``HOME`` and ``CODEX_HOME``::
 
     codex exec --json --color never --skip-git-repo-check --strict-config -C DIR -o FILE PROMPT
@@ -36,7 +38,17 @@ import tomllib
 from typing import Any
 
 from modelgate.testing.runner import FakeUpstream
-from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
+from tests.e2e.harness import (
+    MARKER,
+    PLAIN_REPLY,
+    UPSTREAM_KEY,
+    Stage,
+    cli_env,
+    make_dirs,
+    make_endpoint,
+    run_cli,
+    run_scenario,
+)
 from tests.recipes import exports, recipe, with_model
 
 #: Model names Codex asks for. ``gpt-5.5`` is in Codex's bundled model catalog (so Codex
@@ -59,6 +71,7 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     "anthropic-tool": ("anthropic", ANTHROPIC_MODEL, TOOL_PROMPT),
     "openai-plain": ("openai", OPENAI_MODEL, PLAIN_PROMPT),
     "openai-tool": ("openai", OPENAI_MODEL, TOOL_PROMPT),
+    "anthropic-endpoint": ("anthropic", ANTHROPIC_MODEL, PLAIN_PROMPT),
 }
 
 
@@ -73,11 +86,12 @@ def gateway_config(provider: str, fake: FakeUpstream) -> dict[str, Any]:
     return {"providers": [prov], "models": models}
 
 
-def config_toml(base_url: str, model: str) -> str:
+def config_toml(base_url: str, model: str, endpoint_id: str | None = None) -> str:
     """Codex's whole configuration: docs/clients.md's recipe (``codex-config``, for the gateway
-    at ``base_url`` with no ``/v1``) and what the tests add around it; ``--strict-config`` makes a
-    key this release does not know an error."""
-    configured = with_model(recipe("codex-config").fill(base_url, "-"), model)
+    at ``base_url`` with no ``/v1``; ``codex-config@endpoint`` through the endpoint ``endpoint_id``)
+    and what the tests add around it; ``--strict-config`` makes a key this release does not know an error."""
+    name = "codex-config" if endpoint_id is None else "codex-config@endpoint"
+    configured = with_model(recipe(name).fill(base_url, "-", endpoint_id=endpoint_id), model)
     return f"""\
 model_reasoning_effort = "medium"
 approval_policy = "never"
@@ -111,11 +125,16 @@ def parse_events(stdout: str) -> list[Any]:
 
 
 def launch(stage: Stage) -> dict[str, Any]:
-    """Write ``config.toml`` into an empty ``CODEX_HOME`` and run ``codex exec`` once."""
+    """Write ``config.toml`` into an empty ``CODEX_HOME`` and run ``codex exec`` once; ``*-endpoint``
+    scenarios first make an endpoint (the report's ``endpoint``) and configure Codex through it."""
     args, report, tmp = stage.args, stage.report, stage.tmp
     codex_home, workdir, last = tmp / "codex-home", stage.workdir, tmp / "last-message.txt"
     make_dirs(codex_home)
-    report["config_toml"] = config_toml(stage.base_url, report["model"])
+    endpoint_id = None
+    if args.scenario.endswith("-endpoint"):
+        report["endpoint"] = make_endpoint(report, "codex", [report["model"]])
+        endpoint_id = report["endpoint"]["id"]
+    report["config_toml"] = config_toml(stage.base_url, report["model"], endpoint_id)
     (codex_home / "config.toml").write_text(report["config_toml"])
     key_env = exports(recipe("codex-env").fill(stage.base_url, stage.api_key))
     env = cli_env(stage.home, args.env, CODEX_HOME=str(codex_home), **key_env)

@@ -16,9 +16,12 @@ Gemini CLI is configured as a user pointing it at a gateway would: the environme
 holds ``GOOGLE_GEMINI_BASE_URL`` (the proxy's base URL, no API version) and
 ``GEMINI_API_KEY`` (the master key), and ``$HOME/.gemini/settings.json`` (see
 :func:`settings`) selects API-key auth and turns off usage statistics, telemetry, update
-checks and IDE integration. The fake gets one queued script, the JSON answer of the CLI's
-routing call (see ``ROUTER_REPLY``). Then the CLI runs, once, in an empty project
-directory with an empty ``HOME``::
+checks and IDE integration; ``*-endpoint`` scenarios first make a per-application endpoint
+in the admin API (the report's ``endpoint``) and set ``GOOGLE_GEMINI_BASE_URL`` to its
+``/v1/<id>/gemini`` (docs/clients.md's ``gemini-cli-env@endpoint``), and name a session with
+``GEMINI_CLI_CUSTOM_HEADERS="X-Modelgate-Session-Id: …"`` (``SESSION_ID``). The fake gets one
+queued script, the JSON answer of the CLI's routing call (see ``ROUTER_REPLY``). Then the
+CLI runs, once, in an empty project directory with an empty ``HOME``::
 
     gemini -p PROMPT --output-format json --approval-mode yolo --skip-trust
 
@@ -36,7 +39,17 @@ import sys
 from typing import Any
 
 from modelgate.testing.runner import FakeUpstream
-from tests.e2e.harness import MARKER, PLAIN_REPLY, UPSTREAM_KEY, Stage, cli_env, make_dirs, run_cli, run_scenario
+from tests.e2e.harness import (
+    MARKER,
+    PLAIN_REPLY,
+    UPSTREAM_KEY,
+    Stage,
+    cli_env,
+    make_dirs,
+    make_endpoint,
+    run_cli,
+    run_scenario,
+)
 from tests.recipes import exports, recipe
 
 #: The pinned release's shell tool (``SHELL_TOOL_NAME``); its one required argument is ``command``.
@@ -56,6 +69,11 @@ OPENAI_UPSTREAM_MODELS = ("gpt-4.1-mini", "gpt-4.1")
 ROUTER_REPLY = '{"complexity_reasoning": "One explicit shell command.", "complexity_score": 5}'
 ROUTER_ANSWERS = 10
 
+#: The pinned release's variable of extra request headers (``Name: value``, comma-separated),
+#: and the session id the endpoint scenario names in it with modelgate's generic header.
+SESSION_VARIABLE = "GEMINI_CLI_CUSTOM_HEADERS"
+SESSION_ID = "gemini-e2e-session-7c1d"
+
 #: scenario → (how the CLI reaches the fake, prompt)
 SCENARIOS: dict[str, tuple[str, str]] = {
     "direct-tool": ("direct", TOOL_PROMPT),
@@ -65,6 +83,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "anthropic-tool": ("anthropic", TOOL_PROMPT),
     "openai-plain": ("openai", PLAIN_PROMPT),
     "openai-tool": ("openai", TOOL_PROMPT),
+    "gemini-endpoint": ("gemini", PLAIN_PROMPT),
 }
 
 
@@ -129,7 +148,17 @@ def launch(stage: Stage) -> dict[str, Any]:
     fake.script(text=ROUTER_REPLY, match={"model": router_upstream_model(report["provider"])}, times=ROUTER_ANSWERS)
     make_dirs(home / ".gemini")
     (home / ".gemini" / "settings.json").write_text(json.dumps(report["settings"], indent=2))
-    env = cli_env(home, args.env, **exports(recipe("gemini-cli-env").fill(stage.base_url, stage.api_key)))
+    variables = {}
+    if args.scenario.endswith("-endpoint"):  # through a per-application endpoint (the report's ``endpoint``)
+        report["endpoint"] = make_endpoint(report, "gemini-cli", ["gemini-*"])
+        configured = recipe("gemini-cli-env@endpoint").fill(
+            stage.base_url, stage.api_key, endpoint_id=report["endpoint"]["id"]
+        )
+        # The CLI names no session on the wire; a user can name one with the generic header.
+        variables[SESSION_VARIABLE] = f"X-Modelgate-Session-Id: {SESSION_ID}"
+    else:
+        configured = recipe("gemini-cli-env").fill(stage.base_url, stage.api_key)
+    env = cli_env(home, args.env, **exports(configured), **variables)
     argv = [args.gemini, "-p", report["prompt"], "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"]
     cli = run_cli(argv, stage.workdir, env, args.timeout)
     cli["json"] = parse_output(cli["stdout"])

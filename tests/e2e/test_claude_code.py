@@ -15,7 +15,8 @@ What is asserted:
   records what Claude Code itself sends, to compare the gateway's forwarding with;
 * **Anthropic passthrough, plain prompt**: the CLI prints the fake's fixed answer,
   ``is_error`` false, one ``POST /v1/messages`` upstream; the same through a
-  per-application endpoint's base URL (``/v1/<id>/anthropic``), its id in the ledger;
+  per-application endpoint's base URL (``/v1/<id>/anthropic``), its id in the ledger and
+  on the request log's record;
 * **Anthropic passthrough, tool round trip**: the fake asks for
   ``Bash echo modelgate-e2e-marker``, Claude Code runs it and sends a
   ``tool_result`` holding the marker (with the thinking block and its signature
@@ -24,14 +25,18 @@ What is asserted:
   ``anthropic-version``/``anthropic-beta`` headers and the body fields Claude Code
   sends (``thinking``, ``output_config``, ``context_management``, ``metadata``,
   ``cache_control``, the ``system`` blocks) arrive as in the baseline;
-  the ``?beta=true`` query Claude Code adds reaches the upstream too;
+  the ``?beta=true`` query Claude Code adds reaches the upstream too; the request log (read
+  through the admin API) holds both requests under the session id Claude Code sent
+  (``X-Claude-Code-Session-Id``, the same in ``metadata.user_id``) with its user agent, and
+  the session summary groups them (two turns, one tool call);
 * **OpenAI-compatible translation**, the same two prompts: Claude Code still works
   end to end through ``POST /v1/chat/completions`` (Bearer provider key, the
   configured upstream model, tool call and ``role: tool`` result translated, the
   system turn Claude Code sends inside ``messages`` not lost);
 * **a fallback mid-session**: the Anthropic upstream answers the first turn and then only
   529s; the second turn is retried and then served by the OpenAI-compatible fallback
-  through translation, with no error visible to Claude Code.
+  through translation, with no error visible to Claude Code; the request log shows the
+  second turn's three attempts, in the same session as the first.
 
 Run alone with ``.venv/bin/python -m pytest tests/e2e/test_claude_code.py -q`` (needs npm on first run,
 ``unshare`` and ``ip``, and root or CAP_SYS_ADMIN for the network namespace; a
@@ -58,6 +63,7 @@ from tests.e2e.harness import (
     assert_no_master_key,
     cli_fixtures,
     explain,
+    logged_session,
     model_requests,
 )
 from tests.e2e.netns_run import OPENAI_UPSTREAM_MODEL
@@ -110,6 +116,22 @@ def tool_round_trip_ids(messages: list[dict[str, Any]]) -> tuple[str, dict[str, 
     return uses[0]["id"], results[0]
 
 
+def sent_session(report: Report) -> tuple[str, str]:
+    """The session id and user agent Claude Code sent with every Messages request, as they reached
+    the upstream (passed through): the ``X-Claude-Code-Session-Id`` header, the same id in the
+    body's ``metadata.user_id`` (a JSON string since 2.1), one user agent of the pinned release."""
+    sent = [r for r in report["requests"] if r["path"] == "/v1/messages"]
+    assert sent, explain(report)
+    ids = {r["headers"].get("x-claude-code-session-id") for r in sent}
+    ids |= {json.loads(r["body"]["metadata"]["user_id"])["session_id"] for r in sent}
+    agents = {r["headers"].get("user-agent") for r in sent}
+    assert len(ids) == len(agents) == 1, (ids, agents)
+    (session_id,), (agent,) = ids, agents
+    assert isinstance(session_id, str) and session_id, ids
+    assert isinstance(agent, str) and agent.startswith(f"claude-cli/{CLAUDE_CODE_VERSION} "), agent
+    return session_id, agent
+
+
 def result_text(block: dict[str, Any]) -> str:
     content = block.get("content")
     if isinstance(content, str):
@@ -147,6 +169,9 @@ def test_claude_code_through_a_per_application_endpoint(scenario: Callable[[str]
     assert lines == [(endpoint["id"], "claude-code")], explain(report)
     assert report["endpoint_usage"]["data"][0]["requests"] >= 1
     assert_no_master_key(report)
+    # The request log: the endpoint's id on the record, the session Claude Code named.
+    session = logged_session(report, *sent_session(report), endpoint_id=endpoint["id"])
+    assert session["requests"] == result["num_turns"] == 1, session
 
 
 def test_anthropic_plain_prompt(scenario: Callable[[str], Report]) -> None:
@@ -212,6 +237,23 @@ def test_anthropic_body_fields_survive(scenario: Callable[[str], Report]) -> Non
         ]
         assert [m["role"] for m in got["messages"]] == [m["role"] for m in sent["messages"]]
         assert upstream["raw_body"].count('"cache_control"') == direct["raw_body"].count('"cache_control"')
+
+
+def test_the_request_log_groups_a_claude_code_session(scenario: Callable[[str], Report]) -> None:
+    """Both requests of the tool round trip carry the session id Claude Code sent (as the baseline
+    shows it sends one: header and ``metadata.user_id``) and its user agent; the session groups
+    them, one turn per request, with the tool call of the first answer."""
+    report, baseline = scenario("anthropic-tool"), scenario("direct-tool")
+    result = cli_result(report)
+    assert sent_session(baseline)[0] != sent_session(report)[0]  # each run is a session of its own
+    session = logged_session(report, *sent_session(report))
+    assert session["requests"] >= result["num_turns"] == 2, session
+    records = report["request_log"]["requests"]
+    assert [(r["door"], r["stream"], r["tool_calls"]) for r in records] == [
+        ("anthropic", True, 1),
+        ("anthropic", True, 0),
+    ]
+    assert session["models"] == [records[0]["model"]], session
 
 
 def test_anthropic_beta_query_reaches_upstream(scenario: Callable[[str], Report]) -> None:
@@ -285,6 +327,12 @@ def test_a_failing_upstream_falls_back_to_another_kind_mid_session(scenario: Cal
     use_id, tool_result = tool_round_trip_ids(anthropic[1]["body"]["messages"])
     assert tool_result["tool_use_id"] == use_id
     assert_no_master_key(report)
+    # The request log shows why: the second turn's attempts, in one session with the first.
+    logged_session(report, *sent_session(report))
+    first, second = report["request_log"]["requests"]
+    tried = [[(a["provider"], a["status"], a["passthrough"]) for a in r["attempts"]] for r in (first, second)]
+    assert tried == [[("anth", 200, True)], [("anth", 529, True), ("anth", 529, True), ("local", 200, False)]], tried
+    assert (second["provider"], second["served_model"]) == ("local", OPENAI_UPSTREAM_MODEL), second
 
 
 def test_pinned_version_is_what_runs(claude_binary: Path) -> None:

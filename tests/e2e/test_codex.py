@@ -30,7 +30,13 @@ Anthropic Messages) and through an OpenAI upstream (Responses passed through):
   reaches Codex's final message; upstream, the second request carries the call and
   its output (translated: ``tool_use`` / ``tool_result`` with the thinking block and
   its signature intact, which the fake verifies; passthrough: the same items, bytes
-  unchanged, the fake's reasoning item verified).
+  unchanged, the fake's reasoning item verified);
+* **request log**: both requests of each tool round trip are recorded (read back through
+  the admin API) under the session id Codex sent (its ``session-id`` header) with its user
+  agent, and the session summary groups them; the refused handshake is not recorded;
+* **per-application endpoint**: ``base_url`` set to an endpoint's ``/v1/<id>/openai``
+  (docs/clients.md's ``codex-config@endpoint``), unchanged: the WebSocket fallback and a
+  translated plain turn work as through the base URL, and the record carries the endpoint's id.
 
 Run alone with ``.venv/bin/python -m pytest tests/e2e/test_codex.py -q`` (needs npm on
 first run, ``unshare`` and ``ip``, and root or CAP_SYS_ADMIN for the network namespace;
@@ -60,6 +66,7 @@ from tests.e2e.harness import (
     assert_no_master_key,
     cli_fixtures,
     explain,
+    logged_session,
     model_requests,
 )
 from tests.e2e.netns_codex import ANTHROPIC_MODEL, OPENAI_MODEL, PLAIN_PROMPT, SHELL_TOOL, TOOL_PROMPT
@@ -124,11 +131,17 @@ def final_message(report: Report) -> str:
     return messages[-1]
 
 
+def responses_path(report: Report) -> str:
+    """Where Codex sends its requests: the gateway's ``/v1/responses``, or under the endpoint's base URL."""
+    endpoint = report.get("endpoint")
+    return "/v1/responses" if endpoint is None else f"/v1/{endpoint['id']}/openai/responses"
+
+
 def client_posts(report: Report) -> list[dict[str, Any]]:
     """Codex's ``POST /v1/responses`` requests (as the proxy saw them), with ``json``, the parsed body."""
     posts = [dict(r) for r in report["client_requests"] if r["method"] == "POST"]
     for post in posts:
-        assert (post["target"], post["status"]) == ("/v1/responses", 200), explain(report)
+        assert (post["target"], post["status"]) == (responses_path(report), 200), explain(report)
         post["json"] = json.loads(post["body"])
     return posts
 
@@ -139,7 +152,7 @@ def assert_quick_fallback(report: Report) -> None:
     assert requests, explain(report)
     handshake, rest = requests[0], requests[1:]
     first = (handshake["method"], handshake["target"], handshake["status"])
-    assert first == ("GET", "/v1/responses", 426), explain(report)
+    assert first == ("GET", responses_path(report), 426), explain(report)
     h = handshake["headers"]
     assert h.get("upgrade", "").lower() == "websocket", h
     assert "upgrade" in h.get("connection", "").lower(), h
@@ -150,6 +163,21 @@ def assert_quick_fallback(report: Report) -> None:
     assert rest, explain(report)
     waited = rest[0]["sent_at"] - handshake["response_at"]
     assert 0 <= waited < FALLBACK_LIMIT, f"Codex fell back to HTTP {waited:.2f} s after the 426\n{explain(report)}"
+
+
+def sent_session(report: Report) -> tuple[str, str]:
+    """The session id and user agent Codex sent with every request, the WebSocket handshake
+    included (as the proxy saw them): its ``session-id`` header (this release's spelling; the
+    gateway also reads ``session_id``), one user agent of the pinned release."""
+    sent = report["client_requests"]
+    assert sent, explain(report)
+    ids = {r["headers"].get("session-id") for r in sent}
+    agents = {r["headers"].get("user-agent") for r in sent}
+    assert len(ids) == len(agents) == 1, (ids, agents)
+    (session_id,), (agent,) = ids, agents
+    assert isinstance(session_id, str) and session_id, ids
+    assert isinstance(agent, str) and agent.startswith(f"codex_exec/{CODEX_VERSION} "), agent
+    return session_id, agent
 
 
 def input_items(body: dict[str, Any], kind: str) -> list[Item]:
@@ -341,6 +369,42 @@ def test_codex_openai_session_headers_reach_upstream(scenario: Callable[[str], R
     sent = {n: v for n, v in post["headers"].items() if n in ("session-id", "thread-id", "session_id")}
     assert sent, post["headers"]
     assert {n: request["headers"].get(n) for n in sent} == sent
+
+
+# --------------------------------------------------------------------------- request log and endpoints
+
+
+@pytest.mark.parametrize("name", ["anthropic-tool", "openai-tool"])
+def test_the_request_log_groups_a_codex_session(scenario: Callable[[str], Report], name: str) -> None:
+    """Both requests of a tool round trip (translated or passed through) are recorded under the
+    session id Codex sent, with its user agent; the refused WebSocket handshake is not a request."""
+    report = scenario(name)
+    assert_tool_result_message(report)
+    session = logged_session(report, *sent_session(report))
+    records = report["request_log"]["requests"]
+    assert session["requests"] == len(records) == len(client_posts(report)) == 2, explain(report)
+    door = [(r["door"], r["model"], r["stream"]) for r in records]
+    assert door == [("openai_responses", report["model"], True)] * 2, door
+    assert [r["tool_calls"] for r in records] == [1, 0], records
+    assert [[a["passthrough"] for a in r["attempts"]] for r in records] == [[name == "openai-tool"]] * 2
+
+
+def test_codex_through_a_per_application_endpoint(scenario: Callable[[str], Report]) -> None:
+    """``base_url`` in ``config.toml`` is the endpoint's ``/v1/<id>/openai`` (docs/clients.md's
+    ``codex-config@endpoint``), unchanged: the WebSocket is refused there too, the turn is answered,
+    and the request log's record carries the endpoint's id and the session Codex sent."""
+    report = scenario("anthropic-endpoint")
+    assert final_message(report) == PLAIN_REPLY, explain(report)
+    endpoint = report["endpoint"]
+    assert endpoint["urls"]["openai"] == f"{report['gateway_url']}/v1/{endpoint['id']}/openai"
+    assert f'/v1/{endpoint["id"]}/openai"' in report["config_toml"], report["config_toml"]
+    assert_quick_fallback(report)
+    (post,) = client_posts(report)
+    (request,) = model_requests(report, "/v1/messages")  # the upstream's own path, as for the base URL
+    assert_anthropic_request(request, post)
+    assert_no_master_key(report)
+    session = logged_session(report, *sent_session(report), endpoint_id=endpoint["id"])
+    assert session["requests"] == 1, session
 
 
 # --------------------------------------------------------------------------- the CLI itself

@@ -29,6 +29,12 @@ What is asserted, through a Gemini upstream (passed through), an Anthropic upstr
   ``output_config.format`` / OpenAI's ``response_format`` (type names lower-cased), the
   router's and the turn's models mapped as configured, every function declaration as a
   tool with its ``parametersJsonSchema``, the system instruction as the system prompt;
+  passthrough: the request log (read back through the admin API) holds both calls with the
+  CLI's user agent and no agent session (the CLI names none on the API-key path);
+* **per-application endpoint**: ``GOOGLE_GEMINI_BASE_URL`` set to an endpoint's
+  ``/v1/<id>/gemini`` (docs/clients.md's ``gemini-cli-env@endpoint``), unchanged: the
+  plain prompt passes through as above, and the records carry the endpoint's id; with
+  ``GEMINI_CLI_CUSTOM_HEADERS="X-Modelgate-Session-Id: …"`` both calls are one session;
 * **tool round trip**: the fake asks for ``run_shell_command {"command": "echo
   modelgate-e2e-marker"}``, the CLI runs it and sends the ``functionCall`` back with a
   ``functionResponse`` holding the marker; the fake answers "Tool result received: …" and
@@ -68,6 +74,7 @@ from tests.e2e.harness import (
     assert_no_master_key,
     cli_fixtures,
     explain,
+    logged_requests,
     model_requests,
 )
 from tests.e2e.netns_gemini import (
@@ -75,6 +82,7 @@ from tests.e2e.netns_gemini import (
     OPENAI_UPSTREAM_MODELS,
     ROUTER_ANSWERS,
     ROUTER_MODEL,
+    SESSION_ID,
     SHELL_TOOL,
 )
 
@@ -123,6 +131,12 @@ def cli_output(report: Report) -> Json:
     return output
 
 
+def base_path(report: Report) -> str:
+    """The path of the base URL the CLI was given: none (the gateway's root), or the endpoint's ``/v1/<id>/gemini``."""
+    endpoint = report.get("endpoint")
+    return "" if endpoint is None else f"/v1/{endpoint['id']}/gemini"
+
+
 def client_calls(report: Report) -> tuple[Json, list[Json]]:
     """The CLI's routing call and its streamed calls, as the proxy saw them, each with
     ``model``, ``method``, ``json`` (the parsed body) and ``record`` (the proxy's record).
@@ -131,12 +145,13 @@ def client_calls(report: Report) -> tuple[Json, list[Json]]:
     the key it was given; first the one routing call, then the turn's streamed calls, all
     on one model, which the CLI's stats show in the ``main`` role."""
     key = UPSTREAM_KEY if report["provider"] == "direct" else MASTER_KEY
+    prefix = f"{base_path(report)}/v1beta/models/"
     calls = []
     for record in report["client_requests"]:
         url = urlsplit(record["target"])
         assert (record["method"], record["status"]) == ("POST", 200), explain(report)
-        assert url.path.startswith("/v1beta/models/"), explain(report)
-        model, _, method = url.path[len("/v1beta/models/") :].rpartition(":")
+        assert url.path.startswith(prefix), explain(report)
+        model, _, method = url.path[len(prefix) :].rpartition(":")
         assert record["headers"].get("x-goog-api-key") == key, record["headers"]
         assert record["headers"]["user-agent"].startswith(f"GeminiCLI-tui/{GEMINI_CLI_VERSION}/"), record["headers"]
         query = parse_qs(url.query)
@@ -256,7 +271,8 @@ def assert_passthrough(report: Report) -> None:
     assert len(got) == len(sent), explain(report)
     for record, upstream in zip(sent, got, strict=True):
         url = urlsplit(record["target"])
-        assert (upstream["method"], upstream["path"], upstream["query"]) == ("POST", url.path, url.query)
+        path = url.path.removeprefix(base_path(report))  # the upstream's own path, as for the base URL
+        assert (upstream["method"], upstream["path"], upstream["query"]) == ("POST", path, url.query)
         assert upstream["status"] == 200, explain(report)
         assert upstream["raw_body"] == record["body"], f"the passthrough changed the body of {record['target']}"
         h = upstream["headers"]
@@ -267,11 +283,46 @@ def assert_passthrough(report: Report) -> None:
     assert_no_master_key(report)
 
 
+def assert_logged(
+    report: Report, calls: list[Json], *, endpoint_id: str | None = None, session_id: str | None = None
+) -> None:
+    """The request log holds each of the CLI's calls, in order, with its user agent, the endpoint's
+    id and the session id given."""
+    (agent,) = {c["record"]["headers"]["user-agent"] for c in calls}
+    records = logged_requests(report, agent, endpoint_id=endpoint_id)
+    got = [(r["door"], r["model"], r["stream"], r["session_id"]) for r in records]
+    assert got == [("gemini", c["model"], c["method"] == "streamGenerateContent", session_id) for c in calls], got
+
+
 def test_gemini_passthrough_plain_prompt(scenario: Callable[[str], Report]) -> None:
     report = scenario("gemini-plain")
-    plain_calls(report)
+    router, main = plain_calls(report)
     assert router_answers_used(report) == 1, explain(report)
     assert_passthrough(report)
+    # No session: the CLI names none on the API-key path (its prompt id stays in its own
+    # telemetry, no header or body field carries it), and the gateway makes none up.
+    for call in (router, *main):
+        assert not {n for n in call["record"]["headers"] if "session" in n or "prompt" in n}, call["record"]
+    assert_logged(report, [router, *main])
+    assert report["request_log"]["sessions"] == [], report["request_log"]["sessions"]
+
+
+def test_gemini_cli_through_a_per_application_endpoint(scenario: Callable[[str], Report]) -> None:
+    """``GOOGLE_GEMINI_BASE_URL`` set to an endpoint's ``/v1/<id>/gemini`` (docs/clients.md's
+    ``gemini-cli-env@endpoint``), unchanged: the routing call and the turn pass through to the
+    upstream's own paths, and the records carry the endpoint's id. With the session named in
+    ``GEMINI_CLI_CUSTOM_HEADERS`` (``X-Modelgate-Session-Id``), the session groups both calls."""
+    report = scenario("gemini-endpoint")
+    router, main = plain_calls(report)
+    endpoint = report["endpoint"]
+    assert endpoint["urls"]["gemini"] == f"{report['gateway_url']}/v1/{endpoint['id']}/gemini"
+    assert router_answers_used(report) == 1, explain(report)
+    assert_passthrough(report)
+    assert {c["record"]["headers"].get("x-modelgate-session-id") for c in (router, *main)} == {SESSION_ID}
+    assert_logged(report, [router, *main], endpoint_id=endpoint["id"], session_id=SESSION_ID)
+    (session,) = report["request_log"]["sessions"]
+    assert (session["session_id"], session["requests"], session["errors"]) == (SESSION_ID, 2, 0), session
+    assert session["models"] == sorted({router["model"], main[0]["model"]}), session
 
 
 def test_gemini_passthrough_tool_round_trip(scenario: Callable[[str], Report]) -> None:

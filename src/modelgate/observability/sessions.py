@@ -6,10 +6,11 @@ Agent CLIs name the session a request belongs to, each in its own way:
   ``metadata.user_id``: ``user_<hash>_account_<uuid>_session_<uuid>`` up to 2.0, a JSON
   string ``{"device_id":…,"account_uuid":…,"session_id":…}`` from 2.1
   (tests/fixtures/claude_code/*);
-- Codex CLI: a ``session_id`` header (``session-id`` in some versions);
+- Codex CLI: a ``session-id`` header (0.169; ``session_id`` is read too);
 - Gemini CLI on the API-key path sends no session or prompt id on the wire (its prompt id
   stays in its own telemetry; ``x-gemini-api-privileged-user-id`` names the installation,
-  not a session), so its requests have none unless the generic header is set;
+  not a session), so its requests have none unless the generic header is set (its
+  ``GEMINI_CLI_CUSTOM_HEADERS`` adds it);
 - any client: ``X-Modelgate-Session-Id``, which wins over the others.
 
 A session id is the client's value: it is cut to :data:`SESSION_ID_MAX` characters, and the
