@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,8 +151,12 @@ def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]
     return start([*command, "--log-level", "warning"], SUT_CPU, log, env={"MODELGATE_MASTER_KEY": MASTER})
 
 
-def compare_records(wrk: str, tmp: Path, fake_port: int, log: Path, conns: list[int], seconds: int) -> None:
-    """The passthrough rows through a gateway with the request log and one without, in turn."""
+def compare_records(
+    wrk: str, tmp: Path, fake_port: int, log: Path, conns: list[int], seconds: int, rounds: int
+) -> None:
+    """The passthrough rows through a gateway with the request log and one without, in turn,
+    ``rounds`` times each (on, off, on, off…): the medians, since one run's CPU time per request
+    varies by a fifth on a shared machine."""
     ports = {True: free_port(), False: free_port()}
     keys, gateways = {}, {}
     for records, port in ports.items():
@@ -161,20 +166,25 @@ def compare_records(wrk: str, tmp: Path, fake_port: int, log: Path, conns: list[
     try:
         for records, port in ports.items():
             wait_port(port, gateways[records])
-        print(f"{seconds} s per run; the request log on and off, each gateway 1 worker on CPU {SUT_CPU}")
+        print(f"{seconds} s per run, medians of {rounds} rounds; the request log on and off, on CPU {SUT_CPU}")
         print(f"{'scenario':24} {'conc':>4} | {'rps on':>8} {'rps off':>8} | {'cpu ms/req on':>13} {'off':>7} | on/off")
         on_rows, off_rows = scenarios(keys[True]), scenarios(keys[False])
         for name in on_rows:
             if not name.startswith("passthrough"):
                 continue
             for c in conns:
-                on = run_wrk(wrk, ports[True], on_rows[name][1], c, seconds, watch_pid=gateways[True].pid)
-                off = run_wrk(wrk, ports[False], off_rows[name][1], c, seconds, watch_pid=gateways[False].pid)
-                ratio = (on.cpu_ms_per_req or 0) / (off.cpu_ms_per_req or 1)
-                errors = f"  errors: on {on.errors}, off {off.errors}" if on.errors or off.errors else ""
+                runs: dict[bool, list[Result]] = {True: [], False: []}
+                for _ in range(rounds):
+                    for records, rows in ((True, on_rows), (False, off_rows)):
+                        pid = gateways[records].pid
+                        runs[records].append(run_wrk(wrk, ports[records], rows[name][1], c, seconds, watch_pid=pid))
+                rps = {r: statistics.median(x.rps for x in runs[r]) for r in runs}
+                cpu = {r: statistics.median(x.cpu_ms_per_req or 0 for x in runs[r]) for r in runs}
+                errors = sum(x.errors for r in runs for x in runs[r])
                 print(
-                    f"{name:24} {c:>4} | {on.rps:8.0f} {off.rps:8.0f} | {on.cpu_ms_per_req or 0:13.3f} "
-                    f"{off.cpu_ms_per_req or 0:7.3f} | {ratio:6.3f}{errors}",
+                    f"{name:24} {c:>4} | {rps[True]:8.0f} {rps[False]:8.0f} | {cpu[True]:13.3f} "
+                    f"{cpu[False]:7.3f} | {cpu[True] / (cpu[False] or 1):6.3f}"
+                    + (f"  errors: {errors}" if errors else ""),
                     flush=True,
                 )
     finally:
@@ -188,6 +198,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--conns", default="1,64", help="comma-separated concurrency levels")
     parser.add_argument("--records", choices=("on", "off", "both"), default="on", help="the request log (see above)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --records both: runs of each, on and off in turn")
     args = parser.parse_args()
     wrk = ensure_wrk()
     conns = [int(c) for c in args.conns.split(",")]
@@ -203,7 +214,7 @@ def main() -> None:
         if args.records == "both":
             try:
                 wait_port(fake_port, fake)
-                compare_records(wrk, Path(tmp), fake_port, log, conns, args.seconds)
+                compare_records(wrk, Path(tmp), fake_port, log, conns, args.seconds, args.rounds)
             finally:
                 stop(fake)
             return
