@@ -46,6 +46,21 @@ def test_no_keys_still_starts_and_says_no_provider_serves_the_model(tmp_path: Pa
         assert "no provider serves model 'claude-sonnet-4-6'" in info.value.body["error"]["message"]
 
 
+def test_the_start_says_where_the_portal_is_and_it_is_there(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "MODELGATE_MASTER_KEY": MASTER, "MODELGATE_DATA_DIR": str(tmp_path / "data")}
+    cmd = [sys.executable, "-m", "modelgate", "serve", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until_listening("127.0.0.1", port, timeout=20)
+        login = httpx.get(f"http://127.0.0.1:{port}/portal/login")
+        assert login.status_code == 200 and 'name="csrf"' in login.text
+    finally:
+        stop_process(proc, 10)
+    output = proc.stdout.read() if proc.stdout is not None else ""
+    assert f"modelgate: the web portal is at http://127.0.0.1:{port}/portal\n" in output
+
+
 def test_keys_and_base_urls_from_the_environment(tmp_path: Path, upstream) -> None:
     env = {"ANTHROPIC_API_KEY": UPSTREAM_KEY, "ANTHROPIC_BASE_URL": upstream.anthropic_base_url}
     with serve_without_config(tmp_path, env) as base:

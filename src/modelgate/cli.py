@@ -95,6 +95,9 @@ def serve(
         )
     if config_path:
         os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    bound_host, bound_port = host or server.host, port if port is not None else server.port
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(f"modelgate: the web portal is at {(server.public_url or f'http://{shown_host}:{bound_port}').rstrip('/')}/portal")
     if worker_count > 1 and not os.environ.get(MULTIPROC_ENV):
         # each worker writes its metrics there and a scrape adds them up; fresh, so no value
         # of a previous run is counted again
@@ -104,8 +107,8 @@ def serve(
     uvicorn.run(
         "modelgate.app:create_app",
         factory=True,
-        host=host or server.host,
-        port=port if port is not None else server.port,
+        host=bound_host,
+        port=bound_port,
         workers=worker_count,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
