@@ -97,7 +97,9 @@ def serve(
         os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
     bound_host, bound_port = host or server.host, port if port is not None else server.port
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    click.echo(f"modelgate: the web portal is at {(server.public_url or f'http://{shown_host}:{bound_port}').rstrip('/')}/portal")
+    click.echo(
+        f"modelgate: the web portal is at {(server.public_url or f'http://{shown_host}:{bound_port}').rstrip('/')}/portal"
+    )
     if worker_count > 1 and not os.environ.get(MULTIPROC_ENV):
         # each worker writes its metrics there and a scrape adds them up; fresh, so no value
         # of a previous run is counted again

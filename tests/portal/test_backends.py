@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from modelgate.app import Gateway
+from modelgate.store import Budget
 from modelgate.testing.runner import FakeUpstream
 from tests.conftest import MASTER_KEY
 from tests.pipeline.helpers import asgi_client
@@ -30,8 +31,11 @@ async def gw(fake: FakeUpstream, backend: dict[str, Any]) -> AsyncIterator[Gatew
 async def test_every_page_renders_on_each_store(gw: Gateway) -> None:
     async with asgi_client(gw) as web:
         assert (await log_in(web, MASTER_KEY)).status_code == 303
-        key_id, secret = await create_key(web, name=f"pages-{gw.tenancy.database.dialect}", budget_7d_usd="5")
-        endpoint_id = await create_endpoint(web, name=f"app-{gw.tenancy.database.dialect}")
+        dialect = gw.tenancy.database.dialect
+        team = await gw.portal.admin.create_team(f"team-{dialect}", budgets=[Budget("5h", usd=5.0)])
+        await gw.tenancy.refresh()
+        key_id, secret = await create_key(web, name=f"pages-{dialect}", budget_7d_usd="5", team=team.id)
+        endpoint_id = await create_endpoint(web, name=f"app-{dialect}")
         assert await call(web, secret) == 200
         assert await through(web, endpoint_id, secret) == 200
         assert await call(web, secret, "dead-model") == 502
@@ -42,6 +46,7 @@ async def test_every_page_renders_on_each_store(gw: Gateway) -> None:
             "/portal/keys",
             f"/portal/keys/{key_id}",
             "/portal/teams",
+            f"/portal/teams/{team.id}",
             "/portal/providers",
             "/portal/endpoints",
             f"/portal/endpoints/{endpoint_id}",
@@ -51,6 +56,8 @@ async def test_every_page_renders_on_each_store(gw: Gateway) -> None:
             assert response.status_code == 200, (page, response.text[:500])
         overview = await web.get("/portal/overview?range=24h")
         assert re.search(r'id="stat-requests">3<', overview.text)
+        team_page = await web.get(f"/portal/teams/{team.id}")
+        assert 'data-window="team-5h"' in team_page.text and "nothing spent" not in team_page.text
         endpoint = await web.get(f"/portal/endpoints/{endpoint_id}")
         assert re.search(r'id="stat-requests">1<', endpoint.text)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from modelgate.admin import Admin
-from modelgate.portal.bars import next_month, window_bars
+from modelgate.portal.bars import next_month, team_bars, window_bars
 from modelgate.store import Budget, LedgerStore
 from tests.admin.conftest import admin, clock, db, ledger, ledger_row, migrated, requests, tenants  # noqa: F401  (fixtures)
 from tests.store.conftest import T0, Clock
@@ -52,3 +52,23 @@ async def test_bars_and_when_they_free(admin: Admin, ledger: LedgerStore, clock:
     assert [(b.percent, b.frees_at) for b in quiet] == [(0.0, None)]
     _, listed = await window_bars(admin, key.id, frees=False)
     assert [b.frees_at for b in listed] == [None, None, None, None]
+
+
+async def test_a_teams_bars_add_up_its_keys(admin: Admin, ledger: LedgerStore, clock: Clock) -> None:  # noqa: F811
+    team = await admin.create_team("ops", budgets=[Budget("5h", usd=10.0), Budget("total", credits=200.0)])
+    one, _ = await admin.create_key("one", team=team.id)
+    two, _ = await admin.create_key("two", team=team.id)
+    outsider, _ = await admin.create_key("outsider")
+    await ledger.insert_many(
+        [
+            ledger_row(-7200, one.id, team.id),
+            ledger_row(-600, two.id, team.id),
+            ledger_row(-60, outsider.id),  # not the team's
+        ]
+    )
+    clock.now = T0
+    bars = await team_bars(admin, team)
+    assert [(b.owner, b.window, b.percent) for b in bars] == [("team", "5h", 20.0), ("team", "total", 10.0)]
+    five_hours, lifetime = bars
+    assert five_hours.frees_at == T0 - timedelta(seconds=7200) + timedelta(hours=5)
+    assert lifetime.frees_at is None

@@ -368,8 +368,13 @@ class Admin:
         key = await self.tenants.get_key(key_ref)
         team = None if key.team_id is None else await self.tenants.get_team(key.team_id)
         key_windows = [await self._window(budget, now, key_id=key.id) for budget in key.budgets]
-        team_windows = [] if team is None else [await self._window(b, now, team_id=team.id) for b in team.budgets]
-        return KeyWindows(now, key, tuple(key_windows), team, tuple(team_windows))
+        team_windows = () if team is None else await self.team_windows(team, now)
+        return KeyWindows(now, key, tuple(key_windows), team, team_windows)
+
+    async def team_windows(self, team: TeamRecord, now: datetime | None = None) -> tuple[WindowUsage, ...]:
+        """Each budget window of a team: spent by all its keys since the window began, and the limit."""
+        now = now or self.now()
+        return tuple([await self._window(budget, now, team_id=team.id) for budget in team.budgets])
 
     async def _window(
         self, budget: Budget, now: datetime, *, key_id: str | None = None, team_id: str | None = None

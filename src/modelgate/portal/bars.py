@@ -1,4 +1,4 @@
-"""A key's budget windows as percentage bars, each with the time its capacity frees.
+"""A key's (and a team's) budget windows as percentage bars, each with the time its capacity frees.
 
 The used share comes from :meth:`Admin.windows` (the ledger since the window began, against
 the budget). When it frees: a rolling window (5 h, 7 d) frees as its oldest billed request
@@ -8,6 +8,7 @@ budget never frees.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -16,6 +17,7 @@ from markupsafe import Markup
 
 from modelgate.admin.service import Admin, KeyWindows, WindowUsage
 from modelgate.portal.charts import percent_bar
+from modelgate.store import TeamRecord
 
 LABELS: Final = {"5h": "5-hour", "7d": "7-day", "month": "Month", "total": "Lifetime"}
 _ROLLING: Final = {"5h": timedelta(hours=5), "7d": timedelta(days=7)}
@@ -58,16 +60,32 @@ async def window_bars(admin: Admin, key_ref: str, *, frees: bool = True) -> tupl
     """Every window of the key and of its team, key first; ``frees=False`` spares the query of
     when each frees (a list of many keys shows only the bars)."""
     windows = await admin.windows(key_ref)
+    team_id = windows.team.id if windows.team else None
+    mine = await _bars(admin, "key", windows.key_windows, windows.at, frees, key_id=windows.key.id)
+    team = await _bars(admin, "team", windows.team_windows, windows.at, frees, team_id=team_id)
+    return windows, mine + team
+
+
+async def team_bars(admin: Admin, team: TeamRecord) -> list[WindowBar]:
+    """Every window of a team (what all its keys spent together), with when each frees."""
+    now = admin.now()
+    return await _bars(admin, "team", await admin.team_windows(team, now), now, True, team_id=team.id)
+
+
+async def _bars(
+    admin: Admin,
+    owner: str,
+    usages: Sequence[WindowUsage],
+    now: datetime,
+    frees: bool,
+    *,
+    key_id: str | None = None,
+    team_id: str | None = None,
+) -> list[WindowBar]:
     bars = []
-    for owner, usages, ids in (
-        ("key", windows.key_windows, {"key_id": windows.key.id}),
-        ("team", windows.team_windows, {"team_id": windows.team.id if windows.team else None}),
-    ):
-        for usage in usages:
-            label = LABELS.get(usage.window, usage.window)
-            when = await frees_at(admin, usage, **ids) if frees else None
-            left = None if when is None else max(0.0, (when - windows.at).total_seconds())
-            bars.append(
-                WindowBar(owner, usage.window, label, usage, when, percent_bar(usage.used_percent, label), left)
-            )
-    return windows, bars
+    for usage in usages:
+        label = LABELS.get(usage.window, usage.window)
+        when = await frees_at(admin, usage, key_id=key_id, team_id=team_id) if frees else None
+        left = None if when is None else max(0.0, (when - now).total_seconds())
+        bars.append(WindowBar(owner, usage.window, label, usage, when, percent_bar(usage.used_percent, label), left))
+    return bars

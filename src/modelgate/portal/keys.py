@@ -16,7 +16,7 @@ from starlette.responses import Response
 from modelgate.admin.service import Admin, key_status
 from modelgate.portal import forms
 from modelgate.portal.auth import Session
-from modelgate.portal.bars import LABELS, window_bars
+from modelgate.portal.bars import LABELS, team_bars, window_bars
 from modelgate.portal.web import Templates, read_form, redirect
 from modelgate.store import BUDGET_WINDOWS, KeyRecord, StoreConflict, StoreNotFound, TeamRecord
 
@@ -165,7 +165,7 @@ class KeyPages:
         context.setdefault("notice", NOTICES.get(request.query_params.get("done", "")))
         now = self.admin.now()
         return self.templates.render(
-            request, "team.html", session, context.pop("code", 200), team=team,
+            request, "team.html", session, context.pop("code", 200), team=team, bars=await team_bars(self.admin, team),
             keys=[(key, key_status(key, now)) for key in keys], **self._form(team), **context,
         )  # fmt: skip
 
